@@ -1,0 +1,3 @@
+from careweave.cli import main
+
+main()

@@ -1,0 +1,220 @@
+"""The ``careweave`` command. Each command is one unit of work around service calls."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from careweave.core.actor import Actor, Role
+from careweave.core.clock import SystemClock
+from careweave.core.errors import DomainError
+from careweave.db.engine import make_engine, make_sessionmaker
+from careweave.db.migrate import (
+    SchemaNotCurrent,
+    check_schema,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
+from careweave.db.uow import unit_of_work
+from careweave.settings import Settings, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Careweave: collaborative mental-health telehealth.",
+)
+users_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    if settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to this version's head."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+        typer.echo(f"Schema already at head ({head_revision()}).")
+        return
+    except SchemaNotCurrent:
+        pass
+    known_newer = current_revision(engine)
+    try:
+        upgrade_to_head(engine)
+    except Exception as exc:
+        raise _fail(f"Migration failed at revision {known_newer}: {exc}") from exc
+    typer.echo(f"Migrated to {head_revision()}.")
+
+
+def _load_demo(settings: Settings) -> None:
+    from careweave.demo.seed import demo_logins, seed_if_empty
+
+    engine = make_engine(settings.database_url)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        created = seed_if_empty(session, settings=settings, clock=SystemClock())
+    if created is None:
+        typer.echo("The database already has users; demo data not loaded (existing data kept).")
+    else:
+        typer.echo(
+            "Loaded the demo clinic: 1 admin, 2 care managers, 10 therapists, 5 psychiatrists, 20 patients."
+        )
+    typer.echo("\nDemo log-ins (synthetic people; password for all):")
+    for login in demo_logins():
+        typer.echo(f"  {login.role.value:<13} {login.email:<42} {login.password}")
+
+
+@app.command("demo-data")
+def demo_data() -> None:
+    """Load synthetic demo data if the database has no users yet."""
+    settings = _settings()
+    try:
+        check_schema(make_engine(settings.database_url))
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    _load_demo(settings)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    try:
+        check_schema(make_engine(settings.database_url))
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    typer.secho(
+        f"\nCareweave is running: open http://{shown}:{port}/  (Ctrl+C stops it)\n",
+        fg=typer.colors.GREEN,
+    )
+    if workers > 1:
+        uvicorn.run(
+            "careweave.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="warning",
+        )
+    else:
+        from careweave.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL for more than one)")] = 1,
+) -> None:
+    """Serve the app (the schema must be migrated)."""
+    _serve(_settings(), host, port, workers)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Migrate, load demo data when the database is empty, and serve."""
+    migrate()
+    settings = _settings()
+    _load_demo(settings)
+    _serve(settings, host, port, 1)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Log-in e-mail")],
+    role: Annotated[Role, typer.Option(help="Role", case_sensitive=False)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    name: Annotated[str, typer.Option(help="Full name")] = "",
+) -> None:
+    """Create a user and print its id (a patient gets a patient record at once)."""
+    from careweave.identity import service as identity
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            user = identity.create_user(
+                session,
+                Actor.system(),
+                email=email,
+                role=role,
+                password=password,
+                full_name=name,
+                settings=settings,
+                clock=SystemClock(),
+            )
+            user_id = user.id
+    except (SchemaNotCurrent, DomainError) as exc:
+        detail = "; ".join(f"{f.field}: {f.message}" for f in getattr(exc, "fields", []))
+        raise _fail(f"{exc}" + (f" ({detail})" if detail else "")) from exc
+    typer.echo(str(user_id))
+
+
+@users_app.command("list")
+def users_list(role: Annotated[Role | None, typer.Option(case_sensitive=False)] = None) -> None:
+    """List users: id, role, e-mail, status."""
+    from careweave.identity import service as identity
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        rows = identity.list_users(session, Actor.system(), role=role.value if role else None)
+        for u in rows:
+            status = "active" if u.is_active else "inactive"
+            mfa = "mfa" if u.mfa_enabled else "-"
+            typer.echo(f"{u.id}  {u.role:<13} {u.email:<42} {status:<8} {mfa}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 if any event was changed, removed or reordered."""
+    from careweave.audit import service as audit
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        result = audit.verify(session)
+    if result.ok:
+        typer.secho(f"Audit chain intact: {result.checked} events verified.", fg=typer.colors.GREEN)
+        return
+    for problem in result.problems:
+        typer.echo(problem, err=True)
+    raise _fail(f"Audit chain BROKEN: {len(result.problems)} problem(s) in {result.checked} events.")
+
+
+def main() -> None:
+    app(prog_name="careweave")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Clinics (organisations) that users belong to."""

@@ -1,0 +1,16 @@
+"""Clinic use cases. A single-clinic install gets its clinic created on first need."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from careweave.clinics import repository as repo
+from careweave.clinics.models import Clinic
+
+
+def default_clinic(session: Session) -> Clinic:
+    return repo.first(session) or repo.add(session, Clinic(name="Careweave Clinic"))
+
+
+def create_clinic(session: Session, *, name: str, timezone: str) -> Clinic:
+    return repo.add(session, Clinic(name=name, timezone=timezone))

@@ -1,0 +1,1 @@
+"""Shared kernel: errors, the acting user, the clock. Imports nothing from domains."""

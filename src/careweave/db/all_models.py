@@ -1,0 +1,9 @@
+"""Imports every domain's models so the metadata (and Alembic) sees all tables."""
+
+from careweave.audit import models as _audit  # noqa: F401
+from careweave.clinics import models as _clinics  # noqa: F401
+from careweave.db.base import Base
+from careweave.identity import models as _identity  # noqa: F401
+from careweave.patients import models as _patients  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Synthetic demo data: a clinic with clinicians and patients. Every person is fictional."""

@@ -1,0 +1,1 @@
+"""Users, roles, passwords, MFA, browser sessions and API tokens."""

@@ -1,0 +1,1 @@
+"""Outgoing messages through pluggable transports (console, file, SMTP)."""

@@ -1,0 +1,1 @@
+"""The patient record: demographics and where the patient is."""

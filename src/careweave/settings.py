@@ -1,0 +1,94 @@
+"""Configuration, read once from the environment (prefix ``CAREWEAVE_``) at the entry point.
+
+Nothing reads the environment at import time: the CLI and the app factory call
+:func:`load_settings`, tests build :class:`Settings` directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREWEAVE_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    secret_key: SecretStr = SecretStr("")
+    base_url: str = "http://127.0.0.1:8000"
+
+    # identity
+    mfa_required: bool = True
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    api_token_minutes: int = Field(default=60, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    login_ip_max_failures: int = Field(default=20, ge=1)
+    login_ip_window_minutes: int = Field(default=15, ge=1)
+    password_reset_minutes: int = Field(default=30, ge=1)
+    password_min_length: int = Field(default=12, ge=8)
+
+    # mail: console (log), file (one .eml per message under data_dir/mail) or smtp
+    mail_transport: Literal["console", "file", "smtp"] = "console"
+    mail_from: str = "Careweave <no-reply@careweave.invalid>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Self:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'careweave.sqlite3'}"
+        if self.env == "prod":
+            if len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError("CAREWEAVE_SECRET_KEY must be set to 32+ characters in production")
+            if self.mail_transport != "smtp":
+                raise ValueError("production needs CAREWEAVE_MAIL_TRANSPORT=smtp")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def secret(self) -> bytes:
+        value = self.secret_key.get_secret_value()
+        if not value:
+            raise RuntimeError("secret key not initialised; call ensure_secret_key()")
+        return value.encode()
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Use CAREWEAVE_SECRET_KEY, or a key generated once and kept in ``data_dir/secret_key``.
+
+    The generated file is for local use only (the file is created 0600 and never committed).
+    """
+    if settings.secret_key.get_secret_value():
+        return settings
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def load_settings() -> Settings:
+    return ensure_secret_key(Settings())

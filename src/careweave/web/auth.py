@@ -1,0 +1,101 @@
+"""Page dependencies: who is logged in, and CSRF on every unsafe request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from careweave.core.actor import Actor, Role
+from careweave.core.errors import DomainError, NotFound
+from careweave.deps import ClockDep, DbSession, SettingsDep, client_ip, request_id
+from careweave.errors import Redirect
+from careweave.identity import service as identity
+from careweave.identity.models import User, WebSession
+from careweave.web.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, UNSAFE, csrf_valid
+
+HOME = {
+    Role.PATIENT: "/patient",
+    Role.THERAPIST: "/clinician",
+    Role.PSYCHIATRIST: "/clinician",
+    Role.CARE_MANAGER: "/clinician",
+    Role.ADMIN: "/admin",
+}
+
+
+class CsrfFailed(DomainError):
+    code, status = "csrf_failed", 403
+
+
+async def check_csrf(request: Request, settings: SettingsDep) -> None:
+    if request.method not in UNSAFE:
+        return
+    submitted = request.headers.get(CSRF_HEADER)
+    if submitted is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            submitted = value if isinstance(value, str) else None
+    if not csrf_valid(request, settings, submitted):
+        raise CsrfFailed(
+            "This form has expired or did not come from Careweave. Reload the page and try again."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    user: User
+    web_session: WebSession
+    actor: Actor
+
+    @property
+    def role(self) -> Role:
+        return Role(self.user.role)
+
+
+def _resolve(request: Request, session: Session, settings: SettingsDep, clock: ClockDep):  # type: ignore[no-untyped-def]
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    return identity.resolve_web_session(session, raw, settings=settings, clock=clock)
+
+
+def optional_session(
+    request: Request, session: DbSession, settings: SettingsDep, clock: ClockDep
+) -> identity.ResolvedSession | None:
+    return _resolve(request, session, settings, clock)
+
+
+def current_web_user(request: Request, session: DbSession, settings: SettingsDep, clock: ClockDep) -> WebUser:
+    resolved = _resolve(request, session, settings, clock)
+    if resolved is None:
+        raise Redirect("/login?next=" + quote(request.url.path))
+    if not resolved.fully_authenticated:
+        raise Redirect("/login/mfa")
+    user = resolved.user
+    if (
+        identity.mfa_required_for(user, settings)
+        and not user.mfa_enabled
+        and not request.url.path.startswith(("/mfa/setup", "/logout"))
+    ):
+        raise Redirect("/mfa/setup")
+    actor = identity.actor_for(session, user, ip=client_ip(request), request_id=request_id(request))
+    request.state.user = user
+    return WebUser(user, resolved.web_session, actor)
+
+
+CurrentUser = Annotated[WebUser, Depends(current_web_user)]
+OptionalSession = Annotated["identity.ResolvedSession | None", Depends(optional_session)]
+
+
+def require_role(*roles: Role):  # type: ignore[no-untyped-def]
+    def dep(web_user: CurrentUser) -> WebUser:
+        if web_user.role not in roles:  # pages of other roles do not exist for you
+            raise NotFound("Nothing is here.")
+        return web_user
+
+    return Depends(dep)

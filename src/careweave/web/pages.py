@@ -1,0 +1,528 @@
+"""Pages. Each route parses a form or path, calls one service, renders a template."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from careweave.audit import service as audit
+from careweave.audit.repository import AuditFilter
+from careweave.core.actor import Role
+from careweave.core.errors import DomainError, InvalidInput, TooManyAttempts
+from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
+from careweave.identity import service as identity
+from careweave.patients import service as patients
+from careweave.web.auth import (
+    HOME,
+    CurrentUser,
+    OptionalSession,
+    WebUser,
+    check_csrf,
+    require_role,
+)
+from careweave.web.templating import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+CLINICIANS = (Role.THERAPIST, Role.PSYCHIATRIST, Role.CARE_MANAGER)
+NOTICES = {
+    "logged_out": "You have logged out.",
+    "reset_sent": "If an account exists for that address, we have e-mailed a link to reset its password.",
+    "password_changed": "Your password has been changed. Log in with the new one.",
+    "mfa_on": "Two-step verification is on.",
+    "mfa_off": "Two-step verification is off.",
+}
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only same-site paths: never redirect to another host after log-in."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return None
+    parts = urlsplit(value)
+    return None if parts.scheme or parts.netloc else value
+
+
+# ------------------------------------------------------------------ public
+
+
+@router.get("/")
+def landing(request: Request, resolved: OptionalSession) -> Response:
+    if resolved is not None and resolved.fully_authenticated:
+        return _see_other(HOME[Role(resolved.user.role)])
+    return render(request, "landing.html")
+
+
+@router.get("/login")
+def login_form(request: Request, notice: str | None = None, next: str | None = None) -> Response:
+    return render(request, "login.html", {"notice": NOTICES.get(notice or ""), "next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    ip, rid = client_ip(request), request_id(request)
+    try:
+        user = identity.authenticate_password(
+            session,
+            email=email,
+            password=password,
+            ip=ip,
+            request_id=rid,
+            settings=settings,
+            clock=clock,
+        )
+    except DomainError as exc:
+        status = 429 if isinstance(exc, TooManyAttempts) else 401
+        # The failure is committed (audit, counters) even though this answer is an error.
+        return render(
+            request,
+            "login.html",
+            {"error": exc.message, "email": email, "next": _safe_next(next)},
+            status_code=status,
+        )
+    needs_mfa = identity.mfa_required_for(user, settings)
+    raw = identity.start_web_session(
+        session,
+        user,
+        mfa_passed=not (needs_mfa and user.mfa_enabled),
+        ip=ip,
+        settings=settings,
+        clock=clock,
+    )
+    request.state.new_session_cookie = raw
+    if needs_mfa and user.mfa_enabled:
+        return _see_other("/login/mfa")
+    identity.record_login(session, user, ip=ip, request_id=rid, via="web", clock=clock)
+    if needs_mfa:
+        return _see_other("/mfa/setup")
+    return _see_other(_safe_next(next) or HOME[Role(user.role)])
+
+
+@router.get("/login/mfa")
+def mfa_form(request: Request, resolved: OptionalSession) -> Response:
+    if resolved is None:
+        return _see_other("/login")
+    if resolved.fully_authenticated:
+        return _see_other(HOME[Role(resolved.user.role)])
+    return render(request, "login_mfa.html")
+
+
+@router.post("/login/mfa")
+def mfa_submit(
+    request: Request,
+    resolved: OptionalSession,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if resolved is None:
+        return _see_other("/login")
+    ip, rid = client_ip(request), request_id(request)
+    try:
+        identity.verify_second_factor(
+            session, resolved.user, code=code, ip=ip, request_id=rid, settings=settings, clock=clock
+        )
+    except DomainError as exc:
+        return render(
+            request,
+            "login_mfa.html",
+            {"error": exc.message},
+            status_code=429 if isinstance(exc, TooManyAttempts) else 401,
+        )
+    identity.pass_mfa(session, resolved.web_session)
+    identity.record_login(session, resolved.user, ip=ip, request_id=rid, via="web", clock=clock)
+    return _see_other(HOME[Role(resolved.user.role)])
+
+
+@router.post("/logout")
+def logout(request: Request, resolved: OptionalSession, session: DbSession, clock: ClockDep) -> Response:
+    if resolved is not None:
+        identity.end_web_session(
+            session,
+            resolved.web_session,
+            ip=client_ip(request),
+            request_id=request_id(request),
+            clock=clock,
+        )
+    request.state.new_session_cookie = ""
+    return _see_other("/login?notice=logged_out")
+
+
+@router.get("/password/forgot")
+def forgot_form(request: Request) -> Response:
+    return render(request, "password_forgot.html")
+
+
+@router.post("/password/forgot")
+def forgot_submit(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    mailer: MailerDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+) -> Response:
+    identity.request_password_reset(
+        session,
+        email=email,
+        ip=client_ip(request),
+        request_id=request_id(request),
+        settings=settings,
+        clock=clock,
+        mailer=mailer,
+    )
+    return _see_other("/login?notice=reset_sent")
+
+
+@router.get("/password/reset")
+def reset_form(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
+    return render(request, "password_reset.html", {"token": token})
+
+
+@router.post("/password/reset")
+def reset_submit(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    token: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    password_again: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    if password != password_again:
+        return render(
+            request,
+            "password_reset.html",
+            {"token": token, "error": "The two passwords differ."},
+            status_code=422,
+        )
+    try:
+        identity.reset_password(
+            session,
+            token=token,
+            new_password=password,
+            ip=client_ip(request),
+            request_id=request_id(request),
+            settings=settings,
+            clock=clock,
+        )
+    except DomainError as exc:
+        fields = {f.field: f.message for f in exc.fields}
+        return render(
+            request,
+            "password_reset.html",
+            {"token": token, "error": exc.message, "fields": fields},
+            status_code=exc.status,
+        )
+    request.state.new_session_cookie = ""
+    return _see_other("/login?notice=password_changed")
+
+
+# ------------------------------------------------------------------ MFA and account
+
+
+@router.get("/mfa/setup")
+def mfa_setup(
+    request: Request,
+    web_user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    user = web_user.user
+    if user.mfa_enabled:
+        return _see_other("/account")
+    pending = identity.pending_enrolment(user, settings=settings) or identity.begin_mfa_enrolment(
+        session, web_user.actor, user, settings=settings, clock=clock
+    )
+    return render(
+        request,
+        "mfa_setup.html",
+        {
+            "pending": pending,
+            "required": identity.mfa_required_for(user, settings),
+        },
+    )
+
+
+@router.post("/mfa/setup")
+def mfa_setup_confirm(
+    request: Request,
+    web_user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        codes = identity.confirm_mfa_enrolment(
+            session, web_user.actor, web_user.user, code=code, settings=settings, clock=clock
+        )
+    except DomainError as exc:
+        if isinstance(exc, InvalidInput):
+            # keep the failed-attempt audit row; show the form again
+            pending = identity.pending_enrolment(web_user.user, settings=settings)
+            return render(
+                request,
+                "mfa_setup.html",
+                {
+                    "pending": pending,
+                    "error": exc.message,
+                    "required": identity.mfa_required_for(web_user.user, settings),
+                },
+                status_code=422,
+            )
+        raise
+    identity.pass_mfa(session, web_user.web_session)
+    return render(request, "recovery_codes.html", {"codes": codes, "home": HOME[web_user.role]})
+
+
+@router.get("/account")
+def account(
+    request: Request,
+    web_user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    notice: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "account.html",
+        {
+            "remaining": identity.remaining_recovery_codes(session, web_user.user),
+            "can_disable": not (settings.mfa_required and web_user.role is not Role.PATIENT),
+            "notice": NOTICES.get(notice or ""),
+        },
+    )
+
+
+@router.post("/account/recovery-codes")
+def new_recovery_codes(
+    request: Request, web_user: CurrentUser, session: DbSession, clock: ClockDep
+) -> Response:
+    codes = identity.regenerate_recovery_codes(session, web_user.actor, web_user.user, clock=clock)
+    return render(request, "recovery_codes.html", {"codes": codes, "home": "/account"})
+
+
+@router.post("/account/mfa/disable")
+def disable_mfa(
+    request: Request,
+    web_user: CurrentUser,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    identity.disable_mfa(session, web_user.actor, web_user.user, settings=settings, clock=clock)
+    return _see_other("/account?notice=mfa_off")
+
+
+# ------------------------------------------------------------------ role homes
+
+
+@router.get("/patient")
+def patient_home(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(Role.PATIENT),
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    patient = patients.get_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    return render(request, "home_patient.html", {"patient": patient})
+
+
+@router.get("/patient/access-log")
+def patient_access_log(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(Role.PATIENT),
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    events = audit.access_log_for_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    names = identity.user_names(session, {e.actor_user_id for e in events if e.actor_user_id})
+    return render(request, "access_log.html", {"events": events, "names": names})
+
+
+@router.get("/clinician")
+def clinician_home(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    web_user: WebUser = require_role(*CLINICIANS),
+) -> Response:
+    rows, total = patients.list_patients(session, web_user.actor, clock=clock, query=q or None)
+    template = "_patient_rows.html" if request.headers.get("hx-request") else "home_clinician.html"
+    return render(request, template, {"patients": rows, "total": total, "q": q or ""})
+
+
+@router.get("/patients/{patient_id}")
+def patient_detail(
+    request: Request,
+    patient_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(*CLINICIANS, Role.ADMIN),
+) -> Response:
+    patient = patients.get_patient(session, web_user.actor, patient_id, clock=clock)
+    return render(request, "patient_detail.html", {"patient": patient})
+
+
+# ------------------------------------------------------------------ admin
+
+
+@router.get("/admin")
+def admin_home(
+    request: Request,
+    session: DbSession,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    role: Annotated[str | None, Query(max_length=20)] = None,
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    role = role if role in {r.value for r in Role} else None
+    users = identity.list_users(session, web_user.actor, role=role, query=q or None)
+    return render(
+        request,
+        "admin_home.html",
+        {"users": users, "roles": list(Role), "q": q or "", "role": role or ""},
+    )
+
+
+@router.post("/admin/users")
+def admin_create_user(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    full_name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    try:
+        if role not in {r.value for r in Role}:
+            raise InvalidInput("Choose a role.")
+        identity.create_user(
+            session,
+            web_user.actor,
+            email=email,
+            role=Role(role),
+            password=password,
+            full_name=full_name,
+            settings=settings,
+            clock=clock,
+        )
+    except DomainError as exc:
+        users = identity.list_users(session, web_user.actor)
+        return render(
+            request,
+            "admin_home.html",
+            {
+                "users": users,
+                "roles": list(Role),
+                "q": "",
+                "role": "",
+                "error": exc.message,
+                "fields": {f.field: f.message for f in exc.fields},
+                "form": {"email": email, "full_name": full_name, "role": role},
+            },
+            status_code=exc.status,
+        )
+    return _see_other("/admin")
+
+
+@router.post("/admin/users/{user_id}/active")
+def admin_set_active(
+    user_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    active: Annotated[bool, Form()] = False,
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    identity.set_active(session, web_user.actor, user_id=user_id, active=active, clock=clock)
+    return _see_other("/admin")
+
+
+@router.get("/admin/audit")
+def admin_audit(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    action: Annotated[str | None, Query(max_length=80)] = None,
+    outcome: Annotated[str | None, Query(max_length=10)] = None,
+    patient: Annotated[str | None, Query(max_length=40)] = None,
+    actor: Annotated[str | None, Query(max_length=40)] = None,
+    days: Annotated[int, Query(ge=1, le=3650)] = 30,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    errors: dict[str, str] = {}
+
+    def _uuid(value: str | None, name: str) -> uuid.UUID | None:
+        if not value:
+            return None
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            errors[name] = "not a valid id"
+            return None
+
+    filters = AuditFilter(
+        action_prefix=action or None,
+        outcome=outcome if outcome in ("success", "failure", "denied") else None,
+        patient_id=_uuid(patient, "patient"),
+        actor_user_id=_uuid(actor, "actor"),
+        since=clock.now() - timedelta(days=days),
+    )
+    per_page = 50
+    rows, total = audit.search(
+        session, web_user.actor, filters, clock=clock, limit=per_page, offset=(page - 1) * per_page
+    )
+    names = identity.user_names(session, {e.actor_user_id for e in rows if e.actor_user_id})
+    ctx = {
+        "events": rows,
+        "total": total,
+        "names": names,
+        "errors": errors,
+        "page": page,
+        "pages": max(1, -(-total // per_page)),
+        "form": {
+            "action": action or "",
+            "outcome": outcome or "",
+            "patient": patient or "",
+            "actor": actor or "",
+            "days": days,
+        },
+    }
+    template = "_audit_rows.html" if request.headers.get("hx-request") else "admin_audit.html"
+    return render(request, template, ctx, status_code=422 if errors else 200)
+
+
+@router.post("/admin/audit/verify")
+def admin_audit_verify(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    result = audit.verify_as(session, web_user.actor, clock=clock)
+    return render(request, "audit_verify.html", {"result": result})

@@ -1,0 +1,43 @@
+"""Jinja2 environment for the pages (autoescaped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from careweave.core.actor import Role
+from careweave.web.security import csrf_token
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATIC_DIR = Path(__file__).parent / "static"
+
+NAV: dict[str, list[tuple[str, str]]] = {
+    Role.PATIENT: [("/patient", "My care"), ("/patient/access-log", "Who viewed my record")],
+    Role.THERAPIST: [("/clinician", "My patients")],
+    Role.PSYCHIATRIST: [("/clinician", "My patients")],
+    Role.CARE_MANAGER: [("/clinician", "Caseload")],
+    Role.ADMIN: [("/admin", "Users"), ("/admin/audit", "Audit log")],
+}
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> Response:
+    state = request.app.state
+    user = getattr(request.state, "user", None)
+    ctx: dict[str, Any] = {
+        "user": user,
+        "nav": NAV.get(user.role, []) if user is not None else [],
+        "csrf_token": csrf_token(request, state.settings) if hasattr(state, "settings") else "",
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from careweave.core.actor import Role
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep, client_ip, request_id
 from careweave.identity import service
-from careweave.identity.schemas import MeRead, TokenRead
+from careweave.identity.schemas import MeRead, TokenRead, UserCreate, UserRead
 
 router = APIRouter(tags=["auth"])
 
@@ -69,3 +70,33 @@ def me(actor: CurrentActor, session: DbSession) -> MeRead:
         patient_id=actor.patient_id,
         mfa_enabled=user.mfa_enabled,
     )
+
+
+@router.get("/users", response_model=list[UserRead], tags=["users"], summary="User accounts (admin)")
+def list_users(
+    actor: CurrentActor,
+    session: DbSession,
+    role: Annotated[Role | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[UserRead]:
+    users = service.list_users(session, actor, role=role.value if role else None, query=q)
+    return [UserRead.model_validate(u) for u in users]
+
+
+@router.post(
+    "/users", response_model=UserRead, status_code=201, tags=["users"], summary="Create a user (admin)"
+)
+def create_user(
+    body: UserCreate, actor: CurrentActor, session: DbSession, settings: SettingsDep, clock: ClockDep
+) -> UserRead:
+    user = service.create_user(
+        session,
+        actor,
+        email=body.email,
+        role=body.role,
+        password=body.password,
+        full_name=body.full_name,
+        settings=settings,
+        clock=clock,
+    )
+    return UserRead.model_validate(user)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from careweave.core.actor import Role
 
 
 class TokenRead(BaseModel):
@@ -22,3 +25,25 @@ class MeRead(BaseModel):
     patient_id: uuid.UUID | None = None
     provider_id: uuid.UUID | None = None  # filled once the provider directory exists
     mfa_enabled: bool
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(min_length=3, max_length=254)
+    role: Role
+    password: str = Field(min_length=1, max_length=256)
+    full_name: str = Field(default="", max_length=200)
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    role: str
+    full_name: str
+    is_active: bool
+    mfa_enabled: bool
+    created_at: datetime
+    last_login_at: datetime | None

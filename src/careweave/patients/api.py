@@ -11,7 +11,7 @@ from careweave.audit import service as audit
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.identity import service as identity
 from careweave.patients import service
-from careweave.patients.schemas import AccessEventRead, PatientList, PatientRead
+from careweave.patients.schemas import AccessEventRead, PatientList, PatientRead, PatientUpdate
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 NOT_FOUND = {404: {"description": "No such patient, or not visible to you"}}
@@ -35,6 +35,16 @@ def get_patient(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> PatientRead:
     return PatientRead.model_validate(service.get_patient(session, actor, patient_id, clock=clock))
+
+
+@router.patch("/{patient_id}", response_model=PatientRead, responses=NOT_FOUND, summary="Update demographics")
+def update_patient(
+    patient_id: uuid.UUID, body: PatientUpdate, actor: CurrentActor, session: DbSession, clock: ClockDep
+) -> PatientRead:
+    changes = body.model_dump(exclude_unset=True)
+    return PatientRead.model_validate(
+        service.update_patient(session, actor, patient_id, changes, clock=clock)
+    )
 
 
 @router.get(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PatientRead(BaseModel):
@@ -34,3 +34,18 @@ class AccessEventRead(BaseModel):
     actor_name: str | None
     actor_role: str | None
     outcome: str
+
+
+class PatientUpdate(BaseModel):
+    """Demographics a patient (or an administrator) may change. Omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    given_name: str | None = Field(default=None, min_length=1, max_length=100)
+    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    preferred_name: str | None = Field(default=None, max_length=100)
+    pronouns: str | None = Field(default=None, max_length=40)
+    birth_date: date | None = None
+    state: str | None = Field(default=None, min_length=2, max_length=2, description="USPS code, e.g. NY")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone, e.g. America/Chicago")
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()./-]{7,32}$")

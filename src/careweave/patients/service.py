@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from careweave import policy
 from careweave.audit import service as audit
+from careweave.core import geo
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
-from careweave.core.errors import NotFound
+from careweave.core.errors import FieldError, InvalidInput, NotFound
 from careweave.patients import repository as repo
 from careweave.patients.models import Patient
 
@@ -94,6 +96,60 @@ def get_patient(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock:
         entity_type="patient",
         entity_id=patient.id,
         patient_id=patient.id,
+    )
+    return patient
+
+
+REQUIRED_FIELDS = frozenset({"given_name", "family_name", "timezone"})
+UPDATABLE_FIELDS = frozenset(
+    {"given_name", "family_name", "preferred_name", "pronouns", "birth_date", "state", "timezone", "phone"}
+)
+
+
+def validate_changes(changes: dict[str, Any], *, today: date) -> list[FieldError]:
+    """Rules that need meaning, not just shape (pure; the schema checked types and lengths)."""
+    problems: list[FieldError] = []
+    for name, value in changes.items():
+        if name not in UPDATABLE_FIELDS:
+            problems.append(FieldError(name, "cannot be changed here"))
+        elif value is None and name in REQUIRED_FIELDS:
+            problems.append(FieldError(name, "cannot be empty"))
+    state = changes.get("state")
+    if state is not None and not geo.is_us_jurisdiction(state.upper()):
+        problems.append(FieldError("state", "must be a US state or territory code such as NY"))
+    zone = changes.get("timezone")
+    if zone is not None and not geo.is_timezone(zone):
+        problems.append(FieldError("timezone", "must be an IANA time zone such as America/Chicago"))
+    born = changes.get("birth_date")
+    if born is not None and (born > today or born.year < 1900):
+        problems.append(FieldError("birth_date", "must be a real date in the past"))
+    return problems
+
+
+def update_patient(
+    session: Session, actor: Actor, patient_id: uuid.UUID, changes: dict[str, Any], *, clock: Clock
+) -> Patient:
+    patient = repo.get(session, patient_id)
+    if patient is None or not policy.may(actor, policy.Action.PATIENT_UPDATE, _ref(patient)):
+        raise NotFound("No such patient.")
+    problems = validate_changes(changes, today=clock.now().date())
+    if problems:
+        raise InvalidInput("Some details are not valid.", fields=problems)
+    if changes.get("state"):
+        changes = {**changes, "state": changes["state"].upper()}
+    changed = sorted(k for k, v in changes.items() if getattr(patient, k) != v)
+    for name in changed:
+        setattr(patient, name, changes[name])
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "patient.updated",
+        clock=clock,
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+        details={"fields": changed},
     )
     return patient
 

@@ -19,6 +19,7 @@ from careweave.core.errors import NotFound, PolicyDenied
 
 class Action(enum.StrEnum):
     PATIENT_READ = "patient.read"
+    PATIENT_UPDATE = "patient.update"
     PATIENT_LIST = "patient.list"
     PATIENT_ACCESS_LOG_READ = "patient.access_log.read"
     AUDIT_SEARCH = "audit.search"
@@ -51,6 +52,13 @@ def may(actor: Actor, action: Action, resource: Resource = None) -> bool:
             if role in CLINICAL_ROLES or role is Role.ADMIN:
                 return _same_clinic(actor, resource)
             return False
+        case Action.PATIENT_UPDATE:
+            # Demographics: the patient themself, or the clinic's administrators.
+            if resource is None:
+                return False
+            if role is Role.PATIENT:
+                return actor.patient_id == resource.patient_id
+            return role is Role.ADMIN and _same_clinic(actor, resource)
         case Action.PATIENT_LIST:
             return role in CLINICAL_ROLES or role is Role.ADMIN
         case Action.PATIENT_ACCESS_LOG_READ:

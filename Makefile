@@ -1,0 +1,46 @@
+# Careweave — run `make help` for the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+UV := .tools/bin/uv
+PY := .venv/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+help:  ## List targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+install: $(UV)  ## Create .venv from the lock file (runtime and test dependencies)
+	$(UV) sync --frozen --python python3
+
+up: install  ## Start Careweave on SQLite with demo data (command 1)
+	CAREWEAVE_MFA_REQUIRED=$${CAREWEAVE_MFA_REQUIRED:-false} .venv/bin/careweave up --host $(HOST) --port $(PORT)
+
+test-deps: install  ## Install what the tests need beyond Python (Debian chromium, PostgreSQL running)
+	bash scripts/test-deps.sh
+
+lint: install  ## ruff lint and format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test-sqlite: install  ## The whole suite on SQLite
+	.venv/bin/pytest --db=sqlite
+
+test-pg: install  ## The whole suite on PostgreSQL (a fresh database, dropped afterwards)
+	.venv/bin/pytest --db=postgresql
+
+test: test-deps lint test-sqlite test-pg  ## Everything: lint, then the suite on SQLite and PostgreSQL (command 2; CI runs this)
+
+bench: install  ## Benchmarks (results in docs/benchmarks.md)
+	.venv/bin/python -m benchmarks
+
+fmt: install  ## Format and autofix
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+clean:  ## Remove virtualenvs and local data (var/)
+	rm -rf .venv .tools var test-artifacts
+
+.PHONY: help install up test-deps lint test-sqlite test-pg test bench fmt clean

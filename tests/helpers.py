@@ -1,0 +1,39 @@
+"""Small helpers for driving the app in tests."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+from fastapi.testclient import TestClient
+
+from tests.builders import PASSWORD
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def bearer(client: TestClient, email: str, password: str = PASSWORD, otp: str | None = None) -> dict[str, str]:
+    data = {"username": email, "password": password}
+    if otp:
+        data["otp"] = otp
+    r = client.post("/api/v1/auth/token", data=data)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def csrf(client: TestClient, path: str = "/login") -> str:
+    r = client.get(path)
+    match = CSRF_RE.search(r.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def web_login(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    token = csrf(client)
+    return client.post("/login", data={"csrf_token": token, "email": email, "password": password},
+                       follow_redirects=False)
+
+
+def totp_now(secret: str) -> str:
+    return pyotp.TOTP(secret).at(time.time())

@@ -27,7 +27,9 @@ from tests import pg
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--db", choices=("sqlite", "postgresql"), default=os.environ.get("CAREWEAVE_TEST_DB", "sqlite"),
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("CAREWEAVE_TEST_DB", "sqlite"),
         help="database backend for the suite",
     )
 
@@ -112,8 +114,12 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        env="test", secret_key="test-secret-key-" + "x" * 32, data_dir=tmp_path,
-        database_url="sqlite://", mfa_required=True, base_url="http://testserver",
+        env="test",
+        secret_key="test-secret-key-" + "x" * 32,
+        data_dir=tmp_path,
+        database_url="sqlite://",
+        mfa_required=True,
+        base_url="http://testserver",
     )
 
 

@@ -13,7 +13,9 @@ from tests.builders import PASSWORD
 CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
-def bearer(client: TestClient, email: str, password: str = PASSWORD, otp: str | None = None) -> dict[str, str]:
+def bearer(
+    client: TestClient, email: str, password: str = PASSWORD, otp: str | None = None
+) -> dict[str, str]:
     data = {"username": email, "password": password}
     if otp:
         data["otp"] = otp
@@ -31,8 +33,9 @@ def csrf(client: TestClient, path: str = "/login") -> str:
 
 def web_login(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
     token = csrf(client)
-    return client.post("/login", data={"csrf_token": token, "email": email, "password": password},
-                       follow_redirects=False)
+    return client.post(
+        "/login", data={"csrf_token": token, "email": email, "password": password}, follow_redirects=False
+    )
 
 
 def totp_now(secret: str) -> str:

@@ -75,6 +75,15 @@ def render_error(request: Request, status: int, code: str, message: str) -> Resp
     )
 
 
+def internal_error(request: Request) -> Response:
+    return render_error(
+        request,
+        500,
+        "internal_error",
+        "An unexpected error happened. It has been logged; please try again.",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -115,9 +124,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("http.unhandled_error", error_type=type(exc).__name__)
-        return render_error(
-            request,
-            500,
-            "internal_error",
-            "An unexpected error happened. It has been logged; please try again.",
-        )
+        return internal_error(request)

@@ -9,6 +9,7 @@ import uuid
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,8 +26,12 @@ CSP = (
 )
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while a body streams in past the limit. An HTTPException, because FastAPI turns
+    any other error raised while it reads the body into a 400; this one reaches the 413 handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 class RequestContextMiddleware:
@@ -46,13 +51,14 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=rid)
         started = time.perf_counter()
         status = 500
+        responded = False
         path: str = scope["path"]
         is_api = path.startswith("/api/")
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = rid
                 headers["X-Content-Type-Options"] = "nosniff"
@@ -73,6 +79,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Starlette answers unhandled errors from outside every user middleware, so its 500
+            # would lack the request id and the headers above: answer here, then re-raise so
+            # the error handler still logs it and the server sees it.
+            if not responded:
+                from careweave.errors import internal_error
+
+                await internal_error(Request(scope))(scope, receive, send_wrapper)
+            raise
         finally:
             log.info(
                 "http.request",
@@ -108,7 +123,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:

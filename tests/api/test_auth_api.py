@@ -62,7 +62,9 @@ def test_revoked_token_no_longer_works(client, session, settings):
 
 def test_unsupported_grant_type_is_422_naming_the_field(client, session, settings):
     user = make_user(session, settings, Role.PATIENT)
-    r = client.post("/api/v1/auth/token", data={"username": user.email, "password": PASSWORD,
-                                                "grant_type": "client_credentials"})
+    r = client.post(
+        "/api/v1/auth/token",
+        data={"username": user.email, "password": PASSWORD, "grant_type": "client_credentials"},
+    )
     assert r.status_code == 422
     assert r.json()["error"]["fields"][0]["field"] in ("grant_type",)

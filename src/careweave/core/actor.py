@@ -35,11 +35,13 @@ class Actor:
     ip: str | None = None
     request_id: str | None = None
     purpose: str = "treatment"
+    # The platform itself (CLI commands, jobs): never set for a request from a person.
+    system_actor: bool = False
 
     @classmethod
     def system(cls, *, request_id: str | None = None) -> Actor:
-        return cls(user_id=None, role=None, purpose="operations", request_id=request_id)
+        return cls(user_id=None, role=None, purpose="operations", request_id=request_id, system_actor=True)
 
     @property
     def is_system(self) -> bool:
-        return self.user_id is None
+        return self.system_actor

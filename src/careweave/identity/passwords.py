@@ -6,7 +6,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import Type
 
-_hasher = PasswordHasher(type=Type.ID)  # RFC 9106 low-memory profile defaults, Argon2id
+# Argon2id with OWASP's recommended minimum configuration (Password Storage Cheat Sheet:
+# "m=19456 (19 MiB), t=2, p=1"). argon2-cffi's default (64 MiB, t=3, p=4) cost ~0.6 s per
+# log-in on our 2-core machines, which itself becomes a denial-of-service lever; stored
+# hashes carry their parameters and are upgraded on the next log-in (needs_rehash).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
 # A real hash to verify against when the account does not exist, so timing does not
 # reveal which e-mail addresses have accounts.
 _DUMMY = _hasher.hash("careweave-timing-equaliser")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -47,6 +49,23 @@ async def check_csrf(request: Request, settings: SettingsDep) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PageUser:
+    """What templates may show about the logged-in user: a plain snapshot, so an error page
+    rendered after a rollback never touches an expired ORM object."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: str
+    mfa_enabled: bool
+    mfa_enabled_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> PageUser:
+        return cls(user.id, user.email, user.full_name, user.role, user.mfa_enabled, user.mfa_enabled_at)
+
+
+@dataclass(frozen=True, slots=True)
 class WebUser:
     user: User
     web_session: WebSession
@@ -84,7 +103,7 @@ def current_web_user(request: Request, session: DbSession, settings: SettingsDep
     ):
         raise Redirect("/mfa/setup")
     actor = identity.actor_for(session, user, ip=client_ip(request), request_id=request_id(request))
-    request.state.user = user
+    request.state.user = PageUser.of(user)
     return WebUser(user, resolved.web_session, actor)
 
 

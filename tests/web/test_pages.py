@@ -252,3 +252,28 @@ def test_unknown_page_is_a_friendly_404(client):
     assert r.status_code == 404
     assert "Page not found" in r.text
     assert "Traceback" not in r.text
+
+
+def test_patient_edits_their_details(client, session, settings):
+    user = make_user(session, settings, Role.PATIENT, name="Ana Testpatient")
+    pid = patients.patient_id_for_user(session, user.id)
+    session.commit()
+    web_login(client, user.email)
+    page = client.get("/patient/profile")
+    assert page.status_code == 200
+    token = CSRF_RE.search(page.text).group(1)
+    form = {"csrf_token": token, "preferred_name": "Annie", "pronouns": "she/her", "birth_date": "1990-04-05",
+            "state": "WA", "timezone": "America/Los_Angeles", "phone": "+1 555 0100"}
+    bad = client.post("/patient/profile", data={**form, "state": "ZZ", "birth_date": "2999-01-01"})
+    assert bad.status_code == 422
+    assert "US state or territory" in bad.text
+    assert "real date in the past" in bad.text
+    ok = client.post("/patient/profile", data=form, follow_redirects=False)
+    assert ok.headers["location"] == "/patient?notice=profile_saved"
+    home = client.get(ok.headers["location"])
+    assert "Hello, Annie" in home.text
+    assert "Your details have been saved." in home.text
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.patient_id == pid, AuditEvent.action == "patient.updated")
+    ).one()
+    assert "state" in event.details["fields"]

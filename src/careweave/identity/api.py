@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from careweave.core.actor import Role
 from careweave.core.errors import FieldError, InvalidInput
+from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep, client_ip, request_id
 from careweave.identity import service
 from careweave.identity.schemas import MeRead, TokenRead, UserCreate, UserRead
@@ -77,7 +78,7 @@ def list_users(
     actor: CurrentActor,
     session: DbSession,
     role: Annotated[Role | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
 ) -> list[UserRead]:
     users = service.list_users(session, actor, role=role.value if role else None, query=q)
     return [UserRead.model_validate(u) for u in users]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from careweave.core.actor import Role
+from careweave.core.text import NO_NUL
 
 
 class TokenRead(BaseModel):
@@ -33,7 +34,7 @@ class UserCreate(BaseModel):
     email: str = Field(min_length=3, max_length=254)
     role: Role
     password: str = Field(min_length=1, max_length=256)
-    full_name: str = Field(default="", max_length=200)
+    full_name: str = Field(default="", max_length=200, pattern=NO_NUL)
 
 
 class UserRead(BaseModel):

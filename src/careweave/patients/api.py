@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from careweave.audit import service as audit
+from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.identity import service as identity
 from careweave.patients import service
@@ -22,7 +23,7 @@ def list_patients(
     actor: CurrentActor,
     session: DbSession,
     clock: ClockDep,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PatientList:

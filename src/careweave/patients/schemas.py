@@ -3,7 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from careweave.core.text import NO_NUL
 
 
 class PatientRead(BaseModel):
@@ -41,11 +43,39 @@ class PatientUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    given_name: str | None = Field(default=None, min_length=1, max_length=100)
-    family_name: str | None = Field(default=None, min_length=1, max_length=100)
-    preferred_name: str | None = Field(default=None, max_length=100)
-    pronouns: str | None = Field(default=None, max_length=40)
+    given_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
+    family_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
+    preferred_name: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
+    pronouns: str | None = Field(default=None, max_length=40, pattern=NO_NUL)
     birth_date: date | None = None
     state: str | None = Field(default=None, min_length=2, max_length=2, description="USPS code, e.g. NY")
     timezone: str | None = Field(default=None, max_length=64, description="IANA zone, e.g. America/Chicago")
     phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()./-]{7,32}$")
+
+
+class PatientProfileForm(BaseModel):
+    """The portal's "my details" form: empty optional fields clear the value."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    preferred_name: str = Field(default="", max_length=100)
+    pronouns: str = Field(default="", max_length=40)
+    birth_date: date | None = None
+    state: str = Field(default="", max_length=2)
+    timezone: str = Field(max_length=64)
+    phone: str = Field(default="", max_length=32, pattern=r"^(\+?[0-9 ()./-]{7,32})?$")
+
+    @field_validator("birth_date", mode="before")
+    @classmethod
+    def _empty_date(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def changes(self) -> dict[str, object]:
+        return {
+            "preferred_name": self.preferred_name or None,
+            "pronouns": self.pronouns or None,
+            "birth_date": self.birth_date,
+            "state": self.state or None,
+            "timezone": self.timezone,
+            "phone": self.phone or None,
+        }

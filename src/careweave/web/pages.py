@@ -9,15 +9,18 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from careweave.audit import service as audit
 from careweave.audit.repository import AuditFilter
+from careweave.core import geo
 from careweave.core.actor import Role
 from careweave.core.errors import DomainError, InvalidInput, TooManyAttempts
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
 from careweave.identity import service as identity
 from careweave.patients import service as patients
+from careweave.patients.schemas import PatientProfileForm
 from careweave.web.auth import (
     HOME,
     CurrentUser,
@@ -36,6 +39,7 @@ NOTICES = {
     "password_changed": "Your password has been changed. Log in with the new one.",
     "mfa_on": "Two-step verification is on.",
     "mfa_off": "Two-step verification is off.",
+    "profile_saved": "Your details have been saved.",
 }
 
 
@@ -359,6 +363,87 @@ def patient_access_log(
     events = audit.access_log_for_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
     names = identity.user_names(session, {e.actor_user_id for e in events if e.actor_user_id})
     return render(request, "access_log.html", {"events": events, "names": names})
+
+
+US_TIMEZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "Pacific/Guam",
+    "Pacific/Pago_Pago",
+)
+
+
+@router.get("/patient/profile")
+def patient_profile(
+    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = require_role(Role.PATIENT)
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    patient = patients.get_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    return render(
+        request,
+        "patient_profile.html",
+        {
+            "patient": patient,
+            "form": {},
+            "fields": {},
+            "states": geo.US_JURISDICTIONS,
+            "zones": US_TIMEZONES,
+        },
+    )
+
+
+@router.post("/patient/profile")
+def patient_profile_save(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    preferred_name: Annotated[str, Form(max_length=100)] = "",
+    pronouns: Annotated[str, Form(max_length=40)] = "",
+    birth_date: Annotated[str, Form(max_length=10)] = "",
+    state: Annotated[str, Form(max_length=2)] = "",
+    timezone: Annotated[str, Form(max_length=64)] = "",
+    phone: Annotated[str, Form(max_length=32)] = "",
+    web_user: WebUser = require_role(Role.PATIENT),
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    form = {
+        "preferred_name": preferred_name,
+        "pronouns": pronouns,
+        "birth_date": birth_date,
+        "state": state,
+        "timezone": timezone,
+        "phone": phone,
+    }
+    try:
+        changes = PatientProfileForm.model_validate(form).changes()
+        patients.update_patient(session, web_user.actor, web_user.actor.patient_id, changes, clock=clock)
+    except (ValidationError, DomainError) as exc:
+        fields = (
+            {str(e["loc"][0]): e["msg"] for e in exc.errors()}
+            if isinstance(exc, ValidationError)
+            else {f.field: f.message for f in exc.fields}
+        )
+        patient = patients.get_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+        return render(
+            request,
+            "patient_profile.html",
+            {
+                "patient": patient,
+                "form": form,
+                "fields": fields,
+                "error": "Please correct the marked fields.",
+                "states": geo.US_JURISDICTIONS,
+                "zones": US_TIMEZONES,
+            },
+            status_code=422,
+        )
+    return _see_other("/patient?notice=profile_saved")
 
 
 @router.get("/clinician")

@@ -16,7 +16,11 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
 
 NAV: dict[str, list[tuple[str, str]]] = {
-    Role.PATIENT: [("/patient", "My care"), ("/patient/access-log", "Who viewed my record")],
+    Role.PATIENT: [
+        ("/patient", "My care"),
+        ("/patient/profile", "My details"),
+        ("/patient/access-log", "Who viewed my record"),
+    ],
     Role.THERAPIST: [("/clinician", "My patients")],
     Role.PSYCHIATRIST: [("/clinician", "My patients")],
     Role.CARE_MANAGER: [("/clinician", "Caseload")],

@@ -345,11 +345,12 @@ def patient_home(
     request: Request,
     session: DbSession,
     clock: ClockDep,
+    notice: Annotated[str | None, Query(max_length=40)] = None,
     web_user: WebUser = require_role(Role.PATIENT),
 ) -> Response:
     assert web_user.actor.patient_id is not None
     patient = patients.get_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
-    return render(request, "home_patient.html", {"patient": patient})
+    return render(request, "home_patient.html", {"patient": patient, "notice": NOTICES.get(notice or "")})
 
 
 @router.get("/patient/access-log")

@@ -17,7 +17,9 @@ install: $(UV)  ## Create .venv from the lock file (runtime and test dependencie
 	$(UV) sync --frozen --python python3
 
 up: install  ## Start Careweave on SQLite with demo data (command 1)
-	CAREWEAVE_MFA_REQUIRED=$${CAREWEAVE_MFA_REQUIRED:-false} .venv/bin/careweave up --host $(HOST) --port $(PORT)
+	CAREWEAVE_MFA_REQUIRED=$${CAREWEAVE_MFA_REQUIRED:-false} \
+	CAREWEAVE_BASE_URL=$${CAREWEAVE_BASE_URL:-http://$(HOST):$(PORT)} \
+	.venv/bin/careweave up --host $(HOST) --port $(PORT)
 
 test-deps: install  ## Install what the tests need beyond Python (Debian chromium, PostgreSQL running)
 	bash scripts/test-deps.sh
@@ -34,13 +36,10 @@ test-pg: install  ## The whole suite on PostgreSQL (a fresh database, dropped af
 
 test: test-deps lint test-sqlite test-pg  ## Everything: lint, then the suite on SQLite and PostgreSQL (command 2; CI runs this)
 
-bench: install  ## Benchmarks (results in docs/benchmarks.md)
-	.venv/bin/python -m benchmarks
-
 fmt: install  ## Format and autofix
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 clean:  ## Remove virtualenvs and local data (var/)
 	rm -rf .venv .tools var test-artifacts
 
-.PHONY: help install up test-deps lint test-sqlite test-pg test bench fmt clean
+.PHONY: help install up test-deps lint test-sqlite test-pg test fmt clean

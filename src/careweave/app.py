@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,7 @@ from careweave.settings import Settings, ensure_secret_key
 from careweave.web.pages import router as web_router
 from careweave.web.templating import STATIC_DIR
 
+SWAGGER = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist (Apache-2.0)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text_}
     for status, text_ in (
@@ -61,7 +63,7 @@ def create_app(
         title="Careweave API",
         version=__version__,
         summary="Collaborative mental-health telehealth: patients, therapists and psychiatrists.",
-        docs_url="/docs",
+        docs_url=None,  # served below with locally vendored Swagger UI (no CDN)
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
@@ -74,6 +76,16 @@ def create_app(
     app.include_router(api_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Careweave API",
+            swagger_js_url=f"/static/vendor/{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/vendor/{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

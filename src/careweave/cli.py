@@ -64,20 +64,22 @@ def migrate() -> None:
 
 
 def _load_demo(settings: Settings) -> None:
-    from careweave.demo.seed import demo_logins, seed_if_empty
+    from careweave.demo.seed import demo_logins, has_demo_users, seed_if_empty
 
     engine = make_engine(settings.database_url)
     with unit_of_work(make_sessionmaker(engine)) as session:
         created = seed_if_empty(session, settings=settings, clock=SystemClock())
+        demo_present = created is not None or has_demo_users(session)
     if created is None:
         typer.echo("The database already has users; demo data not loaded (existing data kept).")
     else:
         typer.echo(
             "Loaded the demo clinic: 1 admin, 2 care managers, 10 therapists, 5 psychiatrists, 20 patients."
         )
-    typer.echo("\nDemo log-ins (synthetic people; password for all):")
-    for login in demo_logins():
-        typer.echo(f"  {login.role.value:<13} {login.email:<42} {login.password}")
+    if demo_present:
+        typer.echo("\nDemo log-ins (synthetic people; password for all):")
+        for login in demo_logins():
+            typer.echo(f"  {login.role.value:<13} {login.email:<42} {login.password}")
 
 
 @app.command("demo-data")
@@ -184,7 +186,9 @@ def users_list(role: Annotated[Role | None, typer.Option(case_sensitive=False)] 
     except SchemaNotCurrent as exc:
         raise _fail(str(exc)) from exc
     with unit_of_work(make_sessionmaker(engine)) as session:
-        rows = identity.list_users(session, Actor.system(), role=role.value if role else None)
+        rows = identity.list_users(
+            session, Actor.system(), clock=SystemClock(), role=role.value if role else None
+        )
         for u in rows:
             status = "active" if u.is_active else "inactive"
             mfa = "mfa" if u.mfa_enabled else "-"

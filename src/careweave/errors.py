@@ -88,8 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         if wants_json(request):
-            return domain_error_json(exc, _rid(request))
-        return render_error(request, exc.status, exc.code, exc.message)
+            response = domain_error_json(exc, _rid(request))
+        else:
+            response = render_error(request, exc.status, exc.code, exc.message)
+        if exc.status == 429:
+            response.headers["Retry-After"] = str(request.app.state.settings.login_lockout_minutes * 60)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

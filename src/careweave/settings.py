@@ -17,7 +17,10 @@ DEFAULT_DATA_DIR = Path("var")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CAREWEAVE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused configuration must not print secrets in its error.
+    model_config = SettingsConfigDict(
+        env_prefix="CAREWEAVE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["dev", "test", "prod"] = "dev"
     data_dir: Path = DEFAULT_DATA_DIR

@@ -77,7 +77,7 @@ def test_patient_sees_who_looked_at_their_record(session, settings, clock):
     cara = make_user(session, settings, Role.THERAPIST)
     patient_id = patients.patient_id_for_user(session, ana.id)
     patients.get_patient(session, identity.actor_for(session, cara), patient_id, clock=clock)
-    log = audit.access_log_for_patient(session, identity.actor_for(session, ana), patient_id, clock=clock)
+    log = patients.access_log(session, identity.actor_for(session, ana), patient_id, clock=clock)
     assert any(e.actor_user_id == cara.id and e.action == "patient.viewed" for e in log)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from careweave.audit.models import AuditEvent
@@ -335,3 +336,37 @@ def test_system_actor_is_audited_without_a_user(session, settings, clock):
     ).one()
     assert event.actor_user_id is None
     assert Actor.system().is_system
+
+
+def test_right_password_does_not_reset_failures_before_the_second_factor(session, settings, fixed_clock):
+    """Guessing TOTP codes with a known password must still end in a lockout."""
+    user = make_user(session, settings, Role.THERAPIST)
+    _enrol(session, settings, fixed_clock, user)
+    for _ in range(settings.login_max_failures):
+        _login(session, settings, fixed_clock, user.email)  # the password is right every time
+        with pytest.raises(AuthenticationFailed):
+            identity.verify_second_factor(
+                session, user, code="000000", ip="10.0.0.1", settings=settings, clock=fixed_clock
+            )
+    assert user.locked_until is not None
+    with pytest.raises(TooManyAttempts):
+        _login(session, settings, fixed_clock, user.email)
+
+
+def test_recovery_codes_work_even_if_the_secret_key_changed(session, settings, fixed_clock):
+    user = make_user(session, settings, Role.ADMIN)
+    _, codes = _enrol(session, settings, fixed_clock, user)
+    rotated = settings.model_copy(update={"secret_key": SecretStr("a-completely-different-secret-key-0123456789")})
+    identity.verify_second_factor(session, user, code=codes[1], ip=None, settings=rotated, clock=fixed_clock)
+
+
+def test_admin_resets_a_users_two_step_setup(session, settings, clock):
+    admin = make_user(session, settings, Role.ADMIN)
+    user = make_user(session, settings, Role.PSYCHIATRIST)
+    _enrol(session, settings, clock, user)
+    raw = identity.start_web_session(session, user, mfa_passed=True, ip=None, settings=settings, clock=clock)
+    identity.reset_mfa_by_admin(session, identity.actor_for(session, admin), user_id=user.id, clock=clock)
+    assert not user.mfa_enabled
+    assert identity.remaining_recovery_codes(session, user) == 0
+    assert identity.resolve_web_session(session, raw, settings=settings, clock=clock) is None
+    assert "mfa.reset_by_admin" in _actions(session, user)

@@ -70,3 +70,21 @@ def test_anonymous_is_refused_system_is_allowed():
     for action in policy.Action:
         assert not policy.may(anonymous, action, REF)
     assert policy.may(Actor.system(), policy.Action.USER_MANAGE)
+
+
+def test_every_action_has_exactly_one_rule():
+    assert set(policy.PATIENT_RULES).isdisjoint(policy.GLOBAL_RULES)
+    assert set(policy.Action) == set(policy.PATIENT_RULES) | set(policy.GLOBAL_RULES)
+
+
+def test_administrators_do_not_see_clinical_intake_or_screenings():
+    admin = actor(Role.ADMIN)
+    for action in (policy.Action.INTAKE_READ, policy.Action.SCREENING_READ, policy.Action.PATHWAY_READ):
+        assert not policy.may(admin, action, REF)
+
+
+def test_only_treating_clinicians_override_a_pathway():
+    assert policy.may(actor(Role.PSYCHIATRIST), policy.Action.PATHWAY_OVERRIDE, REF)
+    assert policy.may(actor(Role.THERAPIST), policy.Action.PATHWAY_OVERRIDE, REF)
+    assert not policy.may(actor(Role.CARE_MANAGER), policy.Action.PATHWAY_OVERRIDE, REF)
+    assert not policy.may(actor(Role.PATIENT, patient_id=PATIENT), policy.Action.PATHWAY_OVERRIDE, REF)

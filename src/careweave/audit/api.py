@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from careweave.audit import service
-from careweave.audit.repository import AuditFilter
 from careweave.audit.schemas import AuditEventPage, AuditEventRead
 from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession
@@ -56,7 +55,7 @@ def search_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditEventPage:
-    filters = AuditFilter(
+    filters = service.AuditFilter(
         actor_user_id=actor_user_id,
         patient_id=patient_id,
         action_prefix=action,

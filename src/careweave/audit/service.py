@@ -16,6 +16,9 @@ from careweave import policy
 from careweave.audit import chain
 from careweave.audit import repository as repo
 from careweave.audit.models import AuditEvent
+from careweave.audit.repository import AuditFilter
+
+__all__ = ["AuditFilter", "events_for_patient", "record", "search", "verify", "verify_as"]
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
 
@@ -96,7 +99,7 @@ def verify(session: Session) -> VerifyResult:
 def search(
     session: Session,
     actor: Actor,
-    filters: repo.AuditFilter,
+    filters: AuditFilter,
     *,
     clock: Clock,
     limit: int = 50,
@@ -115,22 +118,10 @@ def search(
     return rows, total
 
 
-def access_log_for_patient(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock, limit: int = 100
-) -> list[AuditEvent]:
-    """'Who looked at my record': every audited access to this patient's data."""
-    policy.require(actor, policy.Action.PATIENT_ACCESS_LOG_READ, policy.PatientRef(patient_id))
-    rows = repo.for_patient(session, patient_id, limit=limit)
-    record(
-        session,
-        actor,
-        "patient.access_log.viewed",
-        clock=clock,
-        entity_type="patient",
-        entity_id=patient_id,
-        patient_id=patient_id,
-    )
-    return rows
+def events_for_patient(session: Session, patient_id: uuid.UUID, *, limit: int = 100) -> list[AuditEvent]:
+    """Audited accesses to one patient's data, newest first. The caller has checked policy
+    (patients.service.access_log does) and records the viewing itself."""
+    return repo.for_patient(session, patient_id, limit=limit)
 
 
 def verify_as(session: Session, actor: Actor, *, clock: Clock) -> VerifyResult:

@@ -4,6 +4,10 @@ from careweave.audit import models as _audit  # noqa: F401
 from careweave.clinics import models as _clinics  # noqa: F401
 from careweave.db.base import Base
 from careweave.identity import models as _identity  # noqa: F401
+from careweave.intake import models as _intake  # noqa: F401
 from careweave.patients import models as _patients  # noqa: F401
+from careweave.safety import models as _safety  # noqa: F401
+from careweave.screening import models as _screening  # noqa: F401
+from careweave.triage import models as _triage  # noqa: F401
 
 metadata = Base.metadata

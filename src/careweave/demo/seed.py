@@ -106,5 +106,9 @@ def seed_if_empty(session: Session, *, settings: Settings, clock: Clock) -> list
     return seed_demo(session, settings=settings, clock=clock)
 
 
+def has_demo_users(session: Session) -> bool:
+    return identity.user_exists(session, demo_email(Role.ADMIN, 1))
+
+
 def demo_logins() -> list[DemoLogin]:
     return [DemoLogin(role, demo_email(role, 1), DEMO_PASSWORD) for role in COUNTS]

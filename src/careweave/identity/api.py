@@ -77,10 +77,11 @@ def me(actor: CurrentActor, session: DbSession) -> MeRead:
 def list_users(
     actor: CurrentActor,
     session: DbSession,
+    clock: ClockDep,
     role: Annotated[Role | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
 ) -> list[UserRead]:
-    users = service.list_users(session, actor, role=role.value if role else None, query=q)
+    users = service.list_users(session, actor, clock=clock, role=role.value if role else None, query=q)
     return [UserRead.model_validate(u) for u in users]
 
 

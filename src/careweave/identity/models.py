@@ -24,7 +24,7 @@ class User(Entity):
         ForeignKey("clinics.id", ondelete="RESTRICT"), index=True
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # TOTP secret, encrypted with a key derived from CAREWEAVE_SECRET_KEY (identity.crypto)
+    # TOTP secret, encrypted with a key derived from CAREWEAVE_SECRET_KEY (identity.mfa)
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
     mfa_enabled_at: Mapped[datetime | None]
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

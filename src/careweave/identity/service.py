@@ -144,11 +144,18 @@ def create_user(
 
 
 def list_users(
-    session: Session, actor: Actor, *, role: str | None = None, query: str | None = None
+    session: Session, actor: Actor, *, clock: Clock, role: str | None = None, query: str | None = None
 ) -> list[User]:
     if not actor.is_system:
         policy.require(actor, policy.Action.USER_MANAGE)
-    return repo.users(session, role=role, query=query)
+    rows = repo.users(session, role=role, query=query)
+    if not actor.is_system:
+        audit.record(session, actor, "user.listed", clock=clock, details={"results": len(rows)})
+    return rows
+
+
+def user_exists(session: Session, email: str) -> bool:
+    return repo.user_by_email(session, email.strip().lower()) is not None
 
 
 def count_users(session: Session) -> int:
@@ -210,6 +217,7 @@ def _count_failure(
     action: str,
 ) -> None:
     now = clock.now()
+    repo.prune_ip_failures(session, now - timedelta(minutes=settings.login_ip_window_minutes * 2))
     repo.record_ip_failure(session, actor.ip or "unknown", now)
     if user is None:
         audit.record(
@@ -297,7 +305,10 @@ def authenticate_password(
     if user is None or not ok or not user.is_active:
         _count_failure(session, user, actor, settings=settings, clock=clock, action="login.failed")
         raise AuthenticationFailed(BAD_CREDENTIALS)
-    user.failed_logins = 0
+    if not user.mfa_enabled:
+        # With a second factor to come, the failure count is reset only once that passes too:
+        # otherwise the right password would let an attacker guess codes without ever locking.
+        user.failed_logins = 0
     user.locked_until = None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -330,9 +341,13 @@ def verify_second_factor(
     assert locked is not None
     user = locked
     _check_throttles(session, user, actor, settings=settings, clock=clock)
-    secret = mfa.decrypt_secret(user.mfa_secret, settings.secret()) if user.mfa_secret else None
-    if secret is not None and user.mfa_enabled:
-        step = mfa.matching_step(secret, code, at=clock.now().timestamp(), last_step=user.last_totp_step)
+    if user.mfa_enabled:
+        secret = mfa.decrypt_secret(user.mfa_secret, settings.secret()) if user.mfa_secret else None
+        step = (
+            mfa.matching_step(secret, code, at=clock.now().timestamp(), last_step=user.last_totp_step)
+            if secret is not None
+            else None
+        )
         if step is not None:
             user.last_totp_step = step
             user.failed_logins = 0
@@ -347,6 +362,7 @@ def verify_second_factor(
                 actor_role=user.role,
             )
             return
+        # Recovery codes do not depend on the TOTP secret (or the key that encrypts it).
         wanted = tokens.digest(mfa.normalise_recovery_code(code))
         for rc in repo.unused_recovery_codes(session, user.id):
             if tokens.same(rc.code_hash, wanted):
@@ -640,6 +656,20 @@ def disable_mfa(session: Session, actor: Actor, user: User, *, settings: Setting
     user.last_totp_step = None
     repo.replace_recovery_codes(session, user.id, [])
     audit.record(session, actor, "mfa.disabled", clock=clock, entity_type="user", entity_id=user.id)
+
+
+def reset_mfa_by_admin(session: Session, actor: Actor, *, user_id: uuid.UUID, clock: Clock) -> User:
+    """An administrator clears a user's two-step setup (lost phone and codes); the user must
+    enrol again at the next log-in (where their role requires it). Ends their sessions."""
+    policy.require(actor, policy.Action.USER_MANAGE)
+    user = get_user(session, user_id)
+    user.mfa_secret = None
+    user.mfa_enabled_at = None
+    user.last_totp_step = None
+    repo.replace_recovery_codes(session, user.id, [])
+    repo.revoke_all_for_user(session, user.id, clock.now())
+    audit.record(session, actor, "mfa.reset_by_admin", clock=clock, entity_type="user", entity_id=user.id)
+    return user
 
 
 # ---------------------------------------------------------------- password reset

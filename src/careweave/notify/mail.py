@@ -36,7 +36,8 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     msg["Subject"] = mail.subject
     msg["Message-ID"] = make_msgid(domain="careweave.invalid")
     msg["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
-    msg.set_content(mail.body)
+    # 7bit keeps links readable in the console/file transports (no quoted-printable "=3D").
+    msg.set_content(mail.body, cte="7bit" if mail.body.isascii() else "quoted-printable")
     return msg
 
 

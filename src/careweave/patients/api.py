@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from careweave.audit import service as audit
 from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.identity import service as identity
@@ -57,7 +56,7 @@ def update_patient(
 def access_log(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[AccessEventRead]:
-    events = audit.access_log_for_patient(session, actor, patient_id, clock=clock)
+    events = service.access_log(session, actor, patient_id, clock=clock)
     names = identity.user_names(session, {e.actor_user_id for e in events if e.actor_user_id})
     return [
         AccessEventRead(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from careweave import policy
 from careweave.audit import service as audit
+from careweave.audit.models import AuditEvent
 from careweave.core import geo
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
@@ -126,20 +127,21 @@ def validate_changes(changes: dict[str, Any], *, today: date) -> list[FieldError
     return problems
 
 
+def get_patient_ref(session: Session, patient_id: uuid.UUID) -> tuple[Patient, policy.PatientRef]:
+    """Load a patient for another domain's service, which then asks policy itself."""
+    patient = repo.get(session, patient_id)
+    if patient is None:
+        raise NotFound("No such patient.")
+    return patient, _ref(patient)
+
+
 def update_patient(
     session: Session, actor: Actor, patient_id: uuid.UUID, changes: dict[str, Any], *, clock: Clock
 ) -> Patient:
     patient = repo.get(session, patient_id)
     if patient is None or not policy.may(actor, policy.Action.PATIENT_UPDATE, _ref(patient)):
         raise NotFound("No such patient.")
-    problems = validate_changes(changes, today=clock.now().date())
-    if problems:
-        raise InvalidInput("Some details are not valid.", fields=problems)
-    if changes.get("state"):
-        changes = {**changes, "state": changes["state"].upper()}
-    changed = sorted(k for k, v in changes.items() if getattr(patient, k) != v)
-    for name in changed:
-        setattr(patient, name, changes[name])
+    changed = apply_changes(patient, changes, today=clock.now().date())
     session.flush()
     audit.record(
         session,
@@ -152,6 +154,42 @@ def update_patient(
         details={"fields": changed},
     )
     return patient
+
+
+def apply_changes(patient: Patient, changes: dict[str, Any], *, today: date) -> list[str]:
+    """Validate and apply demographic changes; returns the names that changed.
+
+    Callers check policy and write the audit event (update_patient here; intake for its form).
+    """
+    problems = validate_changes(changes, today=today)
+    if problems:
+        raise InvalidInput("Some details are not valid.", fields=problems)
+    if changes.get("state"):
+        changes = {**changes, "state": changes["state"].upper()}
+    changed = sorted(k for k, v in changes.items() if getattr(patient, k) != v)
+    for name in changed:
+        setattr(patient, name, changes[name])
+    return changed
+
+
+def access_log(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock, limit: int = 100
+) -> list[AuditEvent]:
+    """'Who looked at my record': every audited access to this patient's data."""
+    patient = repo.get(session, patient_id)
+    if patient is None or not policy.may(actor, policy.Action.PATIENT_ACCESS_LOG_READ, _ref(patient)):
+        raise NotFound("No such patient.")
+    events = audit.events_for_patient(session, patient.id, limit=limit)
+    audit.record(
+        session,
+        actor,
+        "patient.access_log.viewed",
+        clock=clock,
+        entity_type="patient",
+        entity_id=patient.id,
+        patient_id=patient.id,
+    )
+    return events
 
 
 def list_patients(

@@ -22,6 +22,16 @@ class Action(enum.StrEnum):
     PATIENT_UPDATE = "patient.update"
     PATIENT_LIST = "patient.list"
     PATIENT_ACCESS_LOG_READ = "patient.access_log.read"
+    INTAKE_READ = "intake.read"
+    INTAKE_WRITE = "intake.write"
+    SCREENING_READ = "screening.read"
+    SCREENING_SUBMIT = "screening.submit"
+    PATHWAY_READ = "care_pathway.read"
+    PATHWAY_OVERRIDE = "care_pathway.override"
+    SAFETY_ALERT_READ = "safety_alert.read"
+    SAFETY_ALERT_ACKNOWLEDGE = "safety_alert.acknowledge"
+    SAFETY_QUEUE_READ = "safety_queue.read"
+    ONCALL_MANAGE = "oncall.manage"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
 
@@ -35,41 +45,60 @@ class PatientRef:
 Resource = PatientRef | None
 
 
+@dataclass(frozen=True, slots=True)
+class PatientRule:
+    """Who may do an action on one patient's data: the patient themself, which staff roles
+    of the patient's clinic. (The collaboration issue narrows staff to the care team and
+    adds consent here.)"""
+
+    patient_self: bool
+    staff: frozenset[Role]
+
+
+PRESCRIBING_OR_TREATING = frozenset({Role.THERAPIST, Role.PSYCHIATRIST})
+NO_STAFF: frozenset[Role] = frozenset()
+
+PATIENT_RULES: dict[Action, PatientRule] = {
+    Action.PATIENT_READ: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    # Demographics: the patient, or the clinic's administrators.
+    Action.PATIENT_UPDATE: PatientRule(True, frozenset({Role.ADMIN})),
+    Action.PATIENT_ACCESS_LOG_READ: PatientRule(True, frozenset({Role.ADMIN})),
+    # Intake holds clinical history: clinicians, not administrators.
+    Action.INTAKE_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.INTAKE_WRITE: PatientRule(True, CLINICAL_ROLES),
+    Action.SCREENING_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.SCREENING_SUBMIT: PatientRule(True, CLINICAL_ROLES),
+    Action.PATHWAY_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.PATHWAY_OVERRIDE: PatientRule(False, PRESCRIBING_OR_TREATING),
+    Action.SAFETY_ALERT_READ: PatientRule(False, CLINICAL_ROLES),
+    Action.SAFETY_ALERT_ACKNOWLEDGE: PatientRule(False, CLINICAL_ROLES),
+}
+
+GLOBAL_RULES: dict[Action, frozenset[Role]] = {
+    Action.PATIENT_LIST: CLINICAL_ROLES | {Role.ADMIN},
+    Action.SAFETY_QUEUE_READ: CLINICAL_ROLES,
+    Action.ONCALL_MANAGE: frozenset({Role.ADMIN}),
+    Action.AUDIT_SEARCH: frozenset({Role.ADMIN}),
+    Action.USER_MANAGE: frozenset({Role.ADMIN}),
+}
+
+
 def _same_clinic(actor: Actor, ref: PatientRef) -> bool:
     return actor.clinic_id is not None and actor.clinic_id == ref.clinic_id
 
 
 def may(actor: Actor, action: Action, resource: Resource = None) -> bool:
     role = actor.role
-    if role is None:  # the system actor acts only through jobs and CLI commands
+    if role is None:  # only the system actor (jobs, CLI commands) acts without a role
         return actor.is_system
-    match action:
-        case Action.PATIENT_READ:
-            if resource is None:
-                return False
-            if role is Role.PATIENT:
-                return actor.patient_id == resource.patient_id
-            if role in CLINICAL_ROLES or role is Role.ADMIN:
-                return _same_clinic(actor, resource)
-            return False
-        case Action.PATIENT_UPDATE:
-            # Demographics: the patient themself, or the clinic's administrators.
-            if resource is None:
-                return False
-            if role is Role.PATIENT:
-                return actor.patient_id == resource.patient_id
-            return role is Role.ADMIN and _same_clinic(actor, resource)
-        case Action.PATIENT_LIST:
-            return role in CLINICAL_ROLES or role is Role.ADMIN
-        case Action.PATIENT_ACCESS_LOG_READ:
-            if resource is None:
-                return False
-            if role is Role.PATIENT:
-                return actor.patient_id == resource.patient_id
-            return role is Role.ADMIN
-        case Action.AUDIT_SEARCH | Action.USER_MANAGE:
-            return role is Role.ADMIN
-    return False  # pragma: no cover - every Action is matched above
+    if action in GLOBAL_RULES:
+        return role in GLOBAL_RULES[action]
+    rule = PATIENT_RULES[action]
+    if resource is None:
+        return False
+    if role is Role.PATIENT:
+        return rule.patient_self and actor.patient_id == resource.patient_id
+    return role in rule.staff and _same_clinic(actor, resource)
 
 
 def require(actor: Actor, action: Action, resource: Resource = None) -> None:

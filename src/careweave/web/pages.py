@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from careweave.audit import service as audit
-from careweave.audit.repository import AuditFilter
 from careweave.core import geo
 from careweave.core.actor import Role
 from careweave.core.errors import DomainError, InvalidInput, TooManyAttempts
@@ -361,7 +360,7 @@ def patient_access_log(
     web_user: WebUser = require_role(Role.PATIENT),
 ) -> Response:
     assert web_user.actor.patient_id is not None
-    events = audit.access_log_for_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    events = patients.access_log(session, web_user.actor, web_user.actor.patient_id, clock=clock)
     names = identity.user_names(session, {e.actor_user_id for e in events if e.actor_user_id})
     return render(request, "access_log.html", {"events": events, "names": names})
 
@@ -479,12 +478,13 @@ def patient_detail(
 def admin_home(
     request: Request,
     session: DbSession,
+    clock: ClockDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     role: Annotated[str | None, Query(max_length=20)] = None,
     web_user: WebUser = require_role(Role.ADMIN),
 ) -> Response:
     role = role if role in {r.value for r in Role} else None
-    users = identity.list_users(session, web_user.actor, role=role, query=q or None)
+    users = identity.list_users(session, web_user.actor, clock=clock, role=role, query=q or None)
     return render(
         request,
         "admin_home.html",
@@ -518,7 +518,7 @@ def admin_create_user(
             clock=clock,
         )
     except DomainError as exc:
-        users = identity.list_users(session, web_user.actor)
+        users = identity.list_users(session, web_user.actor, clock=clock)
         return render(
             request,
             "admin_home.html",
@@ -533,6 +533,17 @@ def admin_create_user(
             },
             status_code=exc.status,
         )
+    return _see_other("/admin")
+
+
+@router.post("/admin/users/{user_id}/mfa-reset")
+def admin_reset_mfa(
+    user_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    identity.reset_mfa_by_admin(session, web_user.actor, user_id=user_id, clock=clock)
     return _see_other("/admin")
 
 
@@ -572,7 +583,7 @@ def admin_audit(
             errors[name] = "not a valid id"
             return None
 
-    filters = AuditFilter(
+    filters = audit.AuditFilter(
         action_prefix=action or None,
         outcome=outcome if outcome in ("success", "failure", "denied") else None,
         patient_id=_uuid(patient, "patient"),

@@ -1,6 +1,6 @@
 """foundation: clinics, users and their sessions/tokens/MFA, patients, the audit chain
 
-Revision ID: 2f0482556be3
+Revision ID: 0001_foundation
 Revises:
 Create Date: 2026-11-26 19:56:36.838455
 """

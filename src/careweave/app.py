@@ -26,6 +26,7 @@ from careweave.errors import install_error_handlers
 from careweave.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from careweave.notify.mail import Mailer, make_mailer
 from careweave.settings import Settings, ensure_secret_key
+from careweave.web.care import router as care_router
 from careweave.web.pages import router as web_router
 from careweave.web.templating import STATIC_DIR
 
@@ -75,6 +76,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(care_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -142,6 +142,36 @@ def up(
     _serve(settings, host, port, 1)
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run one pass and exit (for cron or tests)")] = False,
+) -> None:
+    """Background work: escalate safety alerts nobody acknowledged in time.
+
+    Safe to run several copies: each pass claims due alerts with FOR UPDATE SKIP LOCKED.
+    """
+    import time
+
+    from careweave.notify.mail import make_mailer
+    from careweave.safety import service as safety
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    factory, mailer, clock = make_sessionmaker(engine), make_mailer(settings), SystemClock()
+    while True:
+        with unit_of_work(factory) as session:
+            escalated = safety.escalate_due(session, clock=clock, settings=settings, mailer=mailer)
+        if escalated or once:
+            typer.echo(f"worker: escalated {escalated} safety alert(s)")
+        if once:
+            return
+        time.sleep(settings.worker_poll_seconds)
+
+
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="Log-in e-mail")],

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = True
 
+    # safety workflow: minutes an alert may stay unacknowledged before it escalates to the
+    # next person on the on-call roster (high: spec default 15; moderate = same day; low =
+    # by the end of the next business day in the clinic's zone, see safety.rules)
+    safety_escalate_high_minutes: int = Field(default=15, ge=0)
+    safety_escalate_moderate_minutes: int = Field(default=120, ge=0)
+    safety_business_day_end_hour: int = Field(default=17, ge=0, le=23)
+    worker_poll_seconds: float = Field(default=15.0, gt=0)
+
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     log_json: bool = False
     log_level: str = "INFO"

@@ -6,9 +6,17 @@ from fastapi import APIRouter
 
 from careweave.audit.api import router as audit_router
 from careweave.identity.api import router as identity_router
+from careweave.intake.api import router as intake_router
 from careweave.patients.api import router as patients_router
+from careweave.safety.api import router as safety_router
+from careweave.screening.api import router as screening_router
+from careweave.triage.api import router as triage_router
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(identity_router)
 router.include_router(patients_router)
+router.include_router(intake_router)
+router.include_router(screening_router)
+router.include_router(triage_router)
+router.include_router(safety_router)
 router.include_router(audit_router)

@@ -14,3 +14,7 @@ def add(session: Session, clinic: Clinic) -> Clinic:
     session.add(clinic)
     session.flush()
     return clinic
+
+
+def get(session: Session, clinic_id: object) -> Clinic | None:
+    return session.get(Clinic, clinic_id)

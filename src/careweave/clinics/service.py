@@ -14,3 +14,8 @@ def default_clinic(session: Session) -> Clinic:
 
 def create_clinic(session: Session, *, name: str, timezone: str) -> Clinic:
     return repo.add(session, Clinic(name=name, timezone=timezone))
+
+
+def clinic_timezone(session: Session, clinic_id: object) -> str:
+    clinic = repo.get(session, clinic_id) if clinic_id is not None else None
+    return clinic.timezone if clinic is not None else "America/New_York"

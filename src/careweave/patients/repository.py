@@ -18,6 +18,12 @@ def get(session: Session, patient_id: uuid.UUID) -> Patient | None:
     return session.get(Patient, patient_id)
 
 
+def many(session: Session, patient_ids: set[uuid.UUID]) -> list[Patient]:
+    if not patient_ids:
+        return []
+    return list(session.scalars(select(Patient).where(Patient.id.in_(patient_ids))))
+
+
 def by_user(session: Session, user_id: uuid.UUID) -> Patient | None:
     return session.scalars(select(Patient).where(Patient.user_id == user_id)).one_or_none()
 

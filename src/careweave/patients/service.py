@@ -68,6 +68,11 @@ def patient_id_for_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | Non
     return patient.id if patient else None
 
 
+def display_names(session: Session, patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Names for lists built by other services, which check policy and audit themselves."""
+    return {p.id: p.display_name for p in repo.many(session, patient_ids)}
+
+
 def patient_ids_for_users(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     return repo.ids_by_users(session, user_ids)
 

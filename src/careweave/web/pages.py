@@ -18,8 +18,11 @@ from careweave.core.actor import Role
 from careweave.core.errors import DomainError, InvalidInput, TooManyAttempts
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
 from careweave.identity import service as identity
+from careweave.intake import service as intake_service
 from careweave.patients import service as patients
 from careweave.patients.schemas import PatientProfileForm
+from careweave.screening import service as screening
+from careweave.triage import service as triage
 from careweave.web.auth import (
     HOME,
     CurrentUser,
@@ -468,7 +471,15 @@ def patient_detail(
     web_user: WebUser = require_role(*CLINICIANS, Role.ADMIN),
 ) -> Response:
     patient = patients.get_patient(session, web_user.actor, patient_id, clock=clock)
-    return render(request, "patient_detail.html", {"patient": patient})
+    ctx: dict[str, object] = {"patient": patient, "clinical": web_user.role in CLINICIANS}
+    if web_user.role in CLINICIANS:  # clinical data: clinicians only (policy would refuse an admin)
+        ctx |= {
+            "intake": intake_service.get_intake(session, web_user.actor, patient_id, clock=clock),
+            "screenings": list(reversed(screening.history(session, web_user.actor, patient_id, clock=clock))),
+            "pathway": triage.care_pathway(session, web_user.actor, patient_id, clock=clock),
+            "can_override": web_user.role in (Role.THERAPIST, Role.PSYCHIATRIST),
+        }
+    return render(request, "patient_detail.html", ctx)
 
 
 # ------------------------------------------------------------------ admin

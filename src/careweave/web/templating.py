@@ -18,13 +18,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 NAV: dict[str, list[tuple[str, str]]] = {
     Role.PATIENT: [
         ("/patient", "My care"),
+        ("/care-pathway", "My recommendation"),
         ("/patient/profile", "My details"),
         ("/patient/access-log", "Who viewed my record"),
     ],
-    Role.THERAPIST: [("/clinician", "My patients")],
-    Role.PSYCHIATRIST: [("/clinician", "My patients")],
-    Role.CARE_MANAGER: [("/clinician", "Caseload")],
-    Role.ADMIN: [("/admin", "Users"), ("/admin/audit", "Audit log")],
+    Role.THERAPIST: [("/clinician", "My patients"), ("/safety", "Safety queue")],
+    Role.PSYCHIATRIST: [("/clinician", "My patients"), ("/safety", "Safety queue")],
+    Role.CARE_MANAGER: [("/clinician", "Caseload"), ("/safety", "Safety queue")],
+    Role.ADMIN: [("/admin", "Users"), ("/admin/on-call", "On-call roster"), ("/admin/audit", "Audit log")],
 }
 
 

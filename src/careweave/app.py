@@ -23,6 +23,7 @@ from careweave.core.logging import configure_logging
 from careweave.db.engine import make_engine, make_sessionmaker
 from careweave.db.migrate import SchemaNotCurrent, check_schema
 from careweave.errors import install_error_handlers
+from careweave.fhir.api import router as fhir_router
 from careweave.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from careweave.notify.mail import Mailer, make_mailer
 from careweave.settings import Settings, ensure_secret_key
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(api_router)
     app.include_router(web_router)
     app.include_router(care_router)
+    app.include_router(fhir_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)

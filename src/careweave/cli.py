@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import SystemClock
@@ -19,6 +20,7 @@ from careweave.db.migrate import (
     upgrade_to_head,
 )
 from careweave.db.uow import unit_of_work
+from careweave.notify.mail import Mailer
 from careweave.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -136,10 +138,44 @@ def up(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Migrate, load demo data when the database is empty, and serve."""
+    import threading
+
     migrate()
     settings = _settings()
     _load_demo(settings)
+    # The embedded default runs the background worker in-process; production runs
+    # `careweave worker` as its own process(es).
+    threading.Thread(target=_worker_loop, args=(settings,), kwargs={"once": False}, daemon=True).start()
     _serve(settings, host, port, 1)
+
+
+def _worker_pass(settings: Settings, factory: sessionmaker[Session], mailer: Mailer) -> int:
+    from careweave.safety import service as safety
+
+    with unit_of_work(factory) as session:
+        return safety.escalate_due(session, clock=SystemClock(), settings=settings, mailer=mailer)
+
+
+def _worker_loop(settings: Settings, *, once: bool) -> None:
+    import time
+
+    from careweave.notify.mail import make_mailer
+
+    engine = make_engine(settings.database_url)
+    factory, mailer = make_sessionmaker(engine), make_mailer(settings)
+    while True:
+        try:
+            escalated = _worker_pass(settings, factory, mailer)
+        except Exception as exc:  # keep the loop alive; the pass is retried on the next tick
+            if once:
+                raise
+            typer.echo(f"worker: pass failed ({type(exc).__name__}); retrying", err=True)
+            escalated = 0
+        if escalated or once:
+            typer.echo(f"worker: escalated {escalated} safety alert(s)")
+        if once:
+            return
+        time.sleep(settings.worker_poll_seconds)
 
 
 @app.command()
@@ -150,26 +186,12 @@ def worker(
 
     Safe to run several copies: each pass claims due alerts with FOR UPDATE SKIP LOCKED.
     """
-    import time
-
-    from careweave.notify.mail import make_mailer
-    from careweave.safety import service as safety
-
     settings = _settings()
-    engine = make_engine(settings.database_url)
     try:
-        check_schema(engine)
+        check_schema(make_engine(settings.database_url))
     except SchemaNotCurrent as exc:
         raise _fail(str(exc)) from exc
-    factory, mailer, clock = make_sessionmaker(engine), make_mailer(settings), SystemClock()
-    while True:
-        with unit_of_work(factory) as session:
-            escalated = safety.escalate_due(session, clock=clock, settings=settings, mailer=mailer)
-        if escalated or once:
-            typer.echo(f"worker: escalated {escalated} safety alert(s)")
-        if once:
-            return
-        time.sleep(settings.worker_poll_seconds)
+    _worker_loop(settings, once=once)
 
 
 @users_app.command("create")

@@ -57,7 +57,42 @@ def _rid(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+FHIR_ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    413: "too-long",
+    422: "invalid",
+    429: "throttled",
+    500: "exception",
+}
+
+
+def outcome(status: int, message: str, request_id: str | None) -> Response:
+    """A FHIR OperationOutcome (the FHIR front door's error shape)."""
+    from fastapi.responses import JSONResponse
+
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": FHIR_ISSUE_CODES.get(status, "processing"), "diagnostics": message}
+        ],
+    }
+    if request_id:
+        body["id"] = request_id
+    return JSONResponse(body, status_code=status, media_type="application/fhir+json")
+
+
+def is_fhir(request: Request) -> bool:
+    return request.url.path.startswith("/fhir")
+
+
 def render_error(request: Request, status: int, code: str, message: str) -> Response:
+    if is_fhir(request):
+        return outcome(status, message, _rid(request))
     if wants_json(request):
         return error_json(status, code, message, request_id=_rid(request))
     from careweave.web.templating import render
@@ -87,7 +122,10 @@ def internal_error(request: Request) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        if wants_json(request):
+        if is_fhir(request):
+            detail = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
+            response = outcome(exc.status, exc.message + (f" ({detail})" if detail else ""), _rid(request))
+        elif wants_json(request):
             response = domain_error_json(exc, _rid(request))
         else:
             response = render_error(request, exc.status, exc.code, exc.message)
@@ -97,6 +135,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_fhir(request):
+            names = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
+            return outcome(400, f"Invalid request: {names}.", _rid(request))
         if wants_json(request):
             return validation_error_json(exc, _rid(request))
         return render_error(

@@ -7,6 +7,7 @@ numbers the fictional 555-01xx range.
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -70,8 +71,9 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
     clinic = clinics.create_clinic(
         session, name="Riverbend Collaborative Care (demo)", timezone="America/Chicago"
     )
-    system = Actor.system()
+    system = Actor(user_id=None, role=None, clinic_id=clinic.id, purpose="operations", system_actor=True)
     logins: list[DemoLogin] = []
+    users: dict[Role, list[uuid.UUID]] = {role: [] for role in COUNTS}
     for role, count in COUNTS.items():
         for n in range(1, count + 1):
             prefix = "Dr. " if role is Role.PSYCHIATRIST else ""
@@ -95,9 +97,169 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
                 settings=settings,
                 clock=clock,
             )
+            users[role].append(user.id)
             if n == 1:
                 logins.append(DemoLogin(role, user.email, DEMO_PASSWORD))
+    seed_care(session, system, users, settings=settings, clock=clock)
     return logins
+
+
+# Synthetic screening stories for patients 2..20 (patient1 is left new, to walk the journey).
+# (intake history, treatment preference, [(instrument, answers, extra)]) — answers follow each
+# instrument's definition (spec §1); the stories span every care pathway of spec §7.3.
+_NONE = {
+    "bipolar": False,
+    "psychosis": False,
+    "mood_elevation": False,
+    "trauma": False,
+    "pregnant_or_postpartum": False,
+    "antidepressant_trials": 0,
+    "current_psychosis_or_mania": False,
+}
+STORIES: list[tuple[dict[str, object], str, list[tuple[str, list[int | None], dict[str, object]]]]] = [
+    (
+        _NONE,
+        "unsure",
+        [("phq-2", [0, 1], {}), ("gad-2", [1, 0], {}), ("audit-c", [1, 0, 0], {"sex": "female"})],
+    ),
+    (
+        _NONE,
+        "therapy",
+        [
+            ("phq-2", [2, 1], {}),
+            ("phq-9", [2, 1, 1, 1, 1, 0, 0, 0, 0], {}),
+            ("gad-2", [1, 1], {}),
+            ("audit-c", [1, 1, 0], {"sex": "male"}),
+        ],
+    ),
+    (
+        _NONE,
+        "medication",
+        [
+            ("phq-2", [2, 2], {}),
+            ("phq-9", [2, 2, 2, 1, 1, 1, 1, 1, 0], {}),
+            ("gad-2", [2, 2], {}),
+            ("gad-7", [2, 2, 2, 1, 1, 2, 1], {}),
+            ("audit-c", [0, 0, 0], {"sex": "female"}),
+        ],
+    ),
+    (
+        _NONE,
+        "unsure",
+        [
+            ("phq-2", [3, 2], {}),
+            ("phq-9", [3, 2, 2, 2, 2, 2, 2, 1, 0], {}),
+            ("gad-2", [1, 1], {}),
+            ("audit-c", [2, 1, 0], {"sex": "male"}),
+        ],
+    ),
+    (
+        _NONE | {"antidepressant_trials": 2},
+        "both",
+        [
+            ("phq-2", [3, 3], {}),
+            ("phq-9", [3, 3, 3, 2, 2, 3, 2, 2, 0], {}),
+            ("gad-2", [2, 2], {}),
+            ("gad-7", [3, 2, 3, 2, 2, 2, 2], {}),
+            ("audit-c", [1, 0, 0], {"sex": "female"}),
+        ],
+    ),
+    (
+        _NONE | {"bipolar": True, "mood_elevation": True},
+        "medication",
+        [
+            ("phq-2", [2, 1], {}),
+            ("phq-9", [2, 1, 2, 1, 1, 1, 1, 1, 0], {}),
+            ("gad-2", [1, 1], {}),
+            ("audit-c", [1, 0, 0], {"sex": "male"}),
+            ("mdq", [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 3], {}),
+        ],
+    ),
+    (
+        _NONE | {"trauma": True},
+        "therapy",
+        [
+            ("phq-2", [1, 1], {}),
+            ("gad-2", [2, 2], {}),
+            ("gad-7", [2, 2, 1, 2, 1, 1, 2], {}),
+            ("audit-c", [1, 1, 0], {"sex": "female"}),
+            ("pcl-5", [3, 3, 2, 3, 2, 3, 2, 1, 2, 2, 2, 1, 2, 1, 2, 2, 3, 3, 2, 2], {}),
+        ],
+    ),
+    (
+        _NONE,
+        "both",
+        [
+            ("phq-2", [2, 2], {}),
+            ("phq-9", [2, 2, 2, 2, 1, 2, 1, 1, 1], {}),
+            ("c-ssrs-screener", [1, 1, 1, 0, 0, 0], {}),
+        ],
+    ),
+    (
+        _NONE,
+        "therapy",
+        [("phq-2", [1, 1], {}), ("gad-2", [0, 1], {}), ("audit-c", [3, 2, 2], {"sex": "male"})],
+    ),
+    (
+        _NONE | {"pregnant_or_postpartum": True},
+        "therapy",
+        [
+            ("phq-2", [2, 2], {}),
+            ("phq-9", [2, 2, 1, 2, 1, 1, 1, 1, 0], {}),
+            ("gad-2", [1, 1], {}),
+            ("audit-c", [0, 0, 0], {"sex": "female"}),
+        ],
+    ),
+]
+
+
+def seed_care(
+    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
+) -> None:
+    """On-call roster, intakes and screenings for the demo patients (stories above)."""
+    from careweave.intake import service as intake_service
+    from careweave.notify.mail import make_mailer
+    from careweave.patients import service as patients
+    from careweave.safety import service as safety
+    from careweave.screening import service as screening
+
+    roster = [users[Role.PSYCHIATRIST][0], users[Role.THERAPIST][0], users[Role.CARE_MANAGER][0]]
+    safety.set_roster(session, system, roster, clock=clock)
+    mailer = make_mailer(settings.model_copy(update={"mail_transport": "file"}))
+    for n, user_id in enumerate(users[Role.PATIENT][1:], start=2):
+        history, preference, screenings = STORIES[(n - 2) % len(STORIES)]
+        patient_id = patients.patient_id_for_user(session, user_id)
+        assert patient_id is not None
+        intake_service.update_intake(
+            session,
+            system,
+            patient_id,
+            {
+                "coverage": {"type": "self_pay"}
+                if n % 3 == 0
+                else {"type": "insurance", "plan": "Demo Health PPO", "member_id": f"DEMO{n:05d}"},
+                "language": "es" if n % 7 == 0 else "en",
+                "treatment_preference": preference,
+                "goals": ["symptom_relief", "coping_skills"] if n % 2 else ["coping_skills"],
+                "history": history,
+                "current_medications": ["sertraline 50 mg"] if history.get("antidepressant_trials") else [],
+                "complete": True,
+            },
+            clock=clock,
+            step=5,
+        )
+        for code, answers, extra in screenings:
+            screening.submit_screening(
+                session,
+                system,
+                patient_id,
+                instrument=code,
+                answers=answers,
+                clock=clock,
+                settings=settings,
+                mailer=mailer,
+                **extra,
+            )  # type: ignore[arg-type]
 
 
 def seed_if_empty(session: Session, *, settings: Settings, clock: Clock) -> list[DemoLogin] | None:

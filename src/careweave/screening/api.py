@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from careweave.deps import ClockDep, CurrentActor, DbSession, MailerDep, SettingsDep
 from careweave.screening import service
-from careweave.screening.instruments import Instrument, all_instruments, get_instrument
+from careweave.screening.instruments import Code, Instrument, all_instruments, get_instrument
 from careweave.screening.schemas import (
     InstrumentRead,
     InstrumentSummary,
@@ -23,6 +23,11 @@ NOT_FOUND = {404: {"description": "No such patient or instrument, or not visible
 EXTRA_INPUTS = {"audit-c": ["sex"], "c-ssrs-screener": ["behavior_within_3_months"]}
 
 
+def _verified(code: Code | None) -> str | None:
+    """Only codes the instrument data marks verified are published (spec §9 lists the doubtful ones)."""
+    return code.code if code is not None and code.verified else None
+
+
 def instrument_read(instrument: Instrument) -> InstrumentRead:
     return InstrumentRead(
         code=instrument.code,
@@ -33,8 +38,8 @@ def instrument_read(instrument: Instrument) -> InstrumentRead:
         instructions=instrument.instructions,
         copyright=instrument.copyright,
         spec=instrument.spec,
-        panel_loinc=instrument.panel.code if instrument.panel else None,
-        total_loinc=instrument.total.code.code if instrument.total and instrument.total.code else None,
+        panel_loinc=_verified(instrument.panel),
+        total_loinc=_verified(instrument.total.code if instrument.total else None),
         items=[
             ItemRead(
                 link_id=item.link_id,
@@ -43,7 +48,7 @@ def instrument_read(instrument: Instrument) -> InstrumentRead:
                 paraphrased=item.paraphrased,
                 scored=item.scored,
                 required=item.required,
-                loinc=item.code.code if item.code else None,
+                loinc=_verified(item.code),
                 options=[{"value": o.value, "label": o.label, "code": o.code} for o in item.answer_options],
                 enable_when=(
                     {"question": item.enable_when.question, "answer": item.enable_when.answer}

@@ -177,6 +177,16 @@ def get_response(
     return response
 
 
+def get_response_by_id(
+    session: Session, actor: Actor, response_id: uuid.UUID, *, clock: Clock
+) -> ScreeningResponse:
+    """One stored screening by its id (FHIR read); 404 unless the actor may read that patient."""
+    response = repo.get(session, response_id)
+    if response is None:
+        raise NotFound("No such screening.")
+    return get_response(session, actor, response.patient_id, response_id, clock=clock)
+
+
 def responses_for_rules(session: Session, patient_id: uuid.UUID) -> list[ScreeningResponse]:
     """All completed responses, oldest first, for services that have checked policy (triage)."""
     return repo.for_patient(session, patient_id)

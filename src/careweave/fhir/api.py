@@ -1,0 +1,196 @@
+"""The FHIR R4 front door (read and search for screening resources so far).
+
+Domain services do the work (policy, audit); this module only maps to FHIR JSON. Errors are
+returned as ``OperationOutcome`` (careweave.errors). Resources are validated in tests with
+fhir.resources' R4B models plus our own binding checks (fhir/screening.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from careweave import __version__
+from careweave.core.errors import FieldError, InvalidInput
+from careweave.deps import ClockDep, CurrentActor, DbSession
+from careweave.fhir import screening as fhir_screening
+from careweave.screening import service as screening
+from careweave.screening.instruments import all_instruments, get_instrument
+from careweave.screening.models import ScreeningResponse
+from careweave.screening.scoring import ScoreResult
+
+FHIR_JSON = "application/fhir+json"
+router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
+
+
+def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _result(r: ScreeningResponse) -> ScoreResult:
+    return ScoreResult(
+        code=r.instrument,
+        total=r.total,
+        severity=r.severity,
+        positive=r.positive,
+        prorated=r.prorated,
+        complete=r.complete,
+        answered_count=r.answered_count,
+        risk_level=r.risk_level,
+        flags=tuple(r.flags or ()),
+        details=dict(r.details or {}),
+    )
+
+
+def questionnaire_response(r: ScreeningResponse, base: str) -> dict[str, Any]:
+    return fhir_screening.questionnaire_response(
+        response_id=r.id,
+        patient_id=r.patient_id,
+        instrument=get_instrument(r.instrument),
+        answers=r.answers,
+        authored=r.authored_at,
+        status="completed" if r.status == "completed" else "entered-in-error",
+        behavior_within_3_months=(r.extra or {}).get("behavior_within_3_months"),
+        source_reference=f"Patient/{r.patient_id}" if r.source == "patient" else None,
+        canonical_base=base,
+    )
+
+
+def observation(r: ScreeningResponse, base: str) -> dict[str, Any]:
+    return fhir_screening.score_observation(
+        observation_id=r.id,
+        response_id=r.id,
+        patient_id=r.patient_id,
+        instrument=get_instrument(r.instrument),
+        result=_result(r),
+        effective=r.authored_at,
+        canonical_base=base,
+    )
+
+
+def _bundle(request: Request, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {
+                "fullUrl": f"{_base(request)}/{res['resourceType']}/{res['id']}",
+                "resource": res,
+                "search": {"mode": "match"},
+            }
+            for res in resources
+        ],
+    }
+
+
+def _patient_id(subject: str | None, patient: str | None) -> uuid.UUID:
+    raw = patient or (subject.removeprefix("Patient/") if subject else None)
+    try:
+        return uuid.UUID(raw or "")
+    except ValueError as exc:
+        raise InvalidInput(
+            "Search by patient: ?patient=<id> or ?subject=Patient/<id>.",
+            fields=[FieldError("patient", "a Patient id is required")],
+        ) from exc
+
+
+@router.get("/metadata")
+def capability_statement(request: Request) -> JSONResponse:
+    read_search = [{"code": "read"}, {"code": "search-type"}]
+    patient_params = [
+        {"name": "patient", "type": "reference"},
+        {"name": "subject", "type": "reference"},
+    ]
+    return fhir_response(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-26",
+            "kind": "instance",
+            "software": {"name": "Careweave", "version": __version__},
+            "implementation": {"description": "Careweave FHIR R4 facade", "url": _base(request)},
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {"description": "OAuth2 bearer token from /api/v1/auth/token"},
+                    "resource": [
+                        {"type": "Questionnaire", "interaction": read_search},
+                        {
+                            "type": "QuestionnaireResponse",
+                            "interaction": read_search,
+                            "searchParam": patient_params,
+                        },
+                        {"type": "Observation", "interaction": read_search, "searchParam": patient_params},
+                    ],
+                }
+            ],
+        }
+    )
+
+
+@router.get("/Questionnaire")
+def questionnaires(request: Request) -> JSONResponse:
+    base = _base(request)
+    return fhir_response(
+        _bundle(request, [fhir_screening.questionnaire(i, canonical_base=base) for i in all_instruments()])
+    )
+
+
+@router.get("/Questionnaire/{code}")
+def questionnaire(request: Request, code: str) -> JSONResponse:
+    return fhir_response(fhir_screening.questionnaire(get_instrument(code), canonical_base=_base(request)))
+
+
+@router.get("/QuestionnaireResponse/{response_id}")
+def read_questionnaire_response(
+    request: Request, response_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
+) -> JSONResponse:
+    r = screening.get_response_by_id(session, actor, response_id, clock=clock)
+    return fhir_response(questionnaire_response(r, _base(request)))
+
+
+@router.get("/Observation/{observation_id}")
+def read_observation(
+    request: Request, observation_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
+) -> JSONResponse:
+    r = screening.get_response_by_id(session, actor, observation_id, clock=clock)
+    return fhir_response(observation(r, _base(request)))
+
+
+@router.get("/QuestionnaireResponse")
+def search_questionnaire_responses(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    patient: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=80)] = None,
+) -> JSONResponse:
+    rows = screening.history(session, actor, _patient_id(subject, patient), clock=clock)
+    base = _base(request)
+    return fhir_response(_bundle(request, [questionnaire_response(r, base) for r in rows]))
+
+
+@router.get("/Observation")
+def search_observations(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    patient: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=80)] = None,
+) -> JSONResponse:
+    rows = screening.history(session, actor, _patient_id(subject, patient), clock=clock)
+    base = _base(request)
+    return fhir_response(_bundle(request, [observation(r, base) for r in rows]))

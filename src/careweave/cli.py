@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.core.actor import Actor, Role
@@ -39,6 +40,16 @@ def _settings() -> Settings:
     if settings.database_url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def _migrated_engine(settings: Settings) -> Engine:
+    """The database engine, or exit 1 with a clear message if the schema is not at head."""
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaNotCurrent as exc:
+        raise _fail(str(exc)) from exc
+    return engine
 
 
 def _fail(message: str) -> typer.Exit:
@@ -88,20 +99,14 @@ def _load_demo(settings: Settings) -> None:
 def demo_data() -> None:
     """Load synthetic demo data if the database has no users yet."""
     settings = _settings()
-    try:
-        check_schema(make_engine(settings.database_url))
-    except SchemaNotCurrent as exc:
-        raise _fail(str(exc)) from exc
+    _migrated_engine(settings)
     _load_demo(settings)
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    try:
-        check_schema(make_engine(settings.database_url))
-    except SchemaNotCurrent as exc:
-        raise _fail(str(exc)) from exc
+    _migrated_engine(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     typer.secho(
         f"\nCareweave is running: open http://{shown}:{port}/  (Ctrl+C stops it)\n",
@@ -187,10 +192,7 @@ def worker(
     Safe to run several copies: each pass claims due alerts with FOR UPDATE SKIP LOCKED.
     """
     settings = _settings()
-    try:
-        check_schema(make_engine(settings.database_url))
-    except SchemaNotCurrent as exc:
-        raise _fail(str(exc)) from exc
+    _migrated_engine(settings)
     _worker_loop(settings, once=once)
 
 
@@ -205,9 +207,8 @@ def users_create(
     from careweave.identity import service as identity
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = _migrated_engine(settings)
     try:
-        check_schema(engine)
         with unit_of_work(make_sessionmaker(engine)) as session:
             user = identity.create_user(
                 session,
@@ -220,7 +221,7 @@ def users_create(
                 clock=SystemClock(),
             )
             user_id = user.id
-    except (SchemaNotCurrent, DomainError) as exc:
+    except DomainError as exc:
         detail = "; ".join(f"{f.field}: {f.message}" for f in getattr(exc, "fields", []))
         raise _fail(f"{exc}" + (f" ({detail})" if detail else "")) from exc
     typer.echo(str(user_id))
@@ -232,11 +233,7 @@ def users_list(role: Annotated[Role | None, typer.Option(case_sensitive=False)] 
     from careweave.identity import service as identity
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as exc:
-        raise _fail(str(exc)) from exc
+    engine = _migrated_engine(settings)
     with unit_of_work(make_sessionmaker(engine)) as session:
         rows = identity.list_users(
             session, Actor.system(), clock=SystemClock(), role=role.value if role else None
@@ -253,11 +250,7 @@ def audit_verify() -> None:
     from careweave.audit import service as audit
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine)
-    except SchemaNotCurrent as exc:
-        raise _fail(str(exc)) from exc
+    engine = _migrated_engine(settings)
     with unit_of_work(make_sessionmaker(engine)) as session:
         result = audit.verify(session)
     if result.ok:

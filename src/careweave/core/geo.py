@@ -65,6 +65,21 @@ US_JURISDICTIONS: dict[str, str] = {
 }
 
 
+# The zones offered in forms for the US jurisdictions above (any IANA zone is accepted by the API).
+US_TIMEZONES: tuple[str, ...] = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "Pacific/Guam",
+    "Pacific/Pago_Pago",
+)
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())

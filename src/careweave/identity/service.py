@@ -648,13 +648,17 @@ def remaining_recovery_codes(session: Session, user: User) -> int:
     return len(repo.unused_recovery_codes(session, user.id))
 
 
-def disable_mfa(session: Session, actor: Actor, user: User, *, settings: Settings, clock: Clock) -> None:
-    if settings.mfa_required and Role(user.role) is not Role.PATIENT:
-        raise RuleViolation("Multi-factor authentication is required for your role.")
+def _clear_mfa(session: Session, user: User) -> None:
     user.mfa_secret = None
     user.mfa_enabled_at = None
     user.last_totp_step = None
     repo.replace_recovery_codes(session, user.id, [])
+
+
+def disable_mfa(session: Session, actor: Actor, user: User, *, settings: Settings, clock: Clock) -> None:
+    if settings.mfa_required and Role(user.role) is not Role.PATIENT:
+        raise RuleViolation("Multi-factor authentication is required for your role.")
+    _clear_mfa(session, user)
     audit.record(session, actor, "mfa.disabled", clock=clock, entity_type="user", entity_id=user.id)
 
 
@@ -663,10 +667,7 @@ def reset_mfa_by_admin(session: Session, actor: Actor, *, user_id: uuid.UUID, cl
     enrol again at the next log-in (where their role requires it). Ends their sessions."""
     policy.require(actor, policy.Action.USER_MANAGE)
     user = get_user(session, user_id)
-    user.mfa_secret = None
-    user.mfa_enabled_at = None
-    user.last_totp_step = None
-    repo.replace_recovery_codes(session, user.id, [])
+    _clear_mfa(session, user)
     repo.revoke_all_for_user(session, user.id, clock.now())
     audit.record(session, actor, "mfa.reset_by_admin", clock=clock, entity_type="user", entity_id=user.id)
     return user

@@ -31,18 +31,6 @@ PATIENT = require_role(Role.PATIENT)
 CLINICIAN = require_role(*CLINICAL_ROLES)
 ADMIN = require_role(Role.ADMIN)
 
-US_TIMEZONES = (
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
-    "Pacific/Guam",
-    "Pacific/Pago_Pago",
-)
 LANGUAGES = {
     "en": "English",
     "es": "Spanish",
@@ -204,7 +192,7 @@ def _intake_context(view: intake_service.IntakeView, step: Step) -> dict[str, An
         "step": step,
         "steps": STEPS,
         "states": geo.US_JURISDICTIONS,
-        "zones": US_TIMEZONES,
+        "zones": geo.US_TIMEZONES,
         "languages": LANGUAGES,
         "form": {},
         "fields": {},

@@ -368,20 +368,6 @@ def patient_access_log(
     return render(request, "access_log.html", {"events": events, "names": names})
 
 
-US_TIMEZONES = (
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
-    "Pacific/Guam",
-    "Pacific/Pago_Pago",
-)
-
-
 @router.get("/patient/profile")
 def patient_profile(
     request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = require_role(Role.PATIENT)
@@ -396,7 +382,7 @@ def patient_profile(
             "form": {},
             "fields": {},
             "states": geo.US_JURISDICTIONS,
-            "zones": US_TIMEZONES,
+            "zones": geo.US_TIMEZONES,
         },
     )
 
@@ -442,7 +428,7 @@ def patient_profile_save(
                 "fields": fields,
                 "error": "Please correct the marked fields.",
                 "states": geo.US_JURISDICTIONS,
-                "zones": US_TIMEZONES,
+                "zones": geo.US_TIMEZONES,
             },
             status_code=422,
         )

@@ -5,6 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from careweave.core.text import NO_NUL
+
 
 class SafetyAlertRead(BaseModel):
     id: uuid.UUID

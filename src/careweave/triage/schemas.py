@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from careweave.core.text import NO_NUL
+
 Pathway = Literal["therapy", "psychiatry", "both", "urgent", "none"]
 Urgency = Literal["emergency", "urgent", "routine"]
 

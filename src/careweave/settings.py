@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(default=20, ge=1)
     login_ip_window_minutes: int = Field(default=15, ge=1)
     password_reset_minutes: int = Field(default=30, ge=1)
+    invitation_hours: int = Field(default=72, ge=1)
+    patient_self_signup: bool = True
     password_min_length: int = Field(default=12, ge=8)
 
     # mail: console (log), file (one .eml per message under data_dir/mail) or smtp

@@ -262,8 +262,15 @@ def test_patient_edits_their_details(client, session, settings):
     page = client.get("/patient/profile")
     assert page.status_code == 200
     token = CSRF_RE.search(page.text).group(1)
-    form = {"csrf_token": token, "preferred_name": "Annie", "pronouns": "she/her", "birth_date": "1990-04-05",
-            "state": "WA", "timezone": "America/Los_Angeles", "phone": "+1 555 0100"}
+    form = {
+        "csrf_token": token,
+        "preferred_name": "Annie",
+        "pronouns": "she/her",
+        "birth_date": "1990-04-05",
+        "state": "WA",
+        "timezone": "America/Los_Angeles",
+        "phone": "+1 555 0100",
+    }
     bad = client.post("/patient/profile", data={**form, "state": "ZZ", "birth_date": "2999-01-01"})
     assert bad.status_code == 422
     assert "US state or territory" in bad.text
@@ -277,3 +284,70 @@ def test_patient_edits_their_details(client, session, settings):
         select(AuditEvent).where(AuditEvent.patient_id == pid, AuditEvent.action == "patient.updated")
     ).one()
     assert "state" in event.details["fields"]
+
+
+def test_a_new_patient_signs_up_and_lands_in_intake(client, session, settings):
+    token = csrf(client, "/signup")
+    bad = client.post(
+        "/signup", data={"csrf_token": token, "full_name": "", "email": "x@y", "password": "short"}
+    )
+    assert bad.status_code == 422
+    r = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "full_name": "Nia Newpatient",
+            "email": "nia@test.careweave.example",
+            "password": "a good long passphrase",
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/intake"
+    assert client.get("/intake", follow_redirects=False).headers["location"] == "/intake/1"
+    assert "Nia" in client.get("/intake/1").text
+    dup = client.post(
+        "/signup",
+        data={
+            "csrf_token": csrf(client, "/signup"),
+            "full_name": "Nia Again",
+            "email": "nia@test.careweave.example",
+            "password": "a good long passphrase",
+        },
+    )
+    assert dup.status_code == 409
+
+
+def test_admin_invites_a_user_by_email(client, session, settings, mailer):
+    client.app.state.settings = settings.model_copy(update={"mfa_required": False})
+    admin = make_user(session, settings, Role.ADMIN)
+    session.commit()
+    web_login(client, admin.email)
+    r = client.post(
+        "/admin/users",
+        data={
+            "csrf_token": csrf(client, "/admin"),
+            "email": "invitee@test.careweave.example",
+            "full_name": "Ivy Invitee",
+            "role": "patient",
+            "password": "",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    invite = mailer.sent[-1]
+    assert invite.to == "invitee@test.careweave.example"
+    assert "invited" in invite.subject
+    link = re.search(r"http://testserver(/password/reset\?token=\S+)", invite.body).group(1)
+    client.cookies.clear()
+    page = client.get(link)
+    form = {
+        "csrf_token": CSRF_RE.search(page.text).group(1),
+        "token": re.search(r'name="token" value="([^"]+)"', page.text).group(1),
+        "password": "my own passphrase",
+        "password_again": "my own passphrase",
+    }
+    assert client.post("/password/reset", data=form, follow_redirects=False).status_code == 303
+    assert (
+        web_login(client, "invitee@test.careweave.example", "my own passphrase").headers["location"]
+        == "/patient"
+    )

@@ -699,18 +699,6 @@ def request_password_reset(
             details={"reason": "unknown_account"},
         )
         return
-    raw = tokens.new_token()
-    now = clock.now()
-    minutes = settings.password_reset_minutes
-    repo.add(
-        session,
-        PasswordResetToken(
-            token_hash=tokens.digest(raw),
-            user_id=user.id,
-            created_at=now,
-            expires_at=now + timedelta(minutes=minutes),
-        ),
-    )
     audit.record(
         session,
         actor,
@@ -721,18 +709,123 @@ def request_password_reset(
         actor_user_id=user.id,
         actor_role=user.role,
     )
-    link = f"{settings.base_url.rstrip('/')}/password/reset?token={raw}"
-    mail = Mail(
-        to=user.email,
-        subject="Reset your Careweave password",
-        body=(
-            "Someone (hopefully you) asked to reset the password of your Careweave account.\n\n"
-            f"Open this link within {minutes} minutes to choose a new password:\n{link}\n\n"
-            "The link works once. If you did not ask for this, ignore this message; "
-            "your password stays as it is.\n"
+    minutes = settings.password_reset_minutes
+    link = _password_link(session, user, minutes=minutes, settings=settings, clock=clock)
+    _mail_after_commit(
+        session,
+        mailer,
+        Mail(
+            to=user.email,
+            subject="Reset your Careweave password",
+            body=(
+                "Someone (hopefully you) asked to reset the password of your Careweave account.\n\n"
+                f"Open this link within {minutes} minutes to choose a new password:\n{link}\n\n"
+                "The link works once. If you did not ask for this, ignore this message; "
+                "your password stays as it is.\n"
+            ),
         ),
     )
+
+
+def _password_link(session: Session, user: User, *, minutes: int, settings: Settings, clock: Clock) -> str:
+    """A single-use, expiring link to choose a password (reset and invitations)."""
+    raw = tokens.new_token()
+    now = clock.now()
+    repo.add(
+        session,
+        PasswordResetToken(
+            token_hash=tokens.digest(raw),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+        ),
+    )
+    return f"{settings.base_url.rstrip('/')}/password/reset?token={raw}"
+
+
+def _mail_after_commit(session: Session, mailer: Mailer, mail: Mail) -> None:
     on_commit(session, lambda: mailer.send(mail))
+
+
+def invite_user(
+    session: Session,
+    actor: Actor,
+    *,
+    email: str,
+    role: Role,
+    full_name: str = "",
+    settings: Settings,
+    clock: Clock,
+    mailer: Mailer,
+) -> User:
+    """Create an account without a known password and e-mail a link to choose one."""
+    user = create_user(
+        session,
+        actor,
+        email=email,
+        role=role,
+        password=tokens.new_token(),
+        full_name=full_name,
+        settings=settings,
+        clock=clock,
+    )
+    minutes = settings.invitation_hours * 60
+    link = _password_link(session, user, minutes=minutes, settings=settings, clock=clock)
+    audit.record(session, actor, "user.invited", clock=clock, entity_type="user", entity_id=user.id)
+    _mail_after_commit(
+        session,
+        mailer,
+        Mail(
+            to=user.email,
+            subject="You are invited to Careweave",
+            body=(
+                "An account has been created for you on Careweave.\n\n"
+                f"Open this link within {settings.invitation_hours} hours to choose your password:\n{link}\n\n"
+                "The link works once. If you did not expect this, ignore this message.\n"
+            ),
+        ),
+    )
+    return user
+
+
+def sign_up_patient(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    ip: str | None,
+    request_id: str | None,
+    settings: Settings,
+    clock: Clock,
+) -> User:
+    """A new patient registers themself; they get their patient record at once."""
+    registrar = Actor(
+        user_id=None, role=None, ip=ip, request_id=request_id, purpose="registration", system_actor=True
+    )
+    if not full_name.strip():
+        raise InvalidInput("Tell us your name.", fields=[FieldError("full_name", "required")])
+    user = create_user(
+        session,
+        registrar,
+        email=email,
+        role=Role.PATIENT,
+        password=password,
+        full_name=full_name,
+        settings=settings,
+        clock=clock,
+    )
+    audit.record(
+        session,
+        registrar,
+        "user.signed_up",
+        clock=clock,
+        entity_type="user",
+        entity_id=user.id,
+        actor_user_id=user.id,
+        actor_role=user.role,
+    )
+    return user
 
 
 def reset_password(

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from careweave.audit import service as audit
 from careweave.core import geo
 from careweave.core.actor import Role
-from careweave.core.errors import DomainError, InvalidInput, TooManyAttempts
+from careweave.core.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
 from careweave.identity import service as identity
 from careweave.intake import service as intake_service
@@ -169,6 +169,55 @@ def logout(request: Request, resolved: OptionalSession, session: DbSession, cloc
         )
     request.state.new_session_cookie = ""
     return _see_other("/login?notice=logged_out")
+
+
+@router.get("/signup")
+def signup_form(request: Request, settings: SettingsDep) -> Response:
+    if not settings.patient_self_signup:
+        raise NotFound("Nothing is here.")
+    return render(request, "signup.html", {"form": {}, "fields": {}})
+
+
+@router.post("/signup")
+def signup(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    full_name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    if not settings.patient_self_signup:
+        raise NotFound("Nothing is here.")
+    ip = client_ip(request)
+    try:
+        user = identity.sign_up_patient(
+            session,
+            email=email,
+            password=password,
+            full_name=full_name,
+            ip=ip,
+            request_id=request_id(request),
+            settings=settings,
+            clock=clock,
+        )
+    except DomainError as exc:
+        return render(
+            request,
+            "signup.html",
+            {
+                "form": {"full_name": full_name, "email": email},
+                "error": exc.message,
+                "fields": {f.field: f.message for f in exc.fields},
+            },
+            status_code=exc.status,
+        )
+    request.state.new_session_cookie = identity.start_web_session(
+        session, user, mfa_passed=True, ip=ip, settings=settings, clock=clock
+    )
+    identity.record_login(session, user, ip=ip, request_id=request_id(request), via="signup", clock=clock)
+    return _see_other("/intake")
 
 
 @router.get("/password/forgot")
@@ -495,6 +544,7 @@ def admin_create_user(
     session: DbSession,
     settings: SettingsDep,
     clock: ClockDep,
+    mailer: MailerDep,
     email: Annotated[str, Form(max_length=254)] = "",
     full_name: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
@@ -504,16 +554,28 @@ def admin_create_user(
     try:
         if role not in {r.value for r in Role}:
             raise InvalidInput("Choose a role.")
-        identity.create_user(
-            session,
-            web_user.actor,
-            email=email,
-            role=Role(role),
-            password=password,
-            full_name=full_name,
-            settings=settings,
-            clock=clock,
-        )
+        if password:
+            identity.create_user(
+                session,
+                web_user.actor,
+                email=email,
+                role=Role(role),
+                password=password,
+                full_name=full_name,
+                settings=settings,
+                clock=clock,
+            )
+        else:  # no password: e-mail an invitation to choose one
+            identity.invite_user(
+                session,
+                web_user.actor,
+                email=email,
+                role=Role(role),
+                full_name=full_name,
+                settings=settings,
+                clock=clock,
+                mailer=mailer,
+            )
     except DomainError as exc:
         users = identity.list_users(session, web_user.actor, clock=clock)
         return render(

@@ -356,7 +356,9 @@ def test_right_password_does_not_reset_failures_before_the_second_factor(session
 def test_recovery_codes_work_even_if_the_secret_key_changed(session, settings, fixed_clock):
     user = make_user(session, settings, Role.ADMIN)
     _, codes = _enrol(session, settings, fixed_clock, user)
-    rotated = settings.model_copy(update={"secret_key": SecretStr("a-completely-different-secret-key-0123456789")})
+    rotated = settings.model_copy(
+        update={"secret_key": SecretStr("a-completely-different-secret-key-0123456789")}
+    )
     identity.verify_second_factor(session, user, code=codes[1], ip=None, settings=rotated, clock=fixed_clock)
 
 

@@ -222,3 +222,20 @@ def test_clinician_overrides_with_a_reason(client, session, settings, clock):
         ).status_code
         == 404
     )
+
+
+def test_patient_asks_for_help_now(client, session, settings, clock):
+    pid, headers = _patient(client, session, settings)
+    r = client.post(f"/api/v1/patients/{pid}/safety-help", headers=headers)
+    assert r.status_code == 201
+    assert r.json()["level"] == "high"
+    pathway = client.get(f"/api/v1/patients/{pid}/care-pathway", headers=headers).json()
+    assert (pathway["pathway"], pathway["urgency"], pathway["self_scheduling_allowed"]) == (
+        "urgent",
+        "emergency",
+        False,
+    )
+    fired = {s["rule"] for s in pathway["rule_trace"] if s["fired"]}
+    assert "step0.emergency.imminent_risk_reported" in fired
+    other, _ = _patient(client, session, settings)
+    assert client.post(f"/api/v1/patients/{other}/safety-help", headers=headers).status_code == 404

@@ -146,3 +146,17 @@ def test_admin_sets_the_on_call_roster(client, session, settings):
     assert r.status_code == 303
     page = client.get("/admin/on-call").text
     assert f'name="pos_{b.id}" type="number" min="1" max="50" inputmode="numeric" value="1"' in page
+
+
+def test_help_now_button_raises_a_high_alert(client, session, settings, clock):
+    _relaxed(client, settings)
+    patient = make_user(session, settings, Role.PATIENT)
+    session.commit()
+    web_login(client, patient.email)
+    home = client.get("/patient")
+    assert 'action="/safety/help"' in home.text
+    r = client.post("/safety/help", data={"csrf_token": CSRF_RE.search(home.text).group(1)})
+    assert r.status_code == 200
+    assert "alerted <strong>now</strong>" in r.text
+    pid = patients.patient_id_for_user(session, patient.id)
+    assert not safety.self_scheduling_allowed(session, pid)

@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     SAFETY_ALERT_READ = "safety_alert.read"
     SAFETY_ALERT_ACKNOWLEDGE = "safety_alert.acknowledge"
     SAFETY_QUEUE_READ = "safety_queue.read"
+    SAFETY_HELP_REQUEST = "safety_help.request"
     ONCALL_MANAGE = "oncall.manage"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
@@ -72,6 +73,8 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.PATHWAY_OVERRIDE: PatientRule(False, PRESCRIBING_OR_TREATING),
     Action.SAFETY_ALERT_READ: PatientRule(False, CLINICAL_ROLES),
     Action.SAFETY_ALERT_ACKNOWLEDGE: PatientRule(False, CLINICAL_ROLES),
+    # "I can't keep myself safe": the patient, or a clinician on their behalf.
+    Action.SAFETY_HELP_REQUEST: PatientRule(True, CLINICAL_ROLES),
 }
 
 GLOBAL_RULES: dict[Action, frozenset[Role]] = {

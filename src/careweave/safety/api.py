@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from careweave.deps import ClockDep, CurrentActor, DbSession
+from careweave.deps import ClockDep, CurrentActor, DbSession, MailerDep, SettingsDep
 from careweave.safety import service
 from careweave.safety.schemas import Acknowledge, RosterMember, RosterSet, SafetyAlertRead
 
@@ -57,6 +57,25 @@ def acknowledge(
 ) -> dict[str, str]:
     alert = service.acknowledge(session, actor, alert_id, note=body.note if body else None, clock=clock)
     return {"id": str(alert.id), "status": alert.status}
+
+
+@router.post(
+    "/patients/{patient_id}/safety-help",
+    response_model=dict[str, str],
+    status_code=201,
+    responses={404: {"description": "No such patient, or not visible to you"}},
+    summary="The patient cannot keep themselves safe: alert the on-call clinician now",
+)
+def safety_help(
+    patient_id: uuid.UUID,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+) -> dict[str, str]:
+    alert = service.request_help(session, actor, patient_id, clock=clock, settings=settings, mailer=mailer)
+    return {"id": str(alert.id), "level": alert.level, "status": alert.status}
 
 
 @router.get("/on-call", response_model=list[RosterMember], summary="Your clinic's on-call roster (admin)")

@@ -135,6 +135,42 @@ def raise_alert(
     return alert
 
 
+HELP_REASON = "patient_requested_help"
+
+
+def request_help(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    clock: Clock,
+    settings: Settings,
+    mailer: Mailer,
+) -> SafetyAlert:
+    """The patient says they cannot keep themselves safe: a high alert to the on-call clinician
+    now (spec §7.3 STEP 0 "patient reports imminent intent/plan ... or cannot keep safe")."""
+    patient, ref = patients.get_patient_ref(session, patient_id)
+    policy.require(actor, policy.Action.SAFETY_HELP_REQUEST, ref)
+    return raise_alert(
+        session,
+        actor,
+        patient_id=patient.id,
+        level="high",
+        reason=HELP_REASON,
+        screening_id=None,
+        structured_assessment=False,
+        clock=clock,
+        settings=settings,
+        mailer=mailer,
+    )
+
+
+def imminent_risk_reported(session: Session, patient_id: uuid.UUID) -> bool:
+    """An open alert raised by the patient's own request for help (a triage input)."""
+    alert = repo.open_alert_for_patient(session, patient_id)
+    return alert is not None and alert.reason == HELP_REASON
+
+
 def acknowledge(
     session: Session, actor: Actor, alert_id: uuid.UUID, *, note: str | None, clock: Clock
 ) -> SafetyAlert:

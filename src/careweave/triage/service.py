@@ -28,7 +28,9 @@ PATHWAYS = ("therapy", "psychiatry", "both", "urgent", "none")
 URGENCIES = ("emergency", "urgent", "routine")
 
 
-def inputs_from(responses: list[ScreeningResponse], intake: Intake | None) -> rules.TriageInputs:
+def inputs_from(
+    responses: list[ScreeningResponse], intake: Intake | None, *, imminent_risk_reported: bool = False
+) -> rules.TriageInputs:
     """Build the rule inputs from stored data (pure): the latest result of each instrument."""
     latest: dict[str, ScreeningResponse] = {}
     for r in responses:  # oldest first, so later ones win
@@ -61,6 +63,7 @@ def inputs_from(responses: list[ScreeningResponse], intake: Intake | None) -> ru
         trauma_reported=bool(history.get("trauma")),
         current_medications=tuple(intake.current_medications or ()) if intake else (),
         preference=preference,  # type: ignore[arg-type]
+        imminent_risk_reported=imminent_risk_reported,
     )
 
 
@@ -92,7 +95,11 @@ class CarePathway:
 def _compute(session: Session, patient_id: uuid.UUID) -> CarePathway:
     responses = screening.responses_for_rules(session, patient_id)
     intake = intake_service.intake_for_rules(session, patient_id)
-    computed = rules.recommend(inputs_from(responses, intake))
+    computed = rules.recommend(
+        inputs_from(
+            responses, intake, imminent_risk_reported=safety.imminent_risk_reported(session, patient_id)
+        )
+    )
     override = repo.latest_override(session, patient_id)
     newest = responses[-1].authored_at if responses else None
     # An override stands until new answers arrive; it never hides an emergency.

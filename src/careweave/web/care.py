@@ -394,6 +394,26 @@ def safety_queue(
     return render(request, "safety/queue.html", {"open": open_, "recent": recent, "notifications": notes})
 
 
+@router.post("/safety/help")
+def safety_help(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    web_user: WebUser = PATIENT,
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    safety.request_help(
+        session, web_user.actor, web_user.actor.patient_id, clock=clock, settings=settings, mailer=mailer
+    )
+    return render(
+        request,
+        "screening/crisis.html",
+        {"level": "high", "next": None, "stopped": True, "help_requested": True},
+    )
+
+
 @router.post("/safety/{alert_id}/acknowledge")
 def safety_acknowledge(
     alert_id: uuid.UUID,

@@ -49,10 +49,17 @@ def people(session, settings):
     """Two of the personas: ana (patient, NY) and dee (admin)."""
     users = {
         "ana": make_user(
-            session, settings, Role.PATIENT, email="ana@test.careweave.example", name="Ana Testpatient",
-            state="NY", timezone="America/New_York",
+            session,
+            settings,
+            Role.PATIENT,
+            email="ana@test.careweave.example",
+            name="Ana Testpatient",
+            state="NY",
+            timezone="America/New_York",
         ),
-        "dee": make_user(session, settings, Role.ADMIN, email="dee@test.careweave.example", name="Dee Testadmin"),
+        "dee": make_user(
+            session, settings, Role.ADMIN, email="dee@test.careweave.example", name="Dee Testadmin"
+        ),
     }
     session.commit()
     return users
@@ -63,8 +70,12 @@ def shared_app(tmp_path_factory):
     """One app for the module (FastAPI prepares its routes on the first request, ~0.3 s per app),
     with MFA off so the admin persona gets a token with a password alone."""
     settings = Settings(
-        env="test", secret_key="test-secret-key-" + "x" * 32, data_dir=tmp_path_factory.mktemp("bad-input"),
-        database_url="sqlite://", mfa_required=False, base_url="http://testserver",
+        env="test",
+        secret_key="test-secret-key-" + "x" * 32,
+        data_dir=tmp_path_factory.mktemp("bad-input"),
+        database_url="sqlite://",
+        mfa_required=False,
+        base_url="http://testserver",
     )
     return create_app(settings, sessionmaker_=sessionmaker())
 
@@ -102,7 +113,9 @@ def _patient(session, patient_id) -> Patient:
 # ---------------------------------------------------------------- malformed JSON
 
 
-@pytest.mark.parametrize("raw", [b"{bad", b'{"email": "a@b.example",}', b"[1,", b"{'role': 'patient'}", b'{"a"'])
+@pytest.mark.parametrize(
+    "raw", [b"{bad", b'{"email": "a@b.example",}', b"[1,", b"{'role': 'patient'}", b'{"a"']
+)
 def test_malformed_json_on_create_user_is_400(api, admin, raw):
     r = api.post("/api/v1/users", content=raw, headers={**admin, **JSON})
     assert_error(r, 400, "malformed_json")
@@ -248,7 +261,9 @@ def test_nul_in_search_text_is_422(api, admin, path, param):
 
 
 def test_nul_in_a_log_in_name_is_just_a_failed_log_in(api, people):
-    r = api.post("/api/v1/auth/token", data={"username": "ana@test.careweave.example\x00", "password": PASSWORD})
+    r = api.post(
+        "/api/v1/auth/token", data={"username": "ana@test.careweave.example\x00", "password": PASSWORD}
+    )
     assert_error(r, 401, "authentication_failed")
 
 
@@ -343,7 +358,9 @@ def test_unknown_patient_id_on_update_is_404(api, admin):
     assert_error(r, 404, "not_found")
 
 
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", "42", "e3e70682-c209-4cac-a29f-6fbed82c07cZ", "%00", "null"])
+@pytest.mark.parametrize(
+    "bad_id", ["not-a-uuid", "42", "e3e70682-c209-4cac-a29f-6fbed82c07cZ", "%00", "null"]
+)
 @pytest.mark.parametrize("method", ["GET", "PATCH"])
 def test_malformed_patient_id_is_422_naming_it(api, admin, bad_id, method):
     r = api.request(method, f"/api/v1/patients/{bad_id}", json={"given_name": "X"}, headers=admin)
@@ -394,14 +411,18 @@ def test_wrong_method_is_405_json_with_allow(api, admin, method, path, allowed):
     ],
 )
 def test_invalid_state_or_timezone_is_422_naming_them(api, ana, ana_id, session, change, fields):
-    error = assert_error(api.patch(f"/api/v1/patients/{ana_id}", json=change, headers=ana), 422, "invalid_input")
+    error = assert_error(
+        api.patch(f"/api/v1/patients/{ana_id}", json=change, headers=ana), 422, "invalid_input"
+    )
     assert {f["field"] for f in error["fields"]} == fields
     patient = _patient(session, ana_id)
     assert (patient.state, patient.timezone) == ("NY", "America/New_York")
 
 
 def test_valid_state_and_timezone_are_accepted_and_normalised(api, ana, ana_id):
-    r = api.patch(f"/api/v1/patients/{ana_id}", json={"state": "ca", "timezone": "America/Los_Angeles"}, headers=ana)
+    r = api.patch(
+        f"/api/v1/patients/{ana_id}", json={"state": "ca", "timezone": "America/Los_Angeles"}, headers=ana
+    )
     assert r.status_code == 200, r.text
     assert (r.json()["state"], r.json()["timezone"]) == ("CA", "America/Los_Angeles")
 

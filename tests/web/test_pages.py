@@ -351,3 +351,25 @@ def test_admin_invites_a_user_by_email(client, session, settings, mailer):
         web_login(client, "invitee@test.careweave.example", "my own passphrase").headers["location"]
         == "/patient"
     )
+
+
+def test_nul_characters_in_page_input_are_refused_not_stored(client, session, settings):
+    client.app.state.settings = settings.model_copy(update={"mfa_required": False})
+    admin = make_user(session, settings, Role.ADMIN)
+    patient = make_user(session, settings, Role.PATIENT)
+    session.commit()
+    web_login(client, admin.email)
+    r = client.get("/admin/audit", params={"action": "login\x00"})
+    assert r.status_code == 422
+    client.cookies.clear()
+    web_login(client, patient.email)
+    page = client.get("/patient/profile")
+    r = client.post(
+        "/patient/profile",
+        data={
+            "csrf_token": CSRF_RE.search(page.text).group(1),
+            "preferred_name": "A\x00B",
+            "timezone": "America/New_York",
+        },
+    )
+    assert r.status_code == 422

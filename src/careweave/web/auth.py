@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from careweave.core.actor import Actor, Role
-from careweave.core.errors import DomainError, NotFound
+from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from careweave.deps import ClockDep, DbSession, SettingsDep, client_ip, request_id
 from careweave.errors import Redirect
 from careweave.identity import service as identity
@@ -32,14 +32,27 @@ class CsrfFailed(DomainError):
     code, status = "csrf_failed", 403
 
 
+def _refuse_nul(items: list[tuple[str, object]]) -> None:
+    """PostgreSQL text cannot hold U+0000: refuse it in any query or form field, naming it."""
+    bad = [name for name, value in items if isinstance(value, str) and "\x00" in value]
+    if bad:
+        raise InvalidInput(
+            "Some fields contain a character that is not allowed.",
+            fields=[FieldError(name, "must not contain NUL characters") for name in bad],
+        )
+
+
 async def check_csrf(request: Request, settings: SettingsDep) -> None:
+    """Every page request: no NUL in its input; every unsafe one: a valid CSRF token."""
+    _refuse_nul(list(request.query_params.multi_items()))
     if request.method not in UNSAFE:
         return
     submitted = request.headers.get(CSRF_HEADER)
-    if submitted is None:
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form()
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        _refuse_nul(list(form.multi_items()))
+        if submitted is None:
             value = form.get(CSRF_FIELD)
             submitted = value if isinstance(value, str) else None
     if not csrf_valid(request, settings, submitted):

@@ -119,6 +119,23 @@ def internal_error(request: Request) -> Response:
     )
 
 
+def allowed_methods(request: Request) -> str | None:
+    """Every method the JSON API serves at this path, from the OpenAPI document (Starlette's
+    405 names only the first matching route's methods). None outside the documented API."""
+    from starlette.routing import compile_path
+
+    app = request.app
+    table = getattr(app.state, "allowed_methods_table", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], {m.upper() for m in ops})
+            for path, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allowed_methods_table = table
+    methods = set().union(*(m for regex, m in table if regex.match(request.url.path)))
+    return ", ".join(sorted(methods)) if methods else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -158,6 +175,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = render_error(request, exc.status_code, code, message)
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405 and (allow := allowed_methods(request)):
+            response.headers["Allow"] = allow
         return response
 
     @app.exception_handler(Redirect)

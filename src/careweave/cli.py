@@ -164,6 +164,9 @@ def _worker_pass(settings: Settings, factory: sessionmaker[Session], mailer: Mai
 def _worker_loop(settings: Settings, *, once: bool) -> None:
     import time
 
+    # Every mapped table, not only the safety ones: flushing an alert resolves its foreign keys
+    # (screening_responses, ...), which fails in a process that never imported those models.
+    import careweave.db.all_models  # noqa: F401
     from careweave.notify.mail import make_mailer
 
     engine = make_engine(settings.database_url)

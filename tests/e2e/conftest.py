@@ -16,14 +16,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests import pg
-from tests.e2e.helpers import Accounts
+from tests.e2e.helpers import Accounts, url_re
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,10 +50,24 @@ class LiveServer:
     base_url: str
     data_dir: Path
     log_path: Path
+    # what the server runs with, for `careweave` commands against the same database
+    env: dict[str, str] = field(repr=False, compare=False)
+    workdir: Path = field(compare=False)
 
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    def careweave(self, *args: str) -> str:
+        """Run one ``careweave`` command with the server's environment; its standard output."""
+        return _careweave(list(args), self.env, self.workdir)
+
+    def create_user(self, *, email: str, role: str, password: str, name: str) -> str:
+        """A new account made with ``careweave users create`` (a patient gets a patient record); its id."""
+        out = self.careweave(
+            "users", "create", "--email", email, "--role", role, "--password", password, "--name", name
+        )
+        return out.strip().splitlines()[-1]
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -68,8 +82,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _careweave(args: list[str], env: dict[str, str], cwd: Path) -> None:
-    """Run one ``careweave`` command to completion; fail the session with its output if it fails."""
+def _careweave(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run one ``careweave`` command to completion and return its output; fail with it if it fails."""
     done = subprocess.run(
         [sys.executable, "-m", "careweave", *args],
         env=env,
@@ -84,6 +98,7 @@ def _careweave(args: list[str], env: dict[str, str], cwd: Path) -> None:
             f"`careweave {' '.join(args)}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}",
             pytrace=False,
         )
+    return done.stdout
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], server: LiveServer) -> None:
@@ -129,15 +144,24 @@ def live_server(
         CAREWEAVE_MFA_REQUIRED="true",
         CAREWEAVE_MAIL_TRANSPORT="file",
         CAREWEAVE_BASE_URL=base_url,
+        # A controllable clock for the safety workflow: an unacknowledged high-risk alert is due
+        # for escalation 0 minutes after it is raised, so `careweave worker --once` (run by the
+        # test with this same environment) escalates it at once, with no wall-clock wait and no
+        # fake time in the server. Moderate and low alerts (the demo data's) keep their real
+        # deadlines (hours away), so the worker leaves them alone during the run.
+        CAREWEAVE_SAFETY_ESCALATE_HIGH_MINUTES="0",
         PYTHONUNBUFFERED="1",
     )
     # Three short-lived `careweave` processes each import the whole app: let them share compiled
     # bytecode kept in pytest's cache dir (outside the source tree), even where the environment
     # sets PYTHONDONTWRITEBYTECODE.
-    if pytestconfig.cache is not None:
+    cache = getattr(pytestconfig, "cache", None)  # absent under `-p no:cacheprovider`
+    if cache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pytestconfig.cache.mkdir("e2e-pycache"))
-    server = LiveServer(base_url=base_url, data_dir=data_dir, log_path=root / "server.log")
+        env["PYTHONPYCACHEPREFIX"] = str(cache.mkdir("e2e-pycache"))
+    server = LiveServer(
+        base_url=base_url, data_dir=data_dir, log_path=root / "server.log", env=env, workdir=root
+    )
     proc: subprocess.Popen[bytes] | None = None
     try:
         # cwd outside the repository, so a developer's .env or var/ cannot leak in
@@ -223,3 +247,47 @@ def page(context: BrowserContext, request: pytest.FixtureRequest, live_server: L
 def accounts() -> Accounts:
     """One per session, so an account enrolled in MFA by one test can log in again in another."""
     return Accounts()
+
+
+# ------------------------------------------------------------------ demo clinicians, left as found
+
+E2E_ADMIN_EMAIL = "e2e.admin@careweave-e2e.example"
+E2E_ADMIN_PASSWORD = "e2e-admin-password-2026"
+
+
+def _reset_mfa(browser: Browser, live_server: LiveServer, accounts: Accounts, emails: list[str]) -> None:
+    """An admin account of the tests' own (not demo admin1, whose first log-in another test
+    checks) resets these users' two-step setup on /admin."""
+    if E2E_ADMIN_EMAIL not in accounts.created:
+        live_server.create_user(
+            email=E2E_ADMIN_EMAIL, role="admin", password=E2E_ADMIN_PASSWORD, name="E2E Admin"
+        )
+        accounts.created.add(E2E_ADMIN_EMAIL)
+    ctx = browser.new_context(base_url=live_server.base_url)
+    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        accounts.sign_in(page, E2E_ADMIN_EMAIL, E2E_ADMIN_PASSWORD)
+        expect(page).to_have_url(url_re("/admin"))
+        for email in emails:
+            reset = page.get_by_role("button", name=f"Reset two-step for {email}", exact=True)
+            reset.click()
+            expect(page).to_have_url(url_re("/admin"))
+            expect(reset).to_have_count(0)  # offered only while two-step is on
+            accounts.enrolments.pop(email, None)
+        accounts.log_out(page)
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def clinicians(accounts: Accounts, browser: Browser, live_server: LiveServer) -> Iterator[Accounts]:
+    """``accounts`` for a test that signs in demo clinicians. Those it enrols in MFA have their
+    two-step setup reset afterwards, so each is left as the test found it: test_journeys.py's
+    role test expects a clinician's first log-in to start enrolment, in whatever order tests run.
+    """
+    before = set(accounts.enrolments)
+    yield accounts
+    enrolled = [email for email in accounts.enrolments if email not in before and email != E2E_ADMIN_EMAIL]
+    if enrolled:
+        _reset_mfa(browser, live_server, accounts, enrolled)

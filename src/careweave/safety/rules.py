@@ -19,6 +19,17 @@ class EscalationPolicy:
     business_day_end_hour: int = 17
 
 
+REASON_LABELS = {
+    "cssrs_high": "C-SSRS: high risk",
+    "cssrs_moderate": "C-SSRS: moderate risk",
+    "cssrs_low": "C-SSRS: low risk",
+    "cssrs_none_after_positive_screen": "PHQ-9 item 9 positive; C-SSRS no risk",
+    "phq9_item9_positive": "PHQ-9 item 9 positive; C-SSRS pending",
+    "phq9_item9_unanswered": "PHQ-9 item 9 unanswered",
+    "patient_requested_help": "Patient asked for help now",
+}
+
+
 def alert_level_for(
     *, instrument: str, flags: tuple[str, ...], risk_level: str | None, open_alert: bool = False
 ) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFoun
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep
 from careweave.identity import service as identity
 from careweave.intake import service as intake_service
+from careweave.safety import rules as safety_rules
 from careweave.safety import service as safety
 from careweave.screening import service as screening
 from careweave.screening.instruments import Instrument, get_instrument
@@ -45,6 +46,7 @@ LANGUAGES = {
 }
 PARAPHRASE_NOTE = re.compile(r"\s*\((?:paraphrased|construct)[^)]*\)\s*$", re.IGNORECASE)
 TEMPLATES.env.filters["plain_item"] = lambda text: PARAPHRASE_NOTE.sub("", text)
+TEMPLATES.env.filters["alert_reason"] = lambda code: safety_rules.REASON_LABELS.get(code, code)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -360,7 +362,9 @@ def care_pathway_page(
     assert web_user.actor.patient_id is not None
     result = triage.care_pathway(session, web_user.actor, web_user.actor.patient_id, clock=clock)
     pending = screening.next_instrument(session, web_user.actor, web_user.actor.patient_id)
-    return render(request, "screening/pathway.html", {"result": result, "pending": pending})
+    view = intake_service.get_intake(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    state = geo.US_JURISDICTIONS.get(view.patient.state or "", "your state")
+    return render(request, "screening/pathway.html", {"result": result, "pending": pending, "state": state})
 
 
 @router.post("/patients/{patient_id}/care-pathway/override")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from careweave.core.text import NO_NUL
+from careweave.patients.schemas import PatientUpdate
 
 Preference = Literal["therapy", "medication", "both", "unsure"]
 Goal = Literal["symptom_relief", "coping_skills", "both"]
@@ -56,19 +57,10 @@ class History(BaseModel):
     )
 
 
-class IntakeUpdate(BaseModel):
-    """Partial update: only the fields sent change."""
+class IntakeUpdate(PatientUpdate):
+    """Partial update: only the fields sent change. The patient's demographics (inherited from
+    PatientUpdate) and the intake's own answers."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    given_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
-    family_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=NO_NUL)
-    preferred_name: str | None = Field(default=None, max_length=100, pattern=NO_NUL)
-    pronouns: str | None = Field(default=None, max_length=40, pattern=NO_NUL)
-    birth_date: date | None = None
-    state: str | None = Field(default=None, min_length=2, max_length=2, description="USPS code, e.g. NY")
-    timezone: str | None = Field(default=None, max_length=64, description="IANA zone")
-    phone: str | None = Field(default=None, max_length=32, pattern=PHONE)
     emergency_contact: EmergencyContact | None = None
     coverage: Coverage | None = None
     language: str | None = Field(default=None, max_length=35, pattern=LANGUAGE_TAG)

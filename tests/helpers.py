@@ -40,3 +40,17 @@ def web_login(client: TestClient, email: str, password: str = PASSWORD):  # type
 
 def totp_now(secret: str) -> str:
     return pyotp.TOTP(secret).at(time.time())
+
+
+def enrolled_headers(client: TestClient, session, settings, clock, role):  # type: ignore[no-untyped-def]
+    """A new user of ``role`` with MFA enrolled, and a bearer header for them (code given)."""
+    from careweave.identity import service as identity
+    from tests.builders import make_user
+
+    user = make_user(session, settings, role)
+    actor = identity.actor_for(session, user)
+    pending = identity.begin_mfa_enrolment(session, actor, user, settings=settings, clock=clock)
+    first = pyotp.TOTP(pending.secret).at(clock.now().timestamp() - 30)
+    identity.confirm_mfa_enrolment(session, actor, user, code=first, settings=settings, clock=clock)
+    session.commit()
+    return user, bearer(client, user.email, PASSWORD, otp=pyotp.TOTP(pending.secret).now())

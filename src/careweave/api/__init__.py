@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from careweave.audit.api import router as audit_router
+from careweave.directory.api import router as directory_router
 from careweave.identity.api import router as identity_router
 from careweave.intake.api import router as intake_router
 from careweave.patients.api import router as patients_router
@@ -19,4 +20,5 @@ router.include_router(intake_router)
 router.include_router(screening_router)
 router.include_router(triage_router)
 router.include_router(safety_router)
+router.include_router(directory_router)
 router.include_router(audit_router)

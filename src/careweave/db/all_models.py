@@ -3,6 +3,7 @@
 from careweave.audit import models as _audit  # noqa: F401
 from careweave.clinics import models as _clinics  # noqa: F401
 from careweave.db.base import Base
+from careweave.directory import models as _directory  # noqa: F401
 from careweave.identity import models as _identity  # noqa: F401
 from careweave.intake import models as _intake  # noqa: F401
 from careweave.patients import models as _patients  # noqa: F401

@@ -11,6 +11,7 @@ from careweave.core.actor import Role
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep, client_ip, request_id
+from careweave.directory import service as directory
 from careweave.identity import service
 from careweave.identity.schemas import MeRead, TokenRead, UserCreate, UserRead
 
@@ -69,6 +70,7 @@ def me(actor: CurrentActor, session: DbSession) -> MeRead:
         role=user.role,
         full_name=user.full_name,
         patient_id=actor.patient_id,
+        provider_id=directory.profile_for_user(session, user.id),
         mfa_enabled=user.mfa_enabled,
     )
 

@@ -33,6 +33,11 @@ class Action(enum.StrEnum):
     SAFETY_QUEUE_READ = "safety_queue.read"
     SAFETY_HELP_REQUEST = "safety_help.request"
     ONCALL_MANAGE = "oncall.manage"
+    DIRECTORY_READ = "directory.read"
+    DIRECTORY_MANAGE = "directory.manage"
+    COVERAGE_READ = "coverage.read"
+    COVERAGE_WRITE = "coverage.write"
+    MATCH = "match.run"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
 
@@ -75,12 +80,20 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.SAFETY_ALERT_ACKNOWLEDGE: PatientRule(False, CLINICAL_ROLES),
     # "I can't keep myself safe": the patient, or a clinician on their behalf.
     Action.SAFETY_HELP_REQUEST: PatientRule(True, CLINICAL_ROLES),
+    # Coverage is payment information: the patient, clinic staff who handle it.
+    Action.COVERAGE_READ: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.COVERAGE_WRITE: PatientRule(True, frozenset({Role.ADMIN, Role.CARE_MANAGER})),
+    # Matching for a patient: the patient, or clinicians and administrators on their behalf.
+    Action.MATCH: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
 }
 
 GLOBAL_RULES: dict[Action, frozenset[Role]] = {
     Action.PATIENT_LIST: CLINICAL_ROLES | {Role.ADMIN},
     Action.SAFETY_QUEUE_READ: CLINICAL_ROLES,
     Action.ONCALL_MANAGE: frozenset({Role.ADMIN}),
+    # The directory's public profiles are for every signed-in user; only administrators edit it.
+    Action.DIRECTORY_READ: frozenset(Role),
+    Action.DIRECTORY_MANAGE: frozenset({Role.ADMIN}),
     Action.AUDIT_SEARCH: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }

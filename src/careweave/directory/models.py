@@ -1,0 +1,163 @@
+"""The provider directory: clinicians (or directory-only providers), their licences by state,
+compact privileges, DEA registrations and insurance networks; insurance plans; a patient's
+coverage. Facts map 1:1 onto directory.rules' dataclasses, which decide eligibility."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from careweave.db.base import Base, Entity
+
+STATUSES = "('active', 'inactive', 'suspended', 'expired')"
+
+
+class Plan(Entity):
+    """An insurance plan of a payer (e.g. "Aetna" / "Open Access PPO")."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("payer", "name", name="uq_plans_payer_name"),)
+
+    payer: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(160))
+
+
+class Provider(Entity):
+    __tablename__ = "providers"
+
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("clinics.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    credential: Mapped[str] = mapped_column(String(20), index=True)
+    npi: Mapped[str | None] = mapped_column(String(10), unique=True)
+    taxonomy_code: Mapped[str | None] = mapped_column(String(10))
+    bio: Mapped[str | None] = mapped_column(Text)
+    gender: Mapped[str | None] = mapped_column(String(20))
+    age_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    modalities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    offers_therapy: Mapped[bool] = mapped_column(Boolean, default=False)
+    offers_medication_management: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    accepting_new_patients: Mapped[bool] = mapped_column(Boolean, default=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    active_patients: Mapped[int] = mapped_column(Integer, default=0)
+    self_pay: Mapped[bool] = mapped_column(Boolean, default=True)
+    self_pay_rate_cents: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProviderCondition(Base):
+    __tablename__ = "provider_conditions"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    condition: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class ProviderLanguage(Base):
+    __tablename__ = "provider_languages"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(35), primary_key=True, index=True)
+
+
+class ProviderNetwork(Base):
+    """The plans a provider is in network with."""
+
+    __tablename__ = "provider_networks"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    plan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class License(Entity):
+    """A state licence. Telehealth is delivered where the patient is (spec §4.1)."""
+
+    __tablename__ = "licenses"
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES}", name="status_known"),
+        Index("ix_licenses_state_status_expires", "state", "status", "expires"),
+    )
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(2))
+    license_type: Mapped[str] = mapped_column(String(40))
+    number: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    issued: Mapped[date | None]
+    expires: Mapped[date | None]
+
+
+class CompactPrivilege(Entity):
+    """A privilege or authority to practise in a state under an interstate compact (spec §4.2)."""
+
+    __tablename__ = "compact_privileges"
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES}", name="status_known"),
+        Index("ix_compact_privileges_state_status", "state", "status"),
+    )
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    compact: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    issued: Mapped[date | None]
+    expires: Mapped[date | None]
+
+
+class DeaRegistration(Entity):
+    """DEA registration per state, with its schedules (spec §4.3)."""
+
+    __tablename__ = "dea_registrations"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(2))
+    number: Mapped[str] = mapped_column(String(9))
+    schedules: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires: Mapped[date | None]
+
+
+class PatientCoverage(Entity):
+    """A patient's coverage: an in-directory plan and member id, or self-pay."""
+
+    __tablename__ = "patient_coverages"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id", ondelete="RESTRICT"))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    self_pay: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PrescriptiveCertification(Entity):
+    """A psychologist's certificate to prescribe in a state that allows it (spec §3 RxP table)."""
+
+    __tablename__ = "prescriptive_certifications"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(2))
+    number: Mapped[str] = mapped_column(String(40))
+    expires: Mapped[date | None]

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from careweave.audit.api import router as audit_router
 from careweave.directory.api import router as directory_router
+from careweave.directory.match_api import router as match_router
 from careweave.identity.api import router as identity_router
 from careweave.intake.api import router as intake_router
 from careweave.patients.api import router as patients_router
@@ -21,4 +22,5 @@ router.include_router(screening_router)
 router.include_router(triage_router)
 router.include_router(safety_router)
 router.include_router(directory_router)
+router.include_router(match_router)
 router.include_router(audit_router)

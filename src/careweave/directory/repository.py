@@ -151,3 +151,49 @@ def coverage(session: Session, patient_id: uuid.UUID) -> PatientCoverage | None:
     return session.scalars(
         select(PatientCoverage).where(PatientCoverage.patient_id == patient_id)
     ).one_or_none()
+
+
+def candidate_ids_in_state(session: Session, state: str, on_date: object) -> list[uuid.UUID]:
+    """Active providers with a licence or compact privilege in ``state`` that may be valid on
+    ``on_date`` (SQL pre-filter; the pure rules make the exact decision)."""
+    from sqlalchemy import or_, union
+
+    lic = select(License.provider_id).where(
+        License.state == state,
+        License.status == "active",
+        or_(License.expires.is_(None), License.expires >= on_date),
+    )
+    comp = select(CompactPrivilege.provider_id).where(
+        CompactPrivilege.state == state,
+        CompactPrivilege.status == "active",
+        or_(CompactPrivilege.expires.is_(None), CompactPrivilege.expires >= on_date),
+    )
+    ids = union(lic, comp).subquery()
+    stmt = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(select(ids.c[0])))
+    return list(session.scalars(stmt))
+
+
+def providers_by_ids(session: Session, ids: list[uuid.UUID]) -> list[Provider]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Provider).where(Provider.id.in_(ids))))
+
+
+def count_active_providers(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Provider).where(Provider.is_active.is_(True))) or 0
+
+
+def prescriptive_certification_states(session: Session, ids: list[uuid.UUID], on_date: object) -> dict:
+    from sqlalchemy import or_
+
+    from careweave.directory.models import PrescriptiveCertification
+
+    out: dict = {i: set() for i in ids}
+    if ids:
+        stmt = select(PrescriptiveCertification.provider_id, PrescriptiveCertification.state).where(
+            PrescriptiveCertification.provider_id.in_(ids),
+            or_(PrescriptiveCertification.expires.is_(None), PrescriptiveCertification.expires >= on_date),
+        )
+        for pid, state in session.execute(stmt):
+            out[pid].add(state)
+    return out

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from datetime import date, datetime
 from typing import Literal
@@ -177,3 +178,56 @@ class CoverageRead(BaseModel):
     plan: PlanRead | None
     member_id: str | None
     self_pay: bool
+
+
+class NeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    pathway: Literal["therapy", "psychiatry", "both"]
+    state: str = Field(pattern=STATE)
+    plan_id: uuid.UUID | None = None
+    self_pay: bool = False
+    conditions: list[str] = Field(default_factory=list, max_length=20)
+    language: str | None = Field(default=None, pattern=LANGUAGE_TAG)
+    gender: Literal["female", "male", "nonbinary"] | None = None
+    date: dt.date | None = None
+
+
+class MatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: uuid.UUID | None = None
+    need: NeedIn | None = None
+    date: dt.date | None = Field(default=None, description="visit date (default today)")
+
+
+class MatchResultItem(BaseModel):
+    provider_id: uuid.UUID
+    name: str
+    credential: str
+    role: Literal["therapist", "prescriber"]
+    score: float
+    score_breakdown: dict[str, float]
+    reasons: list[str]
+    next_available: datetime | None
+
+
+class PairOut(BaseModel):
+    therapist_id: uuid.UUID
+    prescriber_id: uuid.UUID
+    reasons: list[str]
+
+
+class EmptyExplanation(BaseModel):
+    message: str
+    relax: list[str]
+    suggestions: list[str]
+
+
+class MatchResponse(BaseModel):
+    pathway: str | None
+    results: list[MatchResultItem]
+    pair: PairOut | None
+    excluded_summary: dict[str, dict[str, int]]
+    explanations: dict[str, EmptyExplanation]
+    message: str | None = Field(description="why nothing was matched (urgent pathway, missing state, …)")

@@ -160,3 +160,68 @@ def test_help_now_button_raises_a_high_alert(client, session, settings, clock):
     assert "alerted <strong>now</strong>" in r.text
     pid = patients.patient_id_for_user(session, patient.id)
     assert not safety.self_scheduling_allowed(session, pid)
+
+
+def test_patient_sees_matching_clinicians_with_reasons(client, session, settings, clock, mailer):
+    from careweave.directory import service as directory
+    from careweave.intake import service as intake_service
+    from careweave.screening import service as screening
+
+    _relaxed(client, settings)
+    admin = identity.actor_for(session, make_user(session, settings, Role.ADMIN))
+    plan = directory.create_plan(session, admin, payer="Demo", name="PPO", clock=clock)
+    for name, credential, kind, offers in (
+        ("Dr. Pia Prescriber", "MD", "MD", ["medication_management"]),
+        ("Theo Therapist", "LPC", "LPC", ["therapy"]),
+    ):
+        provider = directory.create_provider(
+            session,
+            admin,
+            {
+                "name": name,
+                "credential": credential,
+                "offers": offers,
+                "conditions": ["depression"],
+                "languages": ["en"],
+                "accepting_new_patients": True,
+                "capacity": 10,
+                "networks": [plan.id],
+            },
+            clock=clock,
+        )
+        directory.add_license(
+            session,
+            admin,
+            provider.id,
+            state="NY",
+            license_type=kind,
+            number="1",
+            status="active",
+            issued=None,
+            expires=clock.now().date().replace(year=clock.now().year + 2),
+            clock=clock,
+        )
+    patient = make_user(session, settings, Role.PATIENT, state="NY")
+    pid = patients.patient_id_for_user(session, patient.id)
+    actor = identity.actor_for(session, patient)
+    directory.set_coverage(session, actor, pid, plan_id=None, member_id=None, self_pay=True, clock=clock)
+    intake_service.update_intake(session, actor, pid, {"treatment_preference": "both"}, clock=clock)
+    screening.submit_screening(
+        session,
+        actor,
+        pid,
+        instrument="phq-9",
+        answers=[2, 2, 2, 2, 2, 2, 2, 2, 0],
+        clock=clock,
+        settings=settings,
+        mailer=None,
+    )  # type: ignore[arg-type]
+    session.commit()
+    web_login(client, patient.email)
+    assert "/matches" in client.get("/care-pathway").text
+    page = client.get("/matches")
+    assert page.status_code == 200
+    assert "Dr. Pia Prescriber" in page.text
+    assert "Theo Therapist" in page.text
+    assert "Licensed in New York" in page.text or "New York" in page.text
+    assert "Suggested team" in page.text

@@ -100,6 +100,7 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
             users[role].append(user.id)
             if n == 1:
                 logins.append(DemoLogin(role, user.email, DEMO_PASSWORD))
+    seed_directory(session, system, users, clock=clock)
     seed_care(session, system, users, settings=settings, clock=clock)
     return logins
 
@@ -213,6 +214,103 @@ STORIES: list[tuple[dict[str, object], str, list[tuple[str, list[int | None], di
 ]
 
 
+DEMO_PLANS = (("Demo Health", "PPO"), ("Lakeside Mutual", "HMO"), ("Prairie Care", "EPO"))
+THERAPIST_CREDENTIALS = (
+    ("LCSW", "LCSW"),
+    ("LPC", "LPC"),
+    ("LMFT", "LMFT"),
+    ("PhD", "PSYCHOLOGIST"),
+    ("PsyD", "PSYCHOLOGIST"),
+)
+PSYCHIATRIST_CREDENTIALS = (("MD", "MD"), ("DO", "DO"), ("MD", "MD"), ("PMHNP", "APRN"), ("MD", "MD"))
+CONDITION_SETS = (
+    ("depression", "anxiety"),
+    ("depression", "anxiety", "ptsd"),
+    ("depression", "bipolar"),
+    ("anxiety", "substance_use"),
+    ("depression", "anxiety", "bipolar", "ptsd"),
+)
+
+
+def seed_directory(
+    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, clock: Clock
+) -> None:
+    """Plans, a directory profile for every therapist and psychiatrist, licences across the demo
+    states (every state has at least one prescriber and several therapists), DEA registrations."""
+    from datetime import timedelta
+
+    from careweave.directory import service as directory
+
+    today = clock.now().date()
+    plans = [
+        directory.create_plan(session, system, payer=payer, name=name, clock=clock).id
+        for payer, name in DEMO_PLANS
+    ]
+    states = [code for code, _zone in STATES]
+    clinicians = [(Role.PSYCHIATRIST, uid, n) for n, uid in enumerate(users[Role.PSYCHIATRIST])] + [
+        (Role.THERAPIST, uid, n) for n, uid in enumerate(users[Role.THERAPIST])
+    ]
+    for role, user_id, n in clinicians:
+        user = identity.get_user(session, user_id)
+        table = PSYCHIATRIST_CREDENTIALS if role is Role.PSYCHIATRIST else THERAPIST_CREDENTIALS
+        credential, licence_type = table[n % len(table)]
+        prescriber = role is Role.PSYCHIATRIST
+        provider = directory.create_provider(
+            session,
+            system,
+            {
+                "name": user.full_name,
+                "credential": credential,
+                "user_id": user_id,
+                "offers": ["therapy", "medication_management"]
+                if prescriber and n % 2 == 0
+                else (["medication_management"] if prescriber else ["therapy"]),
+                "conditions": ["depression", "anxiety", "bipolar", "ptsd", "substance_use"]
+                if prescriber
+                else list(CONDITION_SETS[n % len(CONDITION_SETS)]),
+                "languages": ["en", "es"] if n % 3 == 0 else ["en"],
+                "gender": ("female", "male", "nonbinary")[n % 3] if n % 5 else "female",
+                "modalities": ["medication_management"]
+                if prescriber
+                else [("cbt", "dbt", "emdr", "act", "ipt")[n % 5]],
+                "timezone": "America/Chicago",
+                "accepting_new_patients": True,
+                "capacity": 40,
+                "networks": [plans[n % 3], plans[(n + 1) % 3]],
+                "self_pay": True,
+            },
+            clock=clock,
+        )
+        # Each clinician is licensed in four of the ten demo states (prescribers: every state twice).
+        count = 4
+        first = (n * (2 if prescriber else 3)) % len(states)
+        for k in range(count):
+            state = states[(first + k) % len(states)]
+            directory.add_license(
+                session,
+                system,
+                provider.id,
+                state=state,
+                license_type=licence_type,
+                number=f"{state}-{licence_type}-{1000 + n}",
+                status="active",
+                issued=today - timedelta(days=900 + 40 * n),
+                expires=today + timedelta(days=20 + 45 * n + 30 * k),
+                clock=clock,
+            )
+            if prescriber and credential in ("MD", "DO"):
+                directory.add_dea_registration(
+                    session,
+                    system,
+                    provider.id,
+                    state=state,
+                    number=f"F{chr(65 + n)}{1000000 + 37 * n + k:07d}"[:9],
+                    schedules=["2", "2N", "3", "3N", "4", "5"],
+                    expires=today + timedelta(days=700),
+                    clock=clock,
+                )
+
+
 def seed_care(
     session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
 ) -> None:
@@ -247,6 +345,19 @@ def seed_care(
             },
             clock=clock,
             step=5,
+        )
+        insured = n % 3 != 0
+        from careweave.directory import service as directory
+
+        plan = directory.list_plans(session, system)[0] if insured else None
+        directory.set_coverage(
+            session,
+            system,
+            patient_id,
+            plan_id=plan.id if plan else None,
+            member_id=f"DEMO{n:05d}" if plan else None,
+            self_pay=not insured,
+            clock=clock,
         )
         for code, answers, extra in screenings:
             screening.submit_screening(

@@ -17,6 +17,8 @@ from careweave.core import geo
 from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep
+from careweave.directory import matching
+from careweave.directory import service as directory
 from careweave.identity import service as identity
 from careweave.intake import service as intake_service
 from careweave.safety import rules as safety_rules
@@ -382,6 +384,38 @@ def override_submit(
         session, web_user.actor, patient_id, pathway=pathway, urgency=urgency, reason=reason, clock=clock
     )
     return _see_other(f"/patients/{patient_id}#pathway")
+
+
+# ------------------------------------------------------------------ matching and profiles
+
+
+@router.get("/matches")
+def my_matches(
+    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = PATIENT
+) -> Response:
+    assert web_user.actor.patient_id is not None
+    outcome = matching.match_for_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
+    return render(request, "directory/matches.html", {"outcome": outcome, "patient_id": None})
+
+
+@router.get("/patients/{patient_id}/matches")
+def matches_for_patient(
+    request: Request,
+    patient_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(*CLINICAL_ROLES, Role.ADMIN),
+) -> Response:
+    outcome = matching.match_for_patient(session, web_user.actor, patient_id, clock=clock)
+    return render(request, "directory/matches.html", {"outcome": outcome, "patient_id": patient_id})
+
+
+@router.get("/providers/{provider_id}")
+def provider_profile(
+    request: Request, provider_id: uuid.UUID, session: DbSession, web_user: WebUser = require_role(*Role)
+) -> Response:
+    view = directory.get_provider(session, web_user.actor, provider_id)
+    return render(request, "directory/profile.html", {"view": view, "states": geo.US_JURISDICTIONS})
 
 
 # ------------------------------------------------------------------ safety queue and on-call

@@ -96,6 +96,32 @@ _DATA_PACKAGE = "careweave.directory"
 _DATA_FILES = ("credentials", "compacts", "scope_rules")
 
 
+# Display names for the language tags used in intake and profiles (BCP 47 primary subtags).
+LANGUAGE_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "en": "English",
+        "es": "Spanish",
+        "zh": "Chinese",
+        "vi": "Vietnamese",
+        "tl": "Tagalog",
+        "ar": "Arabic",
+        "fr": "French",
+        "ko": "Korean",
+        "ru": "Russian",
+        "ht": "Haitian Creole",
+        "pt": "Portuguese",
+        "de": "German",
+        "hi": "Hindi",
+        "ja": "Japanese",
+        "pl": "Polish",
+        "it": "Italian",
+        "fa": "Persian",
+        "ur": "Urdu",
+        "asl": "American Sign Language",
+    }
+)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # NPI
 
@@ -1214,7 +1240,7 @@ def _condition_part(provider: ProviderFacts, need: Need, weights: MatchWeights) 
 
 def _language_part(provider: ProviderFacts, need: Need, weights: MatchWeights) -> Part:
     if need.language and need.language.casefold() in _fold(provider.languages):
-        return 1.0, f"Speaks {need.language}"
+        return 1.0, f"Speaks {LANGUAGE_NAMES.get(need.language, need.language)}"
     return 0.0, None
 
 

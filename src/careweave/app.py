@@ -28,6 +28,7 @@ from careweave.middleware import BodySizeLimitMiddleware, RequestContextMiddlewa
 from careweave.notify.mail import Mailer, make_mailer
 from careweave.settings import Settings, ensure_secret_key
 from careweave.web.care import router as care_router
+from careweave.web.directory_pages import router as directory_pages_router
 from careweave.web.pages import router as web_router
 from careweave.web.templating import STATIC_DIR
 
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(api_router)
     app.include_router(web_router)
     app.include_router(care_router)
+    app.include_router(directory_pages_router)
     app.include_router(fhir_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -31,8 +31,10 @@ app = typer.Typer(
 )
 users_app = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+directory_app = typer.Typer(no_args_is_help=True, help="The provider directory.")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(directory_app, name="directory")
 
 
 def _settings() -> Settings:
@@ -155,10 +157,16 @@ def up(
 
 
 def _worker_pass(settings: Settings, factory: sessionmaker[Session], mailer: Mailer) -> int:
+    from careweave.directory import licensing
     from careweave.safety import service as safety
 
     with unit_of_work(factory) as session:
-        return safety.escalate_due(session, clock=SystemClock(), settings=settings, mailer=mailer)
+        escalated = safety.escalate_due(session, clock=SystemClock(), settings=settings, mailer=mailer)
+    with unit_of_work(factory) as session:  # after the safety work, which must not wait for it
+        expired = licensing.expire_licences(session, clock=SystemClock())
+    if expired:
+        typer.echo(f"worker: marked {expired} licence(s) expired")
+    return escalated
 
 
 def _worker_loop(settings: Settings, *, once: bool) -> None:
@@ -262,6 +270,27 @@ def audit_verify() -> None:
     for problem in result.problems:
         typer.echo(problem, err=True)
     raise _fail(f"Audit chain BROKEN: {len(result.problems)} problem(s) in {result.checked} events.")
+
+
+@directory_app.command("import")
+def directory_import(
+    file: Annotated[typer.FileBinaryRead, typer.Argument(help="CSV file (format: docs/directory.md)")],
+    dry_run: Annotated[bool, typer.Option(help="Check every row; store nothing")] = False,
+) -> None:
+    """Import providers and licences from a CSV file: all rows, or none if any row has a problem."""
+    import careweave.db.all_models  # noqa: F401  (providers refer to users and clinics)
+    from careweave.directory import csv_import
+
+    settings = _settings()
+    engine = _migrated_engine(settings)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        report = csv_import.import_csv(
+            session, Actor.system(), file.read(), clock=SystemClock(), dry_run=dry_run
+        )
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,10 +45,12 @@ class ProviderWrite(BaseModel):
     bio: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
     gender: Literal["female", "male", "nonbinary"] | None = None
     offers: list[Offer] | None = Field(default=None, max_length=2)
-    conditions: list[str] | None = Field(default=None, max_length=40)
-    modalities: list[str] | None = Field(default=None, max_length=40)
+    conditions: list[Annotated[str, Field(max_length=60)]] | None = Field(default=None, max_length=40)
+    modalities: list[Annotated[str, Field(max_length=60)]] | None = Field(default=None, max_length=40)
     age_groups: list[Literal["children", "adolescents", "adults", "older_adults"]] | None = None
-    languages: list[str] | None = Field(default=None, max_length=20)
+    languages: list[Annotated[str, Field(max_length=35, pattern=LANGUAGE_TAG)]] | None = Field(
+        default=None, max_length=20
+    )
     timezone: str | None = Field(default=None, max_length=64)
     accepting_new_patients: bool | None = None
     capacity: int | None = Field(default=None, ge=0, le=10_000)

@@ -167,9 +167,14 @@ def _validate(session: Session, data: dict[str, Any], *, provider: Provider | No
     return out
 
 
+NOT_NULL = frozenset({"name", "timezone", "accepting_new_patients", "capacity", "self_pay"})
+
+
 def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[str]:
     changed = []
     for name in SCALARS:
+        if name in NOT_NULL and data.get(name, ...) is None:
+            continue  # an explicit null on a required field leaves it as it is
         if name in data and getattr(provider, name) != data[name]:
             setattr(provider, name, data[name])
             changed.append(name)

@@ -17,6 +17,7 @@ from careweave.core import geo
 from careweave.core.actor import Role
 from careweave.core.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
+from careweave.directory import licensing
 from careweave.identity import service as identity
 from careweave.intake import service as intake_service
 from careweave.patients import service as patients
@@ -531,10 +532,11 @@ def admin_home(
 ) -> Response:
     role = role if role in {r.value for r in Role} else None
     users = identity.list_users(session, web_user.actor, clock=clock, role=role, query=q or None)
+    warnings = licensing.expiring_licences(session, web_user.actor, clock=clock, limit=20)
     return render(
         request,
         "admin_home.html",
-        {"users": users, "roles": list(Role), "q": q or "", "role": role or ""},
+        {"users": users, "roles": list(Role), "q": q or "", "role": role or "", "licence_warnings": warnings},
     )
 
 

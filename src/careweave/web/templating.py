@@ -22,10 +22,27 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/patient/profile", "My details"),
         ("/patient/access-log", "Who viewed my record"),
     ],
-    Role.THERAPIST: [("/clinician", "My patients"), ("/safety", "Safety queue")],
-    Role.PSYCHIATRIST: [("/clinician", "My patients"), ("/safety", "Safety queue")],
-    Role.CARE_MANAGER: [("/clinician", "Caseload"), ("/safety", "Safety queue")],
-    Role.ADMIN: [("/admin", "Users"), ("/admin/on-call", "On-call roster"), ("/admin/audit", "Audit log")],
+    Role.THERAPIST: [
+        ("/clinician", "My patients"),
+        ("/safety", "Safety queue"),
+        ("/provider/profile", "My profile"),
+    ],
+    Role.PSYCHIATRIST: [
+        ("/clinician", "My patients"),
+        ("/safety", "Safety queue"),
+        ("/provider/profile", "My profile"),
+    ],
+    Role.CARE_MANAGER: [
+        ("/clinician", "Caseload"),
+        ("/safety", "Safety queue"),
+        ("/provider/profile", "My profile"),
+    ],
+    Role.ADMIN: [
+        ("/admin", "Users"),
+        ("/admin/directory", "Directory"),
+        ("/admin/on-call", "On-call roster"),
+        ("/admin/audit", "Audit log"),
+    ],
 }
 
 

@@ -39,7 +39,10 @@ test: test-deps lint test-sqlite test-pg  ## Everything: lint, then the suite on
 fmt: install  ## Format and autofix
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
+bench: install  ## Matching benchmark, 100,000 synthetic providers, SQLite and PostgreSQL (ARGS="--providers 5000": quick)
+	$(PY) -m benchmarks $(ARGS)
+
 clean:  ## Remove virtualenvs and local data (var/)
 	rm -rf .venv .tools var test-artifacts
 
-.PHONY: help install up test-deps lint test-sqlite test-pg test fmt clean
+.PHONY: help install up test-deps lint test-sqlite test-pg test fmt bench clean

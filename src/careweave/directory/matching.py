@@ -1,15 +1,19 @@
 """Matching use cases: who can legally see this patient, ranked and explained (issue #4).
 
-The database narrows the directory to providers with authority in the patient's state (the
-most selective filter); the pure rules (directory.rules) then apply every hard filter exactly,
-rank the eligible, suggest a pair for "both", and explain empty results.
+The database narrows the directory to the best few candidates per role: it applies the hard filters SQL
+decides exactly, a superset of the licence/compact check, and orders by the preference parts it can compute
+(repository.match_candidate_ids). The pure rules (directory.rules) then apply every hard filter exactly to
+each candidate, rank them, suggest a pair for "both", and explain empty results. See docs/benchmarks.md for
+why (a large state has thousands of candidates) and what it costs.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 
 from sqlalchemy.orm import Session
 
@@ -48,20 +52,9 @@ class MatchOutcome:
 
 
 def _facts(session: Session, ids: list[uuid.UUID], on_date: date) -> list[rules.ProviderFacts]:
-    providers = repo.providers_by_ids(session, ids)
-    conds, langs, nets = (
-        repo.conditions(session, ids),
-        repo.languages(session, ids),
-        repo.networks(session, ids),
-    )
-    lics, comps, deas = (
-        repo.licenses(session, ids),
-        repo.compact_privileges(session, ids),
-        repo.dea_registrations(session, ids),
-    )
-    rxp = repo.prescriptive_certification_states(session, ids, on_date)
+    rows = repo.match_fact_rows(session, ids, on_date)
     out = []
-    for p in providers:
+    for p in rows["providers"]:
         offers = {
             o
             for o, on in (
@@ -76,33 +69,210 @@ def _facts(session: Session, ids: list[uuid.UUID], on_date: date) -> list[rules.
                 name=p.name,
                 credential=p.credential,
                 offers=frozenset(offers),
-                conditions=frozenset(conds[p.id]),
+                conditions=frozenset(rows["conditions"][p.id]),
                 modalities=frozenset(p.modalities or ()),
-                languages=frozenset(langs[p.id]),
+                languages=frozenset(rows["languages"][p.id]),
                 gender=p.gender,
                 accepting_new_patients=p.accepting_new_patients,
                 capacity=p.capacity,
                 active_patients=p.active_patients,
-                licenses=tuple(
-                    rules.LicenseFact(x.state, x.license_type, x.number, x.status, x.issued, x.expires)
-                    for x in lics[p.id]
-                ),
+                licenses=tuple(rules.LicenseFact(*x) for x in rows["licenses"][p.id]),
                 compact_privileges=tuple(
-                    rules.CompactPrivilege(x.compact, x.state, x.status, x.issued, x.expires)
-                    for x in comps[p.id]
+                    rules.CompactPrivilege(*x) for x in rows["compact_privileges"][p.id]
                 ),
                 dea_registrations=tuple(
-                    rules.DeaRegistration(x.state, frozenset(x.schedules), x.expires) for x in deas[p.id]
+                    rules.DeaRegistration(state, frozenset(schedules), expires)
+                    for state, schedules, expires in rows["dea_registrations"][p.id]
                 ),
-                networks=frozenset(str(n) for n in nets[p.id]),
+                networks=frozenset(str(n) for n in rows["networks"][p.id]),
                 self_pay=p.self_pay,
-                prescriptive_certifications=frozenset(rxp[p.id]),
+                prescriptive_certifications=frozenset(rows["prescriptive_certifications"][p.id]),
             )
         )
     return out
 
 
-def run_match(session: Session, need: rules.Need, *, plan_name: str | None) -> rules.MatchResult:
+# Results per role, best first (screens show the first ten). Loading and ranking only these keeps a match
+# fast at directory scale; see docs/benchmarks.md.
+MATCH_LIMIT = 20
+
+
+def run_match(
+    session: Session, need: rules.Need, *, plan_name: str | None, limit: int | None = MATCH_LIMIT
+) -> rules.MatchResult:
+    """The best ``limit`` providers per role for ``need`` (all of them when ``limit`` is None), ranked by the
+    pure rules, with a pair for "both" and an explanation for each empty role.
+
+    SQL applies the hard filters it can decide exactly and orders by the preference parts it can compute
+    (repository.match_candidate_ids), so only about ``limit`` providers per role are loaded; the pure rules
+    then decide and rank every one of them, and more are fetched if the rules refuse some. ``excluded_summary``
+    counts, for a role with no result, how many providers each filter removed over the whole directory (the
+    rules over every provider with authority in the state, as its explanation needs); for a role with results
+    it is empty ({}), since counting would cost as much as matching the whole state.
+    """
+    if limit is None or need.modalities:  # modality fit is not computed in SQL: rank everyone
+        return _match_everyone(session, need, plan_name=plan_name)
+    rs = rules.default_rules()
+    facts: dict[str, rules.ProviderFacts] = {}
+    lists: dict[str, tuple[rules.Ranked, ...]] = {"therapist": (), "prescriber": ()}
+    summary: dict[str, Mapping[str, int]] = {}
+    explanations: dict[str, rules.Explanation] = {}
+    roles = rules.roles_for_pathway(need.pathway)
+    queries = {role: _candidate_query(need, role, rs) for role in roles}
+    page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
+    first = {role: _candidate_ids(session, queries[role], page, 0) for role in roles}
+    _load(session, [i for ids in first.values() for i in ids], need.on_date, facts)
+    for role in roles:
+        lists[role] = tuple(_top(session, need, role, queries[role], first[role], page, limit, rs, facts))
+        summary[role] = MappingProxyType({})
+        if not lists[role]:
+            summary[role] = MappingProxyType(_directory_counts(session, need, role, rs))
+            explanations[role] = rules.explain_empty(need, summary[role], role, plan_name=plan_name, rules=rs)
+    pair = None
+    if need.pathway == "both":
+        pair = rules.suggest_pair(lists["therapist"], lists["prescriber"], facts)
+    return rules.MatchResult(
+        need.pathway,
+        lists["therapist"],
+        lists["prescriber"],
+        pair,
+        MappingProxyType(summary),
+        MappingProxyType(explanations),
+    )
+
+
+def _candidate_query(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> repo.CandidateQuery:
+    capability: rules.Capability = "psychotherapy" if role == "therapist" else "prescribe"
+    credentials = tuple(
+        sorted(
+            spec.code
+            for spec in rs.data.credentials.values()
+            if rules.capability_in_state(spec.code, capability, need.state, rules=rs) is True
+        )
+    )
+    weights = rules.DEFAULT_WEIGHTS
+    return repo.CandidateQuery(
+        state=need.state,
+        on_date=need.on_date,
+        service="therapy" if role == "therapist" else "medication_management",
+        credentials=credentials,
+        compact_ok=role == "therapist",  # prescribing needs a full licence in the state
+        plan_id=_plan_uuid(need.plan_id),
+        self_pay=need.self_pay,
+        conditions=tuple(sorted({c.casefold() for c in need.conditions})),
+        all_conditions=rs.config.condition_match == "all",
+        language=need.language.casefold() if need.language else None,
+        gender=need.gender.casefold() if need.gender else None,
+        weights=(weights.condition_fit, weights.language, weights.gender),
+    )
+
+
+def _plan_uuid(plan_id: str | None) -> uuid.UUID | None:
+    """The need's plan as stored; a plan id that is not a UUID matches no stored plan (the nil UUID)."""
+    if plan_id is None:
+        return None
+    try:
+        return uuid.UUID(plan_id)
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
+def _candidate_ids(session: Session, query: repo.CandidateQuery, page: int, offset: int) -> list[uuid.UUID]:
+    if not query.credentials:
+        return []
+    return repo.match_candidate_ids(session, query, limit=page, offset=offset)
+
+
+def _load(
+    session: Session, ids: list[uuid.UUID], on_date: date, facts: dict[str, rules.ProviderFacts]
+) -> None:
+    missing = list(dict.fromkeys(i for i in ids if str(i) not in facts))
+    facts.update((f.id, f) for f in _facts(session, missing, on_date))
+
+
+def _top(
+    session: Session,
+    need: rules.Need,
+    role: rules.Role,
+    query: repo.CandidateQuery,
+    ids: list[uuid.UUID],
+    page: int,
+    limit: int,
+    rs: rules.RuleSet,
+    facts: dict[str, rules.ProviderFacts],
+) -> list[rules.Ranked]:
+    """The rules' first ``limit`` for ``role``, from SQL's candidates (``ids``: the first page), fetching
+    further pages while the rules refuse too many of them."""
+    seen = [str(i) for i in ids]
+    offset = 0
+    while True:
+        ranked = rules.rank([facts[i] for i in seen], need, role, rules=rs)
+        if len(ranked) >= limit or len(ids) < page:
+            return ranked[:limit]
+        offset += page
+        ids = _candidate_ids(session, query, page, offset)
+        _load(session, ids, need.on_date, facts)
+        seen += [str(i) for i in ids]
+
+
+def _directory_counts(
+    session: Session, need: rules.Need, role: rules.Role, rs: rules.RuleSet
+) -> dict[str, int]:
+    """How many providers each hard filter removed for ``role`` (for an empty result's explanation): the rules
+    over every provider with a licence or privilege in the state, plus everyone without one.
+
+    The facts loaded here hold only what the hard filters read (the need's plan and conditions, no languages),
+    which decides exclusions exactly as the full facts would, at a fraction of the cost for a large state.
+    """
+    conditions = tuple(sorted({c.casefold() for c in need.conditions}))
+    plan_id = _plan_uuid(need.plan_id)
+    rows = repo.exclusion_fact_rows(session, need.state, need.on_date, plan_id, conditions)
+    licences: dict[str, list[rules.LicenseFact]] = {}
+    for pid, *fields in rows["licenses"]:
+        licences.setdefault(pid, []).append(rules.LicenseFact(*fields))
+    privileges: dict[str, list[rules.CompactPrivilege]] = {}
+    for pid, *fields in rows["compact_privileges"]:
+        privileges.setdefault(pid, []).append(rules.CompactPrivilege(*fields))
+    treated: dict[str, set[str]] = {}
+    for pid, condition in rows["conditions"]:
+        treated.setdefault(pid, set()).add(condition)
+    facts = [
+        rules.ProviderFacts(
+            id=p[0],
+            name=p.name,
+            credential=p.credential,
+            offers=frozenset(
+                o
+                for o, on in (
+                    ("therapy", p.offers_therapy),
+                    ("medication_management", p.offers_medication_management),
+                )
+                if on
+            ),
+            conditions=frozenset(treated.get(p[0], ())),
+            accepting_new_patients=p.accepting_new_patients,
+            capacity=p.capacity,
+            active_patients=p.active_patients,
+            licenses=tuple(licences.get(p[0], ())),
+            compact_privileges=tuple(privileges.get(p[0], ())),
+            networks=frozenset({need.plan_id})
+            if need.plan_id and p[0] in rows["in_network"]
+            else frozenset(),
+            self_pay=p.self_pay,
+            prescriptive_certifications=frozenset({need.state})
+            if p[0] in rows["prescriptive_certifications"]
+            else frozenset(),
+        )
+        for p in rows["providers"]
+    ]
+    counts = rules.exclusion_counts(facts, need, role, rules=rs)
+    outside = repo.count_active_providers(session) - len(facts)
+    if outside:
+        counts["no_authority_in_state"] = counts.get("no_authority_in_state", 0) + outside
+    return {code: counts[code] for code in rules.EXCLUSION_CODES if counts.get(code)}
+
+
+def _match_everyone(session: Session, need: rules.Need, *, plan_name: str | None) -> rules.MatchResult:
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
     facts = _facts(session, ids, need.on_date)
     result = rules.match(facts, need, plan_name=plan_name)

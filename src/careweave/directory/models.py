@@ -37,6 +37,24 @@ class Plan(Entity):
 
 class Provider(Entity):
     __tablename__ = "providers"
+    __table_args__ = (
+        # Matching looks up thousands of providers by id per request: every column its filters and ordering
+        # read, so the lookup never touches the table (issue #4 "Scale and speed", docs/benchmarks.md).
+        Index(
+            "ix_providers_match",
+            "id",
+            "is_active",
+            "accepting_new_patients",
+            "offers_therapy",
+            "offers_medication_management",
+            "self_pay",
+            "active_patients",
+            "capacity",
+            "credential",
+            "gender",
+            "name",
+        ),
+    )
 
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), unique=True
@@ -85,6 +103,7 @@ class ProviderNetwork(Base):
     """The plans a provider is in network with."""
 
     __tablename__ = "provider_networks"
+    __table_args__ = (Index("ix_provider_networks_plan_provider", "plan_id", "provider_id"),)
 
     provider_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
@@ -100,7 +119,8 @@ class License(Entity):
     __tablename__ = "licenses"
     __table_args__ = (
         CheckConstraint(f"status IN {STATUSES}", name="status_known"),
-        Index("ix_licenses_state_status_expires", "state", "status", "expires"),
+        # A state's licences in provider order, with what matching filters on (covering).
+        Index("ix_licenses_state_provider", "state", "provider_id", "status", "expires", "issued"),
     )
 
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
@@ -118,7 +138,7 @@ class CompactPrivilege(Entity):
     __tablename__ = "compact_privileges"
     __table_args__ = (
         CheckConstraint(f"status IN {STATUSES}", name="status_known"),
-        Index("ix_compact_privileges_state_status", "state", "status"),
+        Index("ix_compact_privileges_state_provider", "state", "provider_id", "status", "expires", "issued"),
     )
 
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)

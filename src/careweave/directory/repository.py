@@ -1,9 +1,29 @@
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from careweave.directory.models import (
@@ -12,6 +32,7 @@ from careweave.directory.models import (
     License,
     PatientCoverage,
     Plan,
+    PrescriptiveCertification,
     Provider,
     ProviderCondition,
     ProviderLanguage,
@@ -171,6 +192,271 @@ def candidate_ids_in_state(session: Session, state: str, on_date: object) -> lis
     ids = union(lic, comp).subquery()
     stmt = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(select(ids.c[0])))
     return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateQuery:
+    """A need for one role, in the terms SQL can filter and order by exactly (built by ``matching``)."""
+
+    state: str
+    on_date: date
+    service: str  # "therapy" or "medication_management": the role's offer
+    credentials: tuple[str, ...]  # credentials whose scope can fill the role in the state
+    compact_ok: bool  # False for prescribers: prescribing needs a full licence in the state
+    plan_id: uuid.UUID | None
+    self_pay: bool
+    conditions: tuple[str, ...]  # case-folded; stored conditions are lower-case (service._tags)
+    all_conditions: bool  # RulesConfig.condition_match == "all"
+    language: str | None  # case-folded; stored languages are lower-case
+    gender: str | None  # case-folded
+    weights: tuple[float, float, float]  # condition_fit, language, gender (MatchWeights)
+
+
+def match_candidate_ids(
+    session: Session, q: CandidateQuery, *, limit: int, offset: int = 0
+) -> list[uuid.UUID]:
+    """Providers who may fill a role, best first by the rules' preference score, ``limit`` from ``offset``.
+
+    Applies in SQL the hard filters that SQL decides exactly: active, accepting new patients, under capacity,
+    offers the role's service, a credential that can fill the role in the state, in network with the plan
+    (or self-pay), treats the conditions; and, as a superset of the rules' authority check, an active licence
+    (or, when ``compact_ok``, compact privilege) in the state that is issued and unexpired on the date. The
+    pure rules still decide every returned provider (licence type, compact membership, RxP certificates).
+    Matching loads no care teams, so nobody is exempt from the accepting and capacity filters.
+
+    Order: the preference parts SQL can compute (condition fit, language, gender, with the rules' weights),
+    then name (ASCII lower case, then as stored, in code-point order) and id: the rules' own tie-break, so
+    the first ``limit`` eligible here are the rules' first ``limit``.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    offers = Provider.offers_therapy if q.service == "therapy" else Provider.offers_medication_management
+    filters: list[ColumnElement[bool]] = [
+        Provider.is_active.is_(True),
+        Provider.accepting_new_patients.is_(True),
+        Provider.active_patients < Provider.capacity,
+        offers.is_(True),
+        Provider.credential.in_(q.credentials),
+    ]
+    network = []
+    if q.plan_id is not None:
+        network.append(
+            exists().where(ProviderNetwork.provider_id == Provider.id, ProviderNetwork.plan_id == q.plan_id)
+        )
+    if q.self_pay:
+        network.append(Provider.self_pay.is_(True))
+    if network:
+        filters.append(or_(*network))
+
+    def treats(*conditions: str) -> Exists:
+        return exists().where(
+            ProviderCondition.provider_id == Provider.id, ProviderCondition.condition.in_(conditions)
+        )
+
+    condition_w, language_w, gender_w = q.weights
+    parts: list[ColumnElement[float]] = []
+    if q.conditions and q.all_conditions:
+        filters += [treats(c) for c in q.conditions]  # every eligible provider then scores the same here
+    elif q.conditions:
+        filters.append(treats(*q.conditions))
+        share = condition_w / len(q.conditions)
+        parts += [case((treats(c), share), else_=0.0) for c in q.conditions]
+    speaks = None
+    if q.language:  # an outer join on the (provider, language) key: one probe per eligible provider
+        speaks = and_(ProviderLanguage.provider_id == Provider.id, ProviderLanguage.language == q.language)
+        parts.append(case((ProviderLanguage.provider_id.is_not(None), language_w), else_=0.0))
+    if q.gender:
+        parts.append(case((func.lower(Provider.gender) == q.gender, gender_w), else_=0.0))
+    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
+    name_key, name = func.lower(Provider.name), Provider.name
+    if postgres:  # code-point order, as Python compares strings
+        name_key, name = name_key.collate("C"), name.collate("C")
+    columns = (
+        Provider.id.label("id"),
+        score.label("score"),
+        name_key.label("name_key"),
+        name.label("name"),
+    )
+
+    # Each branch starts from the state's licences (or compact privileges): the most selective index.
+    def scored(stmt: Select[Any]) -> Select[Any]:
+        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
+
+    branches = [
+        scored(select(*columns).join_from(License, Provider, Provider.id == License.provider_id)).where(
+            License.state == q.state,
+            License.status == "active",
+            or_(License.issued.is_(None), License.issued <= q.on_date),
+            License.expires >= q.on_date,
+            *filters,
+        )
+    ]
+    if q.compact_ok:
+        branches.append(
+            scored(
+                select(*columns).join_from(
+                    CompactPrivilege, Provider, Provider.id == CompactPrivilege.provider_id
+                )
+            ).where(
+                CompactPrivilege.state == q.state,
+                CompactPrivilege.status == "active",
+                or_(CompactPrivilege.issued.is_(None), CompactPrivilege.issued <= q.on_date),
+                CompactPrivilege.expires >= q.on_date,
+                *filters,
+            )
+        )
+    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    stmt = (
+        select(rows.c.id)
+        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    # A provider with two licences (or a licence and a privilege) in the state appears twice: keep the first.
+    return list(dict.fromkeys(session.scalars(stmt)))
+
+
+def match_fact_rows(session: Session, ids: list[uuid.UUID], on_date: date) -> dict[str, Any]:
+    """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match)."""
+    out: dict[str, Any] = {
+        "providers": [],
+        "conditions": _grouped(session, ProviderCondition.provider_id, ProviderCondition.condition, ids),
+        "languages": _grouped(session, ProviderLanguage.provider_id, ProviderLanguage.language, ids),
+        "networks": _grouped(session, ProviderNetwork.provider_id, ProviderNetwork.plan_id, ids),
+        "licenses": {i: [] for i in ids},
+        "compact_privileges": {i: [] for i in ids},
+        "dea_registrations": {i: [] for i in ids},
+        "prescriptive_certifications": prescriptive_certification_states(session, ids, on_date),
+    }
+    if not ids:
+        return out
+    out["providers"] = list(
+        session.execute(
+            select(
+                Provider.id,
+                Provider.name,
+                Provider.credential,
+                Provider.offers_therapy,
+                Provider.offers_medication_management,
+                Provider.modalities,
+                Provider.gender,
+                Provider.accepting_new_patients,
+                Provider.capacity,
+                Provider.active_patients,
+                Provider.self_pay,
+            ).where(Provider.id.in_(ids))
+        )
+    )
+    children = (
+        ("licenses", License, ("state", "license_type", "number", "status", "issued", "expires")),
+        ("compact_privileges", CompactPrivilege, ("compact", "state", "status", "issued", "expires")),
+        ("dea_registrations", DeaRegistration, ("state", "schedules", "expires")),
+    )
+    for key, model, columns in children:
+        stmt = select(model.provider_id, *(getattr(model, c) for c in columns)).where(
+            model.provider_id.in_(ids)
+        )
+        for row in session.execute(stmt):
+            out[key][row[0]].append(tuple(row[1:]))
+    return out
+
+
+def exclusion_fact_rows(
+    session: Session, state: str, on_date: date, plan_id: uuid.UUID | None, conditions: tuple[str, ...]
+) -> dict[str, Any]:
+    """For every active provider with a licence or compact privilege in ``state`` (``candidate_ids_in_state``):
+    what the hard filters read, keyed by the id as text, joined in SQL rather than listed (there may be
+    thousands). Only the need's plan and conditions are read: the filters look at nothing else."""
+    lic = select(License.provider_id).where(
+        License.state == state,
+        License.status == "active",
+        or_(License.expires.is_(None), License.expires >= on_date),
+    )
+    comp = select(CompactPrivilege.provider_id).where(
+        CompactPrivilege.state == state,
+        CompactPrivilege.status == "active",
+        or_(CompactPrivilege.expires.is_(None), CompactPrivilege.expires >= on_date),
+    )
+    cand = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(union_all(lic, comp)))
+
+    def key(column: Any) -> Any:
+        return cast(column, String)
+
+    out: dict[str, Any] = {
+        "providers": list(
+            session.execute(
+                select(
+                    key(Provider.id),
+                    Provider.name,
+                    Provider.credential,
+                    Provider.offers_therapy,
+                    Provider.offers_medication_management,
+                    Provider.accepting_new_patients,
+                    Provider.capacity,
+                    Provider.active_patients,
+                    Provider.self_pay,
+                ).where(Provider.id.in_(cand))
+            )
+        )
+    }
+    out["licenses"] = list(
+        session.execute(
+            select(
+                key(License.provider_id),
+                License.state,
+                License.license_type,
+                License.number,
+                License.status,
+                License.issued,
+                License.expires,
+            ).where(License.provider_id.in_(cand))
+        )
+    )
+    out["compact_privileges"] = list(
+        session.execute(
+            select(
+                key(CompactPrivilege.provider_id),
+                CompactPrivilege.compact,
+                CompactPrivilege.state,
+                CompactPrivilege.status,
+                CompactPrivilege.issued,
+                CompactPrivilege.expires,
+            ).where(CompactPrivilege.provider_id.in_(cand), CompactPrivilege.state == state)
+        )
+    )
+    out["prescriptive_certifications"] = set(
+        session.scalars(
+            select(key(PrescriptiveCertification.provider_id)).where(
+                PrescriptiveCertification.provider_id.in_(cand),
+                PrescriptiveCertification.state == state,
+                or_(
+                    PrescriptiveCertification.expires.is_(None), PrescriptiveCertification.expires >= on_date
+                ),
+            )
+        )
+    )
+    out["in_network"] = (
+        set(
+            session.scalars(
+                select(key(ProviderNetwork.provider_id)).where(
+                    ProviderNetwork.plan_id == plan_id, ProviderNetwork.provider_id.in_(cand)
+                )
+            )
+        )
+        if plan_id is not None
+        else set()
+    )
+    out["conditions"] = (
+        list(
+            session.execute(
+                select(key(ProviderCondition.provider_id), ProviderCondition.condition).where(
+                    ProviderCondition.condition.in_(conditions), ProviderCondition.provider_id.in_(cand)
+                )
+            )
+        )
+        if conditions
+        else []
+    )
+    return out
 
 
 def providers_by_ids(session: Session, ids: list[uuid.UUID]) -> list[Provider]:

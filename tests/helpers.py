@@ -50,7 +50,10 @@ def enrolled_headers(client: TestClient, session, settings, clock, role):  # typ
     user = make_user(session, settings, role)
     actor = identity.actor_for(session, user)
     pending = identity.begin_mfa_enrolment(session, actor, user, settings=settings, clock=clock)
-    first = pyotp.TOTP(pending.secret).at(clock.now().timestamp() - 30)
-    identity.confirm_mfa_enrolment(session, actor, user, code=first, settings=settings, clock=clock)
+    # Robust at a 30-second step boundary: enrol with this step's code and log in with the next
+    # step's (the server accepts one step of drift either way and never the same step twice).
+    t = clock.now().timestamp()
+    totp = pyotp.TOTP(pending.secret)
+    identity.confirm_mfa_enrolment(session, actor, user, code=totp.at(t), settings=settings, clock=clock)
     session.commit()
-    return user, bearer(client, user.email, PASSWORD, otp=pyotp.TOTP(pending.secret).now())
+    return user, bearer(client, user.email, PASSWORD, otp=totp.at(t + 30))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pyotp
 from sqlalchemy import select
 
 from careweave.audit.models import AuditEvent
@@ -14,8 +13,8 @@ from careweave.patients import service as patients
 from careweave.safety import service as safety
 from careweave.safety.models import SafetyAlert
 from careweave.screening.models import ScreeningResponse
-from tests.builders import PASSWORD, make_user
-from tests.helpers import bearer
+from tests.builders import make_user
+from tests.helpers import bearer, enrolled_headers
 
 
 def _patient(client, session, settings):
@@ -26,19 +25,7 @@ def _patient(client, session, settings):
 
 
 def _clinician(client, session, settings, clock, role=Role.PSYCHIATRIST):
-    user = make_user(session, settings, role)
-    actor = identity.actor_for(session, user)
-    pending = identity.begin_mfa_enrolment(session, actor, user, settings=settings, clock=clock)
-    identity.confirm_mfa_enrolment(
-        session,
-        actor,
-        user,
-        code=pyotp.TOTP(pending.secret).at(clock.now().timestamp() - 30),
-        settings=settings,
-        clock=clock,
-    )
-    session.commit()
-    return user, bearer(client, user.email, PASSWORD, otp=pyotp.TOTP(pending.secret).now())
+    return enrolled_headers(client, session, settings, clock, role)
 
 
 def test_intake_partial_updates_and_validation(client, session, settings):

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import uuid
 
-import pyotp
 from sqlalchemy import select
 
 from careweave.audit.models import AuditEvent
 from careweave.core.actor import Role
-from careweave.identity import service as identity
 from careweave.patients import service as patients
 from tests.builders import PASSWORD, make_user
-from tests.helpers import bearer
+from tests.helpers import bearer, enrolled_headers
 
 
 def _patient(session, settings, **kw):
@@ -19,20 +17,7 @@ def _patient(session, settings, **kw):
 
 
 def _clinician_headers(client, session, settings, clock, role=Role.THERAPIST):
-    user = make_user(session, settings, role)
-    actor = identity.actor_for(session, user)
-    pending = identity.begin_mfa_enrolment(session, actor, user, settings=settings, clock=clock)
-    identity.confirm_mfa_enrolment(
-        session,
-        actor,
-        user,
-        code=pyotp.TOTP(pending.secret).at(clock.now().timestamp() - 30),
-        settings=settings,
-        clock=clock,
-    )
-    session.commit()
-    code = pyotp.TOTP(pending.secret).now()
-    return user, bearer(client, user.email, PASSWORD, otp=code)
+    return enrolled_headers(client, session, settings, clock, role)
 
 
 def test_patient_reads_own_record_and_the_read_is_audited(client, session, settings):

@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     safety_business_day_end_hour: int = Field(default=17, ge=0, le=23)
     worker_poll_seconds: float = Field(default=15.0, gt=0)
 
+    # scheduling (issue #5)
+    reminder_offsets_minutes: list[int] = Field(default=[1440, 60])  # 24 h and 1 h before
+    reminder_channels: list[Literal["email", "sms"]] = Field(default=["email", "sms"])
+    sms_transport: Literal["console", "file", "http"] = "console"  # http: a provider's webhook API
+    sms_http_url: str = ""
+    sms_http_token: SecretStr = SecretStr("")
+    waitlist_offer_minutes: int = Field(default=120, ge=1)  # how long a freed slot is held for one patient
+    job_lease_seconds: int = Field(default=300, ge=10)  # a claimed job is retried after this if not finished
+    job_max_attempts: int = Field(default=5, ge=1)
+    visit_room_opens_minutes: int = Field(default=15, ge=0)  # before the start
+    visit_room_closes_minutes: int = Field(default=60, ge=0)  # after the end
+    # WebRTC: STUN/TURN servers handed to browsers (JSON list of RTCIceServer); coturn in production
+    ice_servers: list[dict[str, object]] = Field(default_factory=list)
+    # Signaling across app processes: "auto" = PostgreSQL LISTEN/NOTIFY on PostgreSQL, in-process on SQLite;
+    # or a Redis URL (redis://...) for Redis pub/sub
+    signaling_broker: str = "auto"
+
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     log_json: bool = False
     log_level: str = "INFO"

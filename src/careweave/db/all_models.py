@@ -6,9 +6,12 @@ from careweave.db.base import Base
 from careweave.directory import models as _directory  # noqa: F401
 from careweave.identity import models as _identity  # noqa: F401
 from careweave.intake import models as _intake  # noqa: F401
+from careweave.jobs import models as _jobs  # noqa: F401
 from careweave.patients import models as _patients  # noqa: F401
 from careweave.safety import models as _safety  # noqa: F401
+from careweave.scheduling import models as _scheduling  # noqa: F401
 from careweave.screening import models as _screening  # noqa: F401
 from careweave.triage import models as _triage  # noqa: F401
+from careweave.visits import models as _visits  # noqa: F401
 
 metadata = Base.metadata

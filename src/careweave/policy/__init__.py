@@ -38,6 +38,14 @@ class Action(enum.StrEnum):
     COVERAGE_READ = "coverage.read"
     COVERAGE_WRITE = "coverage.write"
     MATCH = "match.run"
+    APPOINTMENT_READ = "appointment.read"
+    APPOINTMENT_BOOK = "appointment.book"
+    APPOINTMENT_CANCEL = "appointment.cancel"
+    APPOINTMENT_NO_SHOW = "appointment.no_show"
+    WAITLIST_JOIN = "waitlist.join"
+    VISIT_JOIN = "visit.join"
+    SCHEDULE_MANAGE = "schedule.manage"
+    VISIT_TYPES_MANAGE = "visit_types.manage"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
 
@@ -85,6 +93,15 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.COVERAGE_WRITE: PatientRule(True, frozenset({Role.ADMIN, Role.CARE_MANAGER})),
     # Matching for a patient: the patient, or clinicians and administrators on their behalf.
     Action.MATCH: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    # Visits: the patient books and cancels their own; clinic staff book on their behalf. The scheduling
+    # service narrows further where a visit has a provider (a clinician sees the visits they hold).
+    Action.APPOINTMENT_READ: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.APPOINTMENT_BOOK: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.APPOINTMENT_CANCEL: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.APPOINTMENT_NO_SHOW: PatientRule(False, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.WAITLIST_JOIN: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    # The visit room: the patient and clinicians; visits.service admits only the visit's own clinician.
+    Action.VISIT_JOIN: PatientRule(True, PRESCRIBING_OR_TREATING),
 }
 
 GLOBAL_RULES: dict[Action, frozenset[Role]] = {
@@ -95,6 +112,9 @@ GLOBAL_RULES: dict[Action, frozenset[Role]] = {
     Action.DIRECTORY_READ: frozenset(Role),
     Action.DIRECTORY_MANAGE: frozenset({Role.ADMIN}),
     Action.AUDIT_SEARCH: frozenset({Role.ADMIN}),
+    # Any provider's availability (a clinician edits their own: scheduling.service checks the link).
+    Action.SCHEDULE_MANAGE: frozenset({Role.ADMIN}),
+    Action.VISIT_TYPES_MANAGE: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }
 

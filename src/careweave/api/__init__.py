@@ -11,6 +11,7 @@ from careweave.identity.api import router as identity_router
 from careweave.intake.api import router as intake_router
 from careweave.patients.api import router as patients_router
 from careweave.safety.api import router as safety_router
+from careweave.scheduling.api import router as scheduling_router
 from careweave.screening.api import router as screening_router
 from careweave.triage.api import router as triage_router
 
@@ -23,4 +24,5 @@ router.include_router(triage_router)
 router.include_router(safety_router)
 router.include_router(directory_router)
 router.include_router(match_router)
+router.include_router(scheduling_router)
 router.include_router(audit_router)

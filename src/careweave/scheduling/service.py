@@ -1,0 +1,1003 @@
+"""Scheduling use cases: availability, slots, booking (one statement the database guards against double
+booking), cancel, reschedule, no-show, recurring series. Policy and audit are called here; nothing commits.
+
+Booking re-checks, at that instant, that the provider may see this patient on the visit date (directory.rules:
+licence or compact privilege valid in the patient's state, scope for the visit's service, network, accepting
+and capacity) and refuses with the rules' own reason. The database refuses an overlapping visit (migration
+0005); that refusal becomes a 409 here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from careweave import policy
+from careweave.audit import service as audit
+from careweave.core.actor import Actor, Role
+from careweave.core.clock import Clock
+from careweave.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PolicyDenied
+from careweave.directory import matching
+from careweave.directory import rules as directory_rules
+from careweave.directory import service as directory
+from careweave.directory.models import Provider
+from careweave.patients import service as patients
+from careweave.patients.models import Patient
+from careweave.scheduling import repository as repo
+from careweave.scheduling import rules
+from careweave.scheduling.models import (
+    Appointment,
+    AppointmentSeries,
+    AvailabilityException,
+    AvailabilityWindow,
+    ProviderSchedule,
+    VisitType,
+)
+from careweave.settings import Settings
+
+MAX_WINDOWS = 70
+# A schedule's booking rules until the clinician sets them (the model's defaults).
+DEFAULTS = {"buffer_minutes": 0, "min_notice_minutes": 720, "horizon_days": 60, "late_cancel_hours": 24}
+MAX_EXCEPTIONS = 400
+SERVICE_ROLE: dict[str, directory_rules.Role] = {
+    "therapy": "therapist",
+    "medication_management": "prescriber",
+}
+SERVICE_PATHWAY = {"therapy": "therapy", "medication_management": "psychiatry"}
+
+
+class Ineligible(DomainError):
+    """The provider may not see this patient for this visit (licence, scope, network, capacity)."""
+
+    code, status = "ineligible", 422
+
+
+class SlotTaken(Conflict):
+    code = "slot_taken"
+
+
+TAKEN = (
+    "This time is no longer available: another visit was booked at the same time. Please pick another time."
+)
+PATIENT_BUSY = "The patient already has a visit at this time."
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Availability
+
+
+@dataclass(frozen=True, slots=True)
+class WindowIn:
+    weekday: int
+    start: time
+    end: time
+    visit_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionIn:
+    day: date
+    start: time | None = None
+    end: time | None = None
+    available: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityIn:
+    timezone: str
+    weekly: tuple[WindowIn, ...]
+    exceptions: tuple[ExceptionIn, ...] = ()
+    buffer_minutes: int | None = None
+    min_notice_minutes: int | None = None
+    horizon_days: int | None = None
+    late_cancel_hours: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityView:
+    provider_id: uuid.UUID
+    timezone: str
+    weekly: list[WindowIn]
+    exceptions: list[ExceptionIn]
+    buffer_minutes: int
+    min_notice_minutes: int
+    horizon_days: int
+    late_cancel_hours: int
+
+
+def _provider(session: Session, provider_id: uuid.UUID) -> Provider:
+    provider = session.get(Provider, provider_id)
+    if provider is None or not provider.is_active:
+        raise NotFound("No such provider.")
+    return provider
+
+
+def _may_manage(actor: Actor, provider: Provider) -> bool:
+    own = actor.user_id is not None and provider.user_id == actor.user_id
+    return own or policy.may(actor, policy.Action.SCHEDULE_MANAGE)
+
+
+def visit_types(session: Session, actor: Actor) -> list[VisitType]:
+    policy.require(actor, policy.Action.DIRECTORY_READ)
+    return repo.visit_types(session)
+
+
+def _visit_type(session: Session, code: str, field: str = "visit_type") -> VisitType:
+    vt = repo.visit_type(session, code) if isinstance(code, str) else None
+    if vt is None or not vt.is_active:
+        known = ", ".join(v.code for v in repo.visit_types(session))
+        raise InvalidInput(
+            "Unknown visit type.", fields=[FieldError(field, f"unknown visit type; one of {known}")]
+        )
+    return vt
+
+
+def get_availability(session: Session, actor: Actor, provider_id: uuid.UUID) -> AvailabilityView:
+    policy.require(actor, policy.Action.DIRECTORY_READ)
+    provider = _provider(session, provider_id)
+    row = repo.schedule_row(session, provider.id)
+    return AvailabilityView(
+        provider_id=provider.id,
+        timezone=row.timezone if row else provider.timezone,
+        weekly=[
+            WindowIn(w.weekday, w.start_time, w.end_time, tuple(w.visit_types or ()))
+            for w in repo.windows(session, provider.id)
+        ],
+        exceptions=[
+            ExceptionIn(e.day, e.start_time, e.end_time, e.available, e.note)
+            for e in repo.exceptions(session, provider.id)
+        ],
+        buffer_minutes=row.buffer_minutes if row else DEFAULTS["buffer_minutes"],
+        min_notice_minutes=row.min_notice_minutes if row else DEFAULTS["min_notice_minutes"],
+        horizon_days=row.horizon_days if row else DEFAULTS["horizon_days"],
+        late_cancel_hours=row.late_cancel_hours if row else DEFAULTS["late_cancel_hours"],
+    )
+
+
+def set_availability(
+    session: Session, actor: Actor, provider_id: uuid.UUID, data: AvailabilityIn, *, clock: Clock
+) -> AvailabilityView:
+    """Replace the provider's weekly hours and exceptions (their own, or any provider's for an admin).
+    Visits already booked stay booked; new hours only change which new slots are offered."""
+    policy.require(actor, policy.Action.DIRECTORY_READ)
+    provider = _provider(session, provider_id)
+    if not _may_manage(actor, provider):
+        if actor.role is Role.PATIENT:
+            raise NotFound("No such provider.")
+        raise PolicyDenied("Only this clinician or an administrator can change their availability.")
+    errors: list[FieldError] = []
+    try:
+        rules.zone(data.timezone)
+    except ValueError:
+        errors.append(FieldError("timezone", "unknown IANA time zone (e.g. America/New_York)"))
+    if len(data.weekly) > MAX_WINDOWS:
+        errors.append(FieldError("weekly", f"at most {MAX_WINDOWS} windows"))
+    if len(data.exceptions) > MAX_EXCEPTIONS:
+        errors.append(FieldError("exceptions", f"at most {MAX_EXCEPTIONS} exceptions"))
+    known = {v.code for v in repo.visit_types(session)}
+    windows: list[rules.Window] = []
+    for i, w in enumerate(data.weekly):
+        try:
+            windows.append(rules.Window(w.weekday, w.start, w.end, frozenset(w.visit_types)))
+        except ValueError as exc:
+            errors.append(FieldError(f"weekly[{i}]", str(exc)))
+        if unknown := sorted(set(w.visit_types) - known):
+            errors.append(
+                FieldError(f"weekly[{i}].visit_types", f"unknown visit types: {', '.join(unknown)}")
+            )
+    for i, e in enumerate(data.exceptions):
+        try:
+            rules.DateException(e.day, e.start, e.end, e.available)
+        except ValueError as exc:
+            errors.append(FieldError(f"exceptions[{i}]", str(exc)))
+    for i, w in enumerate(windows):
+        for j in range(i):
+            o = windows[j]
+            if o.weekday == w.weekday and o.start < w.end and w.start < o.end:
+                errors.append(FieldError(f"weekly[{i}]", f"overlaps weekly[{j}] on the same weekday"))
+    for name, value, low, high in (
+        ("buffer_minutes", data.buffer_minutes, 0, 120),
+        ("min_notice_minutes", data.min_notice_minutes, 0, 60 * 24 * 30),
+        ("horizon_days", data.horizon_days, 1, 365),
+        ("late_cancel_hours", data.late_cancel_hours, 0, 24 * 14),
+    ):
+        if value is not None and not low <= value <= high:
+            errors.append(FieldError(name, f"must be {low} to {high}"))
+        elif name == "buffer_minutes" and value is not None and value % rules.GRANULARITY_MINUTES:
+            errors.append(FieldError(name, f"must be a multiple of {rules.GRANULARITY_MINUTES}"))
+    if errors:
+        raise InvalidInput("The availability is not valid.", fields=errors)
+    row = repo.schedule_row(session, provider.id)
+    if row is None:
+        row = ProviderSchedule(
+            provider_id=provider.id, timezone=data.timezone, updated_at=clock.now(), **DEFAULTS
+        )
+        session.add(row)
+    row.timezone = data.timezone
+    for name in ("buffer_minutes", "min_notice_minutes", "horizon_days", "late_cancel_hours"):
+        if (value := getattr(data, name)) is not None:
+            setattr(row, name, value)
+    row.updated_at = clock.now()
+    repo.replace_availability(
+        session,
+        provider.id,
+        (
+            AvailabilityWindow(
+                provider_id=provider.id,
+                weekday=w.weekday,
+                start_time=w.start,
+                end_time=w.end,
+                visit_types=sorted(set(w.visit_types)),
+            )
+            for w in data.weekly
+        ),
+        (
+            AvailabilityException(
+                provider_id=provider.id,
+                day=e.day,
+                start_time=e.start,
+                end_time=e.end,
+                available=e.available,
+                note=e.note,
+            )
+            for e in data.exceptions
+        ),
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "availability.update",
+        clock=clock,
+        entity_type="provider",
+        entity_id=provider.id,
+        details={"windows": len(data.weekly), "exceptions": len(data.exceptions)},
+    )
+    return get_availability(session, actor, provider.id)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Slots
+
+
+@dataclass(frozen=True, slots=True)
+class SlotView:
+    start: datetime
+    end: datetime
+    start_local: str  # ISO 8601 in the viewer's zone
+    label: str  # "Tue 3 Mar 2026, 9:00 AM EST" in the viewer's zone
+    provider_label: str  # the same instant in the provider's zone
+
+
+def viewer_timezone(session: Session, actor: Actor, fallback: str) -> str:
+    """The zone a person reads times in: a patient's own, a clinician's profile zone, else ``fallback``."""
+    if actor.patient_id is not None:
+        patient = session.get(Patient, actor.patient_id)
+        if patient is not None and patient.timezone:
+            return patient.timezone
+    if actor.user_id is not None:
+        tz = session.scalar(select(Provider.timezone).where(Provider.user_id == actor.user_id))
+        if tz:
+            return tz
+    return fallback
+
+
+def list_slots(
+    session: Session,
+    actor: Actor,
+    provider_id: uuid.UUID,
+    *,
+    start: datetime,
+    end: datetime,
+    visit_type: str,
+    clock: Clock,
+    timezone: str | None = None,
+) -> tuple[list[SlotView], str, str]:
+    """(free slots, the viewer's zone, the provider's zone). Any signed-in user may look (like a public
+    profile); slots held for another waitlisted patient are not offered."""
+    policy.require(actor, policy.Action.DIRECTORY_READ)
+    provider = _provider(session, provider_id)
+    vt = _visit_type(session, visit_type)
+    _window(start, end)
+    sched = repo.schedule(session, provider.id)
+    if sched is None or not _offers(provider, vt):
+        return [], timezone or viewer_timezone(session, actor, provider.timezone), provider.timezone
+    viewer = timezone or viewer_timezone(session, actor, sched.timezone)
+    try:
+        rules.zone(viewer)
+    except ValueError as exc:
+        raise InvalidInput("Unknown time zone.", fields=[FieldError("timezone", str(exc))]) from exc
+    now = clock.now()
+    busy = repo.busy(session, provider.id, start, end, held_for_others=actor.patient_id, now=now)
+    free = rules.free_slots(
+        sched,
+        visit_type=vt.code,
+        duration_minutes=vt.duration_minutes,
+        busy=busy,
+        start=start,
+        end=end,
+        now=now,
+    )
+    return (
+        [
+            SlotView(
+                s.start,
+                s.end,
+                rules.local_iso(s.start, viewer),
+                rules.local_label(s.start, viewer),
+                rules.local_label(s.start, sched.timezone),
+            )
+            for s in free
+        ],
+        viewer,
+        sched.timezone,
+    )
+
+
+def _window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInput("Times need a UTC offset.", fields=[FieldError("start", "give an offset, e.g. Z")])
+    if end <= start:
+        raise InvalidInput("The window is empty.", fields=[FieldError("end", "must be after start")])
+    if end - start > timedelta(days=rules.MAX_LISTING_DAYS):
+        raise InvalidInput(
+            "The window is too long.",
+            fields=[FieldError("end", f"at most {rules.MAX_LISTING_DAYS} days after start")],
+        )
+
+
+def _offers(provider: Provider, vt: VisitType) -> bool:
+    return provider.offers_therapy if vt.service == "therapy" else provider.offers_medication_management
+
+
+def next_available(
+    session: Session, provider_ids: list[uuid.UUID], *, visit_type_for: dict[uuid.UUID, str], now: datetime
+) -> dict[uuid.UUID, datetime]:
+    """The earliest free start per provider within their horizon (for match results)."""
+    out: dict[uuid.UUID, datetime] = {}
+    for pid in provider_ids:
+        sched = repo.schedule(session, pid)
+        vt = repo.visit_type(session, visit_type_for[pid])
+        if sched is None or vt is None:
+            continue
+        earliest, latest = rules.bookable_range(sched, now)
+        step = timedelta(days=14)
+        lo = earliest
+        while lo < latest:
+            hi = min(lo + step, latest)
+            busy = repo.busy(session, pid, lo, hi, now=now)
+            free = rules.free_slots(
+                sched,
+                visit_type=vt.code,
+                duration_minutes=vt.duration_minutes,
+                busy=busy,
+                start=lo,
+                end=hi,
+                now=now,
+            )
+            if free:
+                out[pid] = free[0].start
+                break
+            lo = hi
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Booking
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    appointment: Appointment
+
+
+def eligibility_problem(
+    session: Session, provider: Provider, patient: Patient, vt: VisitType, start: datetime
+) -> str | None:
+    """Why ``provider`` may not see ``patient`` for ``vt`` at ``start`` (directory.rules' reason), or None."""
+    if not patient.state:
+        return (
+            "The patient's state (where they will be during visits) is not on record; add it in intake first."
+        )
+    if not _offers(provider, vt):
+        return f"{provider.name} does not offer {vt.name.lower()} visits."
+    day = start.astimezone(rules.zone(patient.timezone or "UTC")).date()
+    coverage = directory.coverage_for_rules(session, patient.id)
+    facts = matching._facts(session, [provider.id], day)
+    if not facts:
+        return "This provider is not in the directory."
+    fact = facts[0]
+    if repo.has_history(session, provider.id, patient.id):
+        fact = _with_patient(fact, str(patient.id))
+    need = directory_rules.Need(
+        pathway=SERVICE_PATHWAY[vt.service],  # type: ignore[arg-type]
+        state=patient.state,
+        on_date=day,
+        plan_id=str(coverage.plan_id) if coverage and coverage.plan_id else None,
+        self_pay=bool(coverage and coverage.self_pay),
+        patient_id=str(patient.id),
+    )
+    found = directory_rules.exclusions(fact, need, SERVICE_ROLE[vt.service])
+    if not found:
+        return None
+    return " ".join(e.reason for e in found)
+
+
+def _with_patient(fact: directory_rules.ProviderFacts, patient_id: str) -> directory_rules.ProviderFacts:
+    from dataclasses import replace
+
+    return replace(fact, care_team_patient_ids=fact.care_team_patient_ids | {patient_id})
+
+
+def _overlap(exc: sa_exc.IntegrityError) -> str | None:
+    text = str(exc.orig)
+    if "appointment_overlap_patient" in text or "ex_appointments_patient_overlap" in text:
+        return PATIENT_BUSY
+    if "appointment_overlap" in text or "ex_appointments_provider_overlap" in text:
+        return TAKEN
+    return None
+
+
+def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | None:
+    """Insert the visit: one INSERT the database refuses if it overlaps. Returns the refusal, or None.
+
+    With ``savepoint`` the refusal leaves the surrounding transaction usable (series); without it the
+    caller raises and the unit of work rolls back."""
+    if savepoint:
+        try:
+            with session.begin_nested():
+                session.add(appt)
+        except sa_exc.IntegrityError as exc:
+            reason = _overlap(exc)
+            if reason is None:
+                raise
+            return reason
+        return None
+    session.add(appt)
+    try:
+        session.flush()
+    except sa_exc.IntegrityError as exc:
+        reason = _overlap(exc)
+        if reason is None:
+            raise
+        return reason
+    return None
+
+
+def _patient_for(session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.Action) -> Patient:
+    patient, ref = patients.get_patient_ref(session, patient_id)
+    policy.require(actor, action, ref)
+    return patient
+
+
+def _check_start(
+    session: Session,
+    sched: rules.Schedule | None,
+    vt: VisitType,
+    start: datetime,
+    now: datetime,
+    field: str = "start",
+) -> None:
+    if sched is None:
+        raise InvalidInput(
+            "This clinician has not published availability yet.",
+            fields=[FieldError("provider_id", "no availability set up")],
+        )
+    if problem := rules.start_problem(
+        sched, visit_type=vt.code, duration_minutes=vt.duration_minutes, start=start, now=now
+    ):
+        raise InvalidInput(problem, fields=[FieldError(field, problem)])
+
+
+def _held_by_other(
+    session: Session,
+    provider_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> bool:
+    return bool(repo.open_holds(session, provider_id, start, end, now=now, but=patient_id))
+
+
+def book(
+    session: Session,
+    actor: Actor,
+    *,
+    provider_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    visit_type: str,
+    clock: Clock,
+    settings: Settings,
+    series: AppointmentSeries | None = None,
+) -> Appointment:
+    """Book one visit. 422 (InvalidInput/Ineligible) with the reason, 409 (SlotTaken) when the time is taken."""
+    patient = _patient_for(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
+    provider = _provider(session, provider_id)
+    vt = _visit_type(session, visit_type)
+    start = _utc(start, "start")
+    now = clock.now()
+    _check_start(session, repo.schedule(session, provider.id), vt, start, now)
+    if problem := eligibility_problem(session, provider, patient, vt, start):
+        raise Ineligible(problem, fields=[FieldError("provider_id", problem)])
+    appt = _new_appointment(session, provider, patient, vt, start, actor, series=series)
+    if _held_by_other(session, provider.id, patient.id, appt.start_at, appt.end_at, now):
+        raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
+    if reason := _claim(session, appt, savepoint=False):
+        raise SlotTaken(reason)
+    _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked")
+    return appt
+
+
+def _utc(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidInput(
+            "Times need a UTC offset.",
+            fields=[FieldError(field, "give an offset, e.g. 2026-03-03T14:00:00Z")],
+        )
+    return value.astimezone(UTC)
+
+
+def _new_appointment(
+    session: Session,
+    provider: Provider,
+    patient: Patient,
+    vt: VisitType,
+    start: datetime,
+    actor: Actor,
+    *,
+    series: AppointmentSeries | None = None,
+) -> Appointment:
+    row = repo.schedule_row(session, provider.id)
+    buffer = row.buffer_minutes if row else 0
+    appointment_id = uuid.uuid4()
+    end = start + timedelta(minutes=vt.duration_minutes)
+    return Appointment(
+        id=appointment_id,
+        provider_id=provider.id,
+        patient_id=patient.id,
+        visit_type=vt.code,
+        start_at=start,
+        end_at=end,
+        block_end_at=end + timedelta(minutes=buffer),
+        status="booked",
+        series_id=series.id if series else None,
+        booked_by=actor.user_id,
+        ics_uid=f"{appointment_id}@careweave",
+        ics_sequence=0,
+        late_cancellation=False,
+    )
+
+
+def _after_booking(
+    session: Session,
+    actor: Actor,
+    appt: Appointment,
+    *,
+    clock: Clock,
+    settings: Settings,
+    change: Literal["booked", "rescheduled"],
+    notify: bool = True,
+) -> None:
+    from careweave.scheduling import reminders
+
+    reminders.schedule(session, appt, settings=settings, clock=clock)
+    if notify:
+        reminders.notify_change(session, appt, change=change, settings=settings, clock=clock)
+    audit.record(
+        session,
+        actor,
+        f"appointment.{'book' if change == 'booked' else 'reschedule'}",
+        clock=clock,
+        entity_type="appointment",
+        entity_id=appt.id,
+        patient_id=appt.patient_id,
+        details={"provider_id": str(appt.provider_id), "visit_type": appt.visit_type},
+    )
+
+
+def _visible(session: Session, actor: Actor, appointment_id: uuid.UUID, action: policy.Action) -> Appointment:
+    """The appointment if ``actor`` may act on it, else NotFound (no hint it exists)."""
+    appt = repo.appointment(session, appointment_id)
+    if appt is None:
+        raise NotFound("No such appointment.")
+    _, ref = patients.get_patient_ref(session, appt.patient_id)
+    if not policy.may(actor, action, ref):
+        raise NotFound("No such appointment.")
+    if actor.role in (Role.THERAPIST, Role.PSYCHIATRIST):
+        provider = session.get(Provider, appt.provider_id)
+        if provider is None or provider.user_id != actor.user_id:
+            raise NotFound("No such appointment.")
+    return appt
+
+
+def get_appointment(
+    session: Session, actor: Actor, appointment_id: uuid.UUID, *, clock: Clock
+) -> Appointment:
+    appt = _visible(session, actor, appointment_id, policy.Action.APPOINTMENT_READ)
+    audit.record(
+        session,
+        actor,
+        "appointment.read",
+        clock=clock,
+        entity_type="appointment",
+        entity_id=appt.id,
+        patient_id=appt.patient_id,
+    )
+    return appt
+
+
+def cancel(
+    session: Session,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    *,
+    reason: str | None,
+    scope: Literal["this", "following"] = "this",
+    clock: Clock,
+    settings: Settings,
+) -> list[Appointment]:
+    """Cancel a visit (or it and the rest of its series). Late when inside the provider's late-cancellation
+    window; the freed time is offered to the waitlist."""
+    appt = _visible(session, actor, appointment_id, policy.Action.APPOINTMENT_CANCEL)
+    if appt.status != "booked":
+        raise Conflict(f"This visit is {appt.status.replace('_', ' ')}; only booked visits can be cancelled.")
+    now = clock.now()
+    if appt.end_at <= now:
+        raise Conflict("This visit is over; mark it completed or a no-show instead.")
+    targets = [appt]
+    if scope == "following":
+        if appt.series_id is None:
+            raise InvalidInput(
+                "This visit is not part of a series.", fields=[FieldError("scope", "not a series")]
+            )
+        targets = repo.series_appointments(session, appt.series_id, from_start=appt.start_at)
+    row = repo.schedule_row(session, appt.provider_id)
+    late_hours = row.late_cancel_hours if row else 24
+    from careweave.scheduling import reminders, waitlist
+
+    for a in targets:
+        a.status = "cancelled"
+        a.cancelled_at = now
+        a.cancelled_by = actor.user_id
+        a.cancel_reason = (reason or "").strip()[:500] or None
+        a.late_cancellation = actor.role is Role.PATIENT and rules.is_late_cancellation(
+            a.start_at, now, late_hours
+        )
+        a.ics_sequence += 1
+        reminders.unschedule(session, a)
+        reminders.notify_change(session, a, change="cancelled", settings=settings, clock=clock)
+        audit.record(
+            session,
+            actor,
+            "appointment.cancel",
+            clock=clock,
+            entity_type="appointment",
+            entity_id=a.id,
+            patient_id=a.patient_id,
+            details={"late": a.late_cancellation, "scope": scope},
+        )
+    session.flush()
+    for a in targets:
+        waitlist.slot_freed(session, a.provider_id, a.start_at, a.end_at, clock=clock, settings=settings)
+    return targets
+
+
+def reschedule(
+    session: Session,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    *,
+    start: datetime,
+    clock: Clock,
+    settings: Settings,
+) -> Appointment:
+    """Move a visit to a new time: the same event (UID) with a new sequence; the database refuses an overlap."""
+    appt = _visible(session, actor, appointment_id, policy.Action.APPOINTMENT_CANCEL)
+    if appt.status != "booked":
+        raise Conflict(f"This visit is {appt.status.replace('_', ' ')}; only booked visits can be moved.")
+    start = _utc(start, "start")
+    now = clock.now()
+    if appt.start_at <= now:
+        raise Conflict("This visit has started; it can no longer be moved.")
+    provider = _provider(session, appt.provider_id)
+    vt = _visit_type(session, appt.visit_type)
+    patient = session.get(Patient, appt.patient_id)
+    assert patient is not None
+    _check_start(session, repo.schedule(session, provider.id), vt, start, now)
+    if problem := eligibility_problem(session, provider, patient, vt, start):
+        raise Ineligible(problem, fields=[FieldError("start", problem)])
+    old_start, old_end = appt.start_at, appt.end_at
+    length, hold = appt.end_at - appt.start_at, appt.block_end_at - appt.start_at
+    if _held_by_other(session, provider.id, patient.id, start, start + length, now):
+        raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
+    from careweave.scheduling import reminders, waitlist
+
+    reminders.unschedule(session, appt)
+    appt.start_at, appt.end_at, appt.block_end_at = start, start + length, start + hold
+    appt.ics_sequence += 1
+    try:
+        session.flush()
+    except sa_exc.IntegrityError as exc:
+        if (reason := _overlap(exc)) is None:
+            raise
+        raise SlotTaken(reason) from exc
+    _after_booking(session, actor, appt, clock=clock, settings=settings, change="rescheduled")
+    waitlist.slot_freed(session, appt.provider_id, old_start, old_end, clock=clock, settings=settings)
+    return appt
+
+
+def mark_no_show(session: Session, actor: Actor, appointment_id: uuid.UUID, *, clock: Clock) -> Appointment:
+    appt = _visible(session, actor, appointment_id, policy.Action.APPOINTMENT_NO_SHOW)
+    if appt.status not in ("booked", "no_show"):
+        raise Conflict(f"This visit is {appt.status}; only a booked visit can be marked a no-show.")
+    if appt.start_at > clock.now():
+        raise Conflict("A visit can be marked a no-show only after its start time.")
+    from careweave.scheduling import reminders
+
+    appt.status = "no_show"
+    appt.no_show_at = clock.now()
+    reminders.unschedule(session, appt)
+    audit.record(
+        session,
+        actor,
+        "appointment.no_show",
+        clock=clock,
+        entity_type="appointment",
+        entity_id=appt.id,
+        patient_id=appt.patient_id,
+    )
+    return appt
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Series
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceResult:
+    index: int
+    start: datetime
+    status: Literal["booked", "conflict", "unavailable", "ineligible"]
+    reason: str | None
+    appointment: Appointment | None
+
+
+def create_series(
+    session: Session,
+    actor: Actor,
+    *,
+    provider_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    visit_type: str,
+    every_weeks: int,
+    count: int | None,
+    until: date | None,
+    clock: Clock,
+    settings: Settings,
+) -> tuple[AppointmentSeries | None, list[OccurrenceResult]]:
+    """Book a weekly/biweekly series at the first start's local time in the provider's zone. Every occurrence
+    is checked (hours, notice, horizon, eligibility on its date, the database's overlap guard); the free ones
+    are booked and each other one is reported with its reason. Nothing is booked when none is free."""
+    patient = _patient_for(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
+    provider = _provider(session, provider_id)
+    vt = _visit_type(session, visit_type)
+    start = _utc(start, "start")
+    sched = repo.schedule(session, provider.id)
+    if sched is None:
+        _check_start(session, sched, vt, start, clock.now())
+    assert sched is not None
+    try:
+        starts = rules.series_starts(start, sched.timezone, every_weeks=every_weeks, count=count, until=until)
+    except ValueError as exc:
+        field = "every_weeks" if "every_weeks" in str(exc) else ("count" if count is not None else "until")
+        raise InvalidInput("The series is not valid.", fields=[FieldError(field, str(exc))]) from exc
+    series = AppointmentSeries(
+        id=uuid.uuid4(),
+        provider_id=provider.id,
+        patient_id=patient.id,
+        visit_type=vt.code,
+        first_start_at=start,
+        timezone=sched.timezone,
+        every_weeks=every_weeks,
+        occurrences=count,
+        until=until,
+        created_by=actor.user_id,
+    )
+    session.add(series)
+    session.flush()
+    now = clock.now()
+    results: list[OccurrenceResult] = []
+    for i, at in enumerate(starts):
+        problem = rules.start_problem(
+            sched, visit_type=vt.code, duration_minutes=vt.duration_minutes, start=at, now=now
+        )
+        if problem:
+            results.append(OccurrenceResult(i, at, "unavailable", problem, None))
+            continue
+        if problem := eligibility_problem(session, provider, patient, vt, at):
+            results.append(OccurrenceResult(i, at, "ineligible", problem, None))
+            continue
+        appt = _new_appointment(session, provider, patient, vt, at, actor, series=series)
+        if _held_by_other(session, provider.id, patient.id, appt.start_at, appt.end_at, now):
+            results.append(OccurrenceResult(i, at, "conflict", "Held for a patient on the waitlist.", None))
+            continue
+        if reason := _claim(session, appt, savepoint=True):
+            results.append(OccurrenceResult(i, at, "conflict", reason, None))
+            continue
+        _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked", notify=i == 0)
+        results.append(OccurrenceResult(i, at, "booked", None, appt))
+    if not any(r.status == "booked" for r in results):
+        session.delete(series)
+        session.flush()
+        return None, results
+    audit.record(
+        session,
+        actor,
+        "appointment_series.create",
+        clock=clock,
+        entity_type="appointment_series",
+        entity_id=series.id,
+        patient_id=patient.id,
+        details={"booked": sum(r.status == "booked" for r in results), "requested": len(results)},
+    )
+    return series, results
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Listing
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentView:
+    appointment: Appointment
+    provider_name: str
+    provider_timezone: str
+    patient_name: str
+    patient_timezone: str
+    visit_type_name: str
+    viewer_timezone: str
+
+    @property
+    def label(self) -> str:
+        return rules.local_label(self.appointment.start_at, self.viewer_timezone)
+
+    @property
+    def patient_label(self) -> str:
+        return rules.local_label(self.appointment.start_at, self.patient_timezone)
+
+    @property
+    def provider_label(self) -> str:
+        return rules.local_label(self.appointment.start_at, self.provider_timezone)
+
+    @property
+    def start_local(self) -> str:
+        return rules.local_iso(self.appointment.start_at, self.viewer_timezone)
+
+    @property
+    def minutes(self) -> int:
+        return int((self.appointment.end_at - self.appointment.start_at).total_seconds() // 60)
+
+
+def views(session: Session, actor: Actor, appts: list[Appointment]) -> list[AppointmentView]:
+    provider_ids = {a.provider_id for a in appts}
+    providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_(provider_ids)))}
+    schedules = {pid: repo.schedule_row(session, pid) for pid in provider_ids}
+    pats = {
+        p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_({a.patient_id for a in appts})))
+    }
+    names = patients.display_names(session, set(pats))
+    vts = {v.code: v for v in repo.visit_types(session, active_only=False)}
+    out = []
+    for a in appts:
+        provider, patient = providers[a.provider_id], pats[a.patient_id]
+        ptz = schedules[a.provider_id].timezone if schedules[a.provider_id] else provider.timezone
+        patient_tz = patient.timezone or ptz
+        viewer = patient_tz if actor.role is Role.PATIENT else viewer_timezone(session, actor, ptz)
+        out.append(
+            AppointmentView(
+                a,
+                provider.name,
+                ptz,
+                names.get(patient.id, "Patient"),
+                patient_tz,
+                vts[a.visit_type].name if a.visit_type in vts else a.visit_type,
+                viewer,
+            )
+        )
+    return out
+
+
+def list_appointments(
+    session: Session,
+    actor: Actor,
+    *,
+    clock: Clock,
+    patient_id: uuid.UUID | None = None,
+    provider_id: uuid.UUID | None = None,
+    status: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+) -> list[Appointment]:
+    """Visits the actor may see: a patient their own; a therapist or psychiatrist the visits they hold; care
+    managers and administrators their clinic's. Filtered, soonest first."""
+    stmt = select(Appointment).order_by(Appointment.start_at).limit(max(1, min(limit, 500)))
+    if actor.role is Role.PATIENT:
+        if actor.patient_id is None:
+            return []
+        stmt = stmt.where(Appointment.patient_id == actor.patient_id)
+    elif actor.role in (Role.THERAPIST, Role.PSYCHIATRIST):
+        own = select(Provider.id).where(Provider.user_id == actor.user_id)
+        stmt = stmt.where(Appointment.provider_id.in_(own))
+    elif actor.role in (Role.CARE_MANAGER, Role.ADMIN):
+        clinic = select(Patient.id).where(Patient.clinic_id == actor.clinic_id)
+        stmt = stmt.where(Appointment.patient_id.in_(clinic))
+    else:
+        return []
+    if patient_id is not None:
+        if actor.role is not Role.PATIENT:
+            _, ref = patients.get_patient_ref(session, patient_id)
+            policy.require(actor, policy.Action.APPOINTMENT_READ, ref)
+        stmt = stmt.where(Appointment.patient_id == patient_id)
+    if provider_id is not None:
+        stmt = stmt.where(Appointment.provider_id == provider_id)
+    if status is not None:
+        stmt = stmt.where(Appointment.status == status)
+    if start is not None:
+        stmt = stmt.where(Appointment.end_at > _utc(start, "start"))
+    if end is not None:
+        stmt = stmt.where(Appointment.start_at < _utc(end, "end"))
+    appts = list(session.scalars(stmt))
+    patient_ids = {a.patient_id for a in appts}
+    if patient_ids and actor.role is not Role.PATIENT:
+        audit.record(
+            session,
+            actor,
+            "appointment.list",
+            clock=clock,
+            entity_type="appointment",
+            details={"patients": len(patient_ids)},
+        )
+    return appts
+
+
+def upcoming_for_patient(session: Session, patient_id: uuid.UUID, now: datetime) -> list[Appointment]:
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.patient_id == patient_id,
+                or_(Appointment.status == "booked", Appointment.end_at > now),
+                Appointment.end_at > now - timedelta(hours=12),
+            )
+            .order_by(Appointment.start_at)
+        )
+    )
+
+
+def ics_for(
+    session: Session, actor: Actor, appointment_id: uuid.UUID, *, clock: Clock, settings: Settings
+) -> bytes:
+    """The visit as an iCalendar event (REQUEST, or CANCEL once cancelled); same UID for the event's life."""
+    from careweave.scheduling import ics
+
+    appt = get_appointment(session, actor, appointment_id, clock=clock)
+    view = views(session, actor, [appt])[0]
+    return ics.appointment_ics(
+        appt,
+        provider_name=view.provider_name,
+        patient_name=view.patient_name,
+        visit_type_name=view.visit_type_name,
+        method="CANCEL" if appt.status == "cancelled" else "REQUEST",
+        base_url=settings.base_url,
+    )

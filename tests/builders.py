@@ -4,6 +4,7 @@ ana (patient), dr_ben (psychiatrist), cara (therapist), dee (admin)."""
 from __future__ import annotations
 
 from itertools import count
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -62,4 +63,84 @@ def personas(session: Session, settings: Settings) -> dict[str, User]:
         "dee": make_user(
             session, settings, Role.ADMIN, email="dee@test.careweave.example", name="Dee Testadmin"
         ),
+    }
+
+
+def scheduling_world(
+    session: Session, settings: Settings, clock: Clock, *, patients: int = 3
+) -> dict[str, Any]:
+    """An admin, a therapist (LCSW, NY licence to 30 June 2026, self-pay) with weekday hours 9-17 New York
+    time, 10-minute buffers, 1 hour notice, 200-day horizon, and ``patients`` self-pay patients in NY who read
+    times in Los Angeles."""
+    from datetime import date, time
+
+    from careweave.directory import service as directory
+    from careweave.scheduling import service
+
+    system = Actor.system()
+    admin_user = make_user(session, settings, Role.ADMIN)
+    admin = identity.actor_for(session, admin_user)
+    therapist_user = make_user(session, settings, Role.THERAPIST)
+    provider = directory.create_provider(
+        session,
+        admin,
+        {
+            "name": "Tess Therapist",
+            "credential": "LCSW",
+            "offers": ["therapy"],
+            "conditions": ["depression"],
+            "languages": ["en"],
+            "accepting_new_patients": True,
+            "capacity": 20,
+            "timezone": "America/New_York",
+            "self_pay": True,
+            "user_id": therapist_user.id,
+        },
+        clock=clock,
+    )
+    directory.add_license(
+        session,
+        admin,
+        provider.id,
+        state="NY",
+        license_type="LCSW",
+        number="NY-1",
+        status="active",
+        issued=date(2020, 1, 1),
+        expires=date(2026, 6, 30),
+        clock=clock,
+    )
+    therapist = identity.actor_for(session, therapist_user)
+    service.set_availability(
+        session,
+        therapist,
+        provider.id,
+        service.AvailabilityIn(
+            timezone="America/New_York",
+            weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
+            buffer_minutes=10,
+            min_notice_minutes=60,
+            horizon_days=200,
+            late_cancel_hours=24,
+        ),
+        clock=clock,
+    )
+    people = []
+    for i in range(patients):
+        u = make_user(
+            session, settings, Role.PATIENT, state="NY", timezone="America/Los_Angeles", name=f"Pat {i}"
+        )
+        a = identity.actor_for(session, u)
+        directory.set_coverage(
+            session, a, a.patient_id, plan_id=None, member_id=None, self_pay=True, clock=clock
+        )
+        people.append(a)
+    session.flush()
+    return {
+        "clock": clock,
+        "system": system,
+        "admin": admin,
+        "therapist": therapist,
+        "provider": provider,
+        "patients": people,
     }

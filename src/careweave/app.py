@@ -20,13 +20,14 @@ from careweave.api import router as api_router
 from careweave.api.errors import ErrorBody
 from careweave.core.clock import Clock, SystemClock
 from careweave.core.logging import configure_logging
-from careweave.db.engine import make_engine, make_sessionmaker
+from careweave.db.engine import REQUEST_THREADS, make_engine, make_sessionmaker
 from careweave.db.migrate import SchemaNotCurrent, check_schema
 from careweave.errors import install_error_handlers
 from careweave.fhir.api import router as fhir_router
-from careweave.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from careweave.middleware import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
 from careweave.notify.mail import Mailer, make_mailer
 from careweave.settings import Settings, ensure_secret_key
+from careweave.visits.pages import router as visit_pages_router
 from careweave.web.care import router as care_router
 from careweave.web.directory_pages import router as directory_pages_router
 from careweave.web.pages import router as web_router
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(web_router)
     app.include_router(care_router)
     app.include_router(directory_pages_router)
+    app.include_router(visit_pages_router)  # the visit room page and its WebSocket (issue #5)
     app.include_router(fhir_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -112,6 +114,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     # Outermost last: the request context wraps everything, the size limit sits inside it.
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=REQUEST_THREADS - 5)  # headroom: WebSockets, probes
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     return app

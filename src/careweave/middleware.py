@@ -3,6 +3,7 @@ and writing the web cookies decided during a request."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -148,3 +149,28 @@ class BodySizeLimitMiddleware:
             f"The request body is larger than {self.limit} bytes.",
         )
         await response(scope, receive, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """At most ``limit`` HTTP requests in the application at once; the rest wait in the event loop.
+
+    FastAPI runs a request's sync dependencies, endpoint and dependency clean-up as separate thread-pool
+    calls, and a request holds its database connection between them. With more requests in flight than
+    connections, threads blocked waiting for a connection can starve the requests that hold one of the thread
+    they need to finish (a deadlock broken only by the pool's timeout, seen with 50 concurrent bookings).
+    Keeping ``limit`` at or below the pool size (db.engine) means no thread ever waits for a connection.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limit)
+        async with self._slots:
+            await self.app(scope, receive, send)

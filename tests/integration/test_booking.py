@@ -10,15 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from careweave.core.actor import Actor, Role
 from careweave.core.clock import FixedClock
 from careweave.core.errors import Conflict, InvalidInput, NotFound
-from careweave.directory import service as directory
-from careweave.identity import service as identity
 from careweave.jobs.models import Job
 from careweave.scheduling import service, waitlist
 from careweave.scheduling.models import Appointment, WaitlistOffer
-from tests.builders import make_user
+from tests.builders import scheduling_world
 
 NY = ZoneInfo("America/New_York")
 MONDAY = date(2026, 3, 2)
@@ -30,74 +27,7 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 
 @pytest.fixture
 def world(session, settings):
-    clock = FixedClock(at(MONDAY, 8))
-    system = Actor.system()
-    admin_user = make_user(session, settings, Role.ADMIN)
-    admin = identity.actor_for(session, admin_user)
-    therapist_user = make_user(session, settings, Role.THERAPIST)
-    provider = directory.create_provider(
-        session,
-        admin,
-        {
-            "name": "Tess Therapist",
-            "credential": "LCSW",
-            "offers": ["therapy"],
-            "conditions": ["depression"],
-            "languages": ["en"],
-            "accepting_new_patients": True,
-            "capacity": 20,
-            "timezone": "America/New_York",
-            "self_pay": True,
-            "user_id": therapist_user.id,
-        },
-        clock=clock,
-    )
-    directory.add_license(
-        session,
-        admin,
-        provider.id,
-        state="NY",
-        license_type="LCSW",
-        number="NY-1",
-        status="active",
-        issued=date(2020, 1, 1),
-        expires=date(2026, 6, 30),
-        clock=clock,
-    )
-    therapist = identity.actor_for(session, therapist_user)
-    service.set_availability(
-        session,
-        therapist,
-        provider.id,
-        service.AvailabilityIn(
-            timezone="America/New_York",
-            weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
-            buffer_minutes=10,
-            min_notice_minutes=60,
-            horizon_days=200,
-            late_cancel_hours=24,
-        ),
-        clock=clock,
-    )
-    patients = []
-    for i in range(3):
-        u = make_user(
-            session, settings, Role.PATIENT, state="NY", timezone="America/Los_Angeles", name=f"Pat {i}"
-        )
-        a = identity.actor_for(session, u)
-        directory.set_coverage(
-            session, a, a.patient_id, plan_id=None, member_id=None, self_pay=True, clock=clock
-        )
-        patients.append(a)
-    session.flush()
-    return {
-        "clock": clock,
-        "system": system,
-        "admin": admin,
-        "therapist": therapist,
-        "provider": provider,
-        "patients": patients,
-    }
+    return scheduling_world(session, settings, FixedClock(at(MONDAY, 8)), patients=3)
 
 
 def book(session, settings, w, actor, start, visit_type="therapy_session"):

@@ -16,6 +16,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
+REQUEST_THREADS = 40  # anyio.to_thread's default limiter, which Starlette uses for sync endpoints
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -46,8 +49,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # At least as many connections as request threads (AnyIO's default limiter: 40). FastAPI runs a request's
+    # sync dependencies and endpoint as separate thread-pool calls and a session connects on first use, so
+    # with fewer connections than threads, threads waiting for a connection can starve the requests that
+    # hold one (seen with 50 concurrent bookings). Size PostgreSQL's max_connections for 40 per app process.
     return create_engine(
-        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=REQUEST_THREADS - 10,
     )
 
 

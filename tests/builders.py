@@ -69,10 +69,10 @@ def personas(session: Session, settings: Settings) -> dict[str, User]:
 def scheduling_world(
     session: Session, settings: Settings, clock: Clock, *, patients: int = 3
 ) -> dict[str, Any]:
-    """An admin, a therapist (LCSW, NY licence to 30 June 2026, self-pay) with weekday hours 9-17 New York
+    """An admin, a therapist (LCSW, NY licence for 120 days from the clock's today, self-pay) with weekday hours 9-17 New York
     time, 10-minute buffers, 1 hour notice, 200-day horizon, and ``patients`` self-pay patients in NY who read
     times in Los Angeles."""
-    from datetime import date, time
+    from datetime import date, time, timedelta
 
     from careweave.directory import service as directory
     from careweave.scheduling import service
@@ -107,7 +107,7 @@ def scheduling_world(
         number="NY-1",
         status="active",
         issued=date(2020, 1, 1),
-        expires=date(2026, 6, 30),
+        expires=clock.now().date() + timedelta(days=120),  # 30 June 2026 from 2 March
         clock=clock,
     )
     therapist = identity.actor_for(session, therapist_user)

@@ -102,6 +102,7 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
                 logins.append(DemoLogin(role, user.email, DEMO_PASSWORD))
     seed_directory(session, system, users, clock=clock)
     seed_care(session, system, users, settings=settings, clock=clock)
+    seed_schedule(session, system, users, settings=settings, clock=clock)
     return logins
 
 
@@ -371,6 +372,150 @@ def seed_care(
                 mailer=mailer,
                 **extra,
             )  # type: ignore[arg-type]
+
+
+def seed_schedule(
+    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
+) -> None:
+    """Weekly hours for every clinician (in their own zone), and visits to show: patient1 has a therapy visit
+    with therapist1 whose room is open now and a psychiatric evaluation with psychiatrist1 in 75 minutes (its
+    1-hour reminder lands in the local mail and SMS logs a quarter of an hour after start-up); patient2 has a
+    weekly series; patients 3-8 have a visit booked through the normal path; patient9 waits on a waitlist."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from sqlalchemy import select
+
+    from careweave.directory.models import License, Provider
+    from careweave.patients import service as patients
+    from careweave.patients.models import Patient
+    from careweave.scheduling import service as scheduling
+    from careweave.scheduling import waitlist
+
+    providers = {p.user_id: p for p in session.scalars(select(Provider).where(Provider.user_id.is_not(None)))}
+    for n, provider in enumerate(sorted(providers.values(), key=lambda p: p.name)):
+        first_state = session.scalar(
+            select(License.state).where(License.provider_id == provider.id).order_by(License.number).limit(1)
+        )
+        zone = dict(STATES).get(first_state or "", "America/Chicago")
+        provider.timezone = zone
+        start, end = (time(8), time(16)) if n % 3 == 1 else (time(9), time(17))
+        weekly = [scheduling.WindowIn(d, start, end) for d in range(5)]
+        if n % 4 == 0:
+            weekly.append(scheduling.WindowIn(5, time(9), time(12)))  # Saturday mornings
+        scheduling.set_availability(
+            session,
+            system,
+            provider.id,
+            scheduling.AvailabilityIn(
+                timezone=zone,
+                weekly=tuple(weekly),
+                buffer_minutes=10,
+                min_notice_minutes=120,
+                horizon_days=60,
+                late_cancel_hours=24,
+            ),
+            clock=clock,
+        )
+    now = clock.now()
+    soon = (now + timedelta(minutes=15)).replace(second=0, microsecond=0)
+    soon -= timedelta(minutes=soon.minute % 5)
+    patient_ids = [patients.patient_id_for_user(session, uid) for uid in users[Role.PATIENT]]
+    therapist1 = providers[users[Role.THERAPIST][0]]
+    psychiatrist1 = providers[users[Role.PSYCHIATRIST][0]]
+    p1 = patient_ids[0]
+    assert p1 is not None
+    scheduling.place_demo_visit(
+        session, system, therapist1, p1, "therapy_session", soon, clock=clock, settings=settings
+    )
+    scheduling.place_demo_visit(
+        session,
+        system,
+        psychiatrist1,
+        p1,
+        "psychiatric_evaluation",
+        soon + timedelta(minutes=60),
+        clock=clock,
+        settings=settings,
+    )
+
+    def licensed_therapist(patient_id: uuid.UUID, skip: int = 0) -> Provider | None:
+        state = session.scalar(select(Patient.state).where(Patient.id == patient_id))
+        ids = list(
+            session.scalars(
+                select(License.provider_id).where(License.state == state, License.status == "active")
+            )
+        )
+        found = [p for p in providers.values() if p.id in ids and p.offers_therapy]
+        found.sort(key=lambda p: p.name)
+        return found[skip % len(found)] if found else None
+
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    p2 = patient_ids[1]
+    t2 = licensed_therapist(p2) if p2 else None
+    if p2 and t2:
+        slots, _, _ = scheduling.list_slots(
+            session,
+            system,
+            t2.id,
+            start=tomorrow,
+            end=tomorrow + timedelta(days=7),
+            visit_type="therapy_session",
+            clock=clock,
+        )
+        if slots:
+            scheduling.create_series(
+                session,
+                system,
+                provider_id=t2.id,
+                patient_id=p2,
+                start=slots[len(slots) // 2].start,
+                visit_type="therapy_session",
+                every_weeks=1,
+                count=8,
+                until=None,
+                clock=clock,
+                settings=settings,
+            )
+    for k, pid in enumerate(patient_ids[2:8], start=2):
+        provider = licensed_therapist(pid, skip=k) if pid else None
+        if pid is None or provider is None:
+            continue
+        slots, _, _ = scheduling.list_slots(
+            session,
+            system,
+            provider.id,
+            start=tomorrow + timedelta(days=k),
+            end=tomorrow + timedelta(days=k + 7),
+            visit_type="therapy_intake",
+            clock=clock,
+        )
+        for slot in slots[k::7]:
+            try:
+                scheduling.book(
+                    session,
+                    system,
+                    provider_id=provider.id,
+                    patient_id=pid,
+                    start=slot.start,
+                    visit_type="therapy_intake",
+                    clock=clock,
+                    settings=settings,
+                )
+                break
+            except (scheduling.Ineligible, scheduling.SlotTaken):
+                continue
+    p9 = patient_ids[8]
+    if p9 is not None:
+        waitlist.join(
+            session,
+            system,
+            patient_id=p9,
+            provider_id=None,
+            visit_type="therapy_session",
+            window_start=now,
+            window_end=now + timedelta(days=21),
+            clock=clock,
+        )
 
 
 def seed_if_empty(session: Session, *, settings: Settings, clock: Clock) -> list[DemoLogin] | None:

@@ -1001,3 +1001,53 @@ def ics_for(
         method="CANCEL" if appt.status == "cancelled" else "REQUEST",
         base_url=settings.base_url,
     )
+
+
+def visit_types_for(session: Session, provider: Provider) -> list[VisitType]:
+    """The visit types this provider offers (by service), in display order."""
+    return [v for v in repo.visit_types(session) if _offers(provider, v)]
+
+
+def provider_for_booking(session: Session, actor: Actor, provider_id: uuid.UUID) -> Provider:
+    policy.require(actor, policy.Action.DIRECTORY_READ)
+    return _provider(session, provider_id)
+
+
+def patient_timezone(session: Session, patient_id: uuid.UUID | None) -> str | None:
+    if patient_id is None:
+        return None
+    patient = session.get(Patient, patient_id)
+    return patient.timezone if patient is not None else None
+
+
+def provider_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return dict(
+        session.execute(select(Provider.id, Provider.name).where(Provider.id.in_(ids))).tuples().all()
+    )
+
+
+def provider_id_for_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
+    return session.scalar(select(Provider.id).where(Provider.user_id == user_id))
+
+
+def place_demo_visit(
+    session: Session,
+    actor: Actor,
+    provider: Provider,
+    patient_id: uuid.UUID,
+    visit_type: str,
+    start: datetime,
+    *,
+    clock: Clock,
+    settings: Settings,
+) -> Appointment:
+    """A visit placed for demo data, outside the schedule's notice (e.g. one starting in a few minutes, so a
+    newcomer can walk into its waiting room). The database's overlap guard still applies."""
+    patient = _patient_for(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
+    appt = _new_appointment(session, provider, patient, _visit_type(session, visit_type), start, actor)
+    if reason := _claim(session, appt, savepoint=False):
+        raise SlotTaken(reason)
+    _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked", notify=False)
+    return appt

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
+from careweave.api.types import Instant
 from careweave.core.actor import Actor
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep
@@ -173,8 +174,8 @@ def get_slots(
     actor: CurrentActor,
     session: DbSession,
     clock: ClockDep,
-    start: Annotated[datetime, Query(description="ISO 8601 with offset")],
-    end: Annotated[datetime, Query(description="ISO 8601 with offset; at most 92 days after start")],
+    start: Annotated[Instant, Query(description="ISO 8601 with offset")],
+    end: Annotated[Instant, Query(description="ISO 8601 with offset; at most 92 days after start")],
     visit_type: Annotated[str, Query(max_length=40)],
     timezone: Annotated[
         str | None, Query(max_length=64, description="show start_local in this zone (default: yours)")
@@ -244,8 +245,8 @@ def list_appointments(
     patient_id: uuid.UUID | None = None,
     provider_id: uuid.UUID | None = None,
     status: Literal["booked", "cancelled", "completed", "no_show"] | None = None,
-    start: Annotated[datetime | None, Query(description="visits ending after this")] = None,
-    end: Annotated[datetime | None, Query(description="visits starting before this")] = None,
+    start: Annotated[Instant | None, Query(description="visits ending after this")] = None,
+    end: Annotated[Instant | None, Query(description="visits starting before this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AppointmentRead]:
     appts = service.list_appointments(

@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from careweave.api.types import Instant
 from careweave.core.text import NO_NUL
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -83,7 +84,7 @@ class AppointmentCreate(BaseModel):
 
     provider_id: uuid.UUID
     patient_id: uuid.UUID
-    start: AwareDatetime
+    start: Instant
     visit_type: str = Field(pattern=CODE)
 
 
@@ -118,7 +119,7 @@ class CancelRequest(BaseModel):
 class RescheduleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
+    start: Instant
 
 
 class SeriesCreate(BaseModel):
@@ -126,7 +127,7 @@ class SeriesCreate(BaseModel):
 
     provider_id: uuid.UUID
     patient_id: uuid.UUID
-    start: AwareDatetime
+    start: Instant
     visit_type: str = Field(pattern=CODE)
     every_weeks: int = Field(ge=1, le=4)
     count: int | None = Field(default=None, ge=1, le=52)
@@ -161,8 +162,8 @@ class WaitlistCreate(BaseModel):
         default=None, description="omit: any provider who can see the patient"
     )
     visit_type: str = Field(pattern=CODE)
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: Instant
+    window_end: Instant
 
 
 class WaitlistOfferRead(BaseModel):

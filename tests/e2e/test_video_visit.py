@@ -1,0 +1,199 @@
+"""Issue #5 browser test: a video visit between two headless Chromium contexts with fake cameras.
+
+The patient waits in the waiting room (camera preview, connection status), the clinician sees them waiting
+and admits them, and each side then receives the other's video: the remote <video> has a size and its
+frames advance. The appointment is made directly in the server's database (booking is tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
+from sqlalchemy import select
+
+from careweave.db.engine import make_engine, make_sessionmaker
+from careweave.db.uow import unit_of_work
+from careweave.directory.models import Provider
+from careweave.identity.models import User
+from careweave.patients.models import Patient
+from careweave.scheduling.models import Appointment
+from careweave.visits.models import Encounter
+from tests.e2e.conftest import ACTION_TIMEOUT_MS, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.e2e.helpers import Accounts
+
+pytestmark = pytest.mark.e2e
+
+MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+PASSWORD = "video-visit-password-2026"
+CALL_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def media_browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    """Chromium with a fake camera and microphone (a moving test pattern and a beep), permission granted."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium", pytrace=False)
+    browser = playwright_instance.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + MEDIA_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+def _context(browser: Browser, live_server: LiveServer) -> BrowserContext:
+    ctx = browser.new_context(base_url=live_server.base_url, viewport={"width": 1280, "height": 900})
+    ctx.grant_permissions(["camera", "microphone"], origin=live_server.base_url)
+    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
+    return ctx
+
+
+def _book_now(live_server: LiveServer, patient_user_id: str, clinician_user_id: str) -> uuid.UUID:
+    """A provider for the clinician and a visit that started 5 minutes ago (so its room is open)."""
+    engine = make_engine(live_server.env["CAREWEAVE_DATABASE_URL"])
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            clinician = session.get(User, uuid.UUID(clinician_user_id))
+            assert clinician is not None
+            provider = Provider(
+                user_id=clinician.id,
+                clinic_id=clinician.clinic_id,
+                name=clinician.full_name,
+                credential="LCSW",
+                timezone="America/Chicago",
+            )
+            session.add(provider)
+            patient_id = session.scalars(
+                select(Patient.id).where(Patient.user_id == uuid.UUID(patient_user_id))
+            ).one()
+            start = datetime.now(UTC) - timedelta(minutes=5)
+            session.flush()
+            appt = Appointment(
+                provider_id=provider.id,
+                patient_id=patient_id,
+                visit_type="therapy_session",
+                start_at=start,
+                end_at=start + timedelta(minutes=50),
+                block_end_at=start + timedelta(minutes=50),
+                status="booked",
+                ics_uid=f"{uuid.uuid4()}@e2e.careweave.example",
+            )
+            session.add(appt)
+            session.flush()
+            return appt.id
+    finally:
+        engine.dispose()
+
+
+def _encounter(live_server: LiveServer, appointment_id: uuid.UUID) -> Encounter:
+    engine = make_engine(live_server.env["CAREWEAVE_DATABASE_URL"])
+    try:
+        with make_sessionmaker(engine)() as session:
+            row = session.scalars(select(Encounter).where(Encounter.appointment_id == appointment_id)).one()
+            session.expunge(row)
+            return row
+    finally:
+        engine.dispose()
+
+
+def _receives_video(page: Page) -> None:
+    """The remote <video> shows the other side's camera: it has a size and its frames advance."""
+    page.wait_for_function(
+        "() => { const v = document.getElementById('remote-video');"
+        " return v && v.videoWidth > 0 && v.videoHeight > 0 && v.currentTime > 0; }",
+        timeout=CALL_TIMEOUT_MS,
+    )
+    before = page.evaluate(
+        "() => { const v = document.getElementById('remote-video');"
+        " return [v.currentTime, v.getVideoPlaybackQuality().totalVideoFrames]; }"
+    )
+    page.wait_for_function(
+        "([t, frames]) => { const v = document.getElementById('remote-video');"
+        " return v.currentTime > t + 0.5 && v.getVideoPlaybackQuality().totalVideoFrames > frames + 5; }",
+        arg=before,
+        timeout=CALL_TIMEOUT_MS,
+    )
+
+
+def test_patient_waits_clinician_admits_and_both_see_each_other(
+    media_browser: Browser, live_server: LiveServer
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    patient_email = f"video.patient.{tag}@careweave-e2e.example"
+    clinician_email = f"video.therapist.{tag}@careweave-e2e.example"
+    patient_id = live_server.create_user(
+        email=patient_email, role="patient", password=PASSWORD, name=f"Vera Video {tag}"
+    )
+    clinician_id = live_server.create_user(
+        email=clinician_email, role="therapist", password=PASSWORD, name=f"Theo Therapist {tag}"
+    )
+    appointment_id = _book_now(live_server, patient_id, clinician_id)
+    accounts = Accounts()  # these two accounts are the test's own: nothing to reset afterwards
+    patient_ctx = _context(media_browser, live_server)
+    clinician_ctx = _context(media_browser, live_server)
+    patient, clinician = patient_ctx.new_page(), clinician_ctx.new_page()
+    try:
+        # The patient: device check and the waiting room.
+        accounts.sign_in(patient, patient_email, PASSWORD)
+        patient.goto(f"/visits/{appointment_id}")
+        expect(patient.get_by_role("heading", level=1)).to_have_text("Video visit")
+        expect(patient.locator("#conn-status")).to_have_text("connected")
+        expect(patient.locator("#stage-status")).to_contain_text("You are in the waiting room.")
+        expect(patient.locator("#device-status")).to_have_text(
+            "Your camera and microphone are working. Check the preview and the microphone level."
+        )
+        patient.wait_for_function("() => document.getElementById('local-video').videoWidth > 0")
+
+        # The clinician sees who is waiting and admits them.
+        accounts.sign_in(clinician, clinician_email, PASSWORD)
+        clinician.goto(f"/visits/{appointment_id}")
+        expect(clinician.locator("#waiting-status")).to_have_text(f"Vera Video {tag} is waiting.")
+        expect(patient.locator("#stage-status")).to_contain_text("is here and will let you in shortly")
+        admit = clinician.get_by_role("button", name=f"Admit Vera Video {tag}")
+        expect(admit).to_be_enabled()
+        admit.click()
+
+        # Both sides receive the other's video.
+        _receives_video(patient)
+        _receives_video(clinician)
+        expect(patient.locator("#stage-status")).to_have_text(
+            f"You are in the visit with Theo Therapist {tag}."
+        )
+        expect(clinician.locator("#stage-status")).to_have_text(
+            f"You are in the visit with Vera Video {tag}."
+        )
+        expect(clinician.locator("#waiting-status")).to_have_text(f"Vera Video {tag} is in the visit.")
+        (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
+        clinician.screenshot(
+            path=str(ARTIFACTS / "screenshots" / "video-visit-clinician.png"), full_page=True
+        )
+
+        # Mute and camera off are toggles; leaving ends the call for the other side.
+        mute = patient.get_by_role("button", name="Mute microphone")
+        mute.click()
+        expect(mute).to_have_attribute("aria-pressed", "true")
+        assert patient.evaluate(
+            "() => document.getElementById('local-video').srcObject.getAudioTracks().every(t => !t.enabled)"
+        )
+        clinician.get_by_role("button", name="Leave the visit").click()
+        expect(clinician.get_by_text("You left the visit.")).to_be_visible()
+        expect(patient.locator("#stage-status")).to_contain_text("left the call")
+
+        encounter = _encounter(live_server, appointment_id)
+        assert encounter.status == "finished"
+        assert encounter.admitted_by == uuid.UUID(clinician_id)
+        assert encounter.started_at is not None and encounter.ended_at is not None
+        assert encounter.duration_seconds is not None and encounter.duration_seconds >= 1
+    except Exception:
+        failures = ARTIFACTS / "e2e-failures"
+        failures.mkdir(parents=True, exist_ok=True)
+        for name, page in (("patient", patient), ("clinician", clinician)):
+            if not page.is_closed():
+                page.screenshot(path=str(failures / f"video-visit-{name}.png"), full_page=True)
+        raise
+    finally:
+        patient_ctx.close()
+        clinician_ctx.close()

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.core.actor import Actor, Role
-from careweave.core.clock import SystemClock
+from careweave.core.clock import Clock, SystemClock
 from careweave.core.errors import DomainError
 from careweave.db.engine import make_engine, make_sessionmaker
 from careweave.db.migrate import (
@@ -22,6 +22,7 @@ from careweave.db.migrate import (
 )
 from careweave.db.uow import unit_of_work
 from careweave.notify.mail import Mailer
+from careweave.notify.sms import SmsSender
 from careweave.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -156,16 +157,35 @@ def up(
     _serve(settings, host, port, 1)
 
 
-def _worker_pass(settings: Settings, factory: sessionmaker[Session], mailer: Mailer) -> int:
+def _worker_pass(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    mailer: Mailer,
+    *,
+    sms: SmsSender | None = None,
+    worker_id: str | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """One pass of every background duty; returns how many safety alerts were escalated."""
     from careweave.directory import licensing
+    from careweave.jobs import queue
+    from careweave.notify.sms import make_sms_sender
     from careweave.safety import service as safety
 
+    clock = clock or SystemClock()
     with unit_of_work(factory) as session:
-        escalated = safety.escalate_due(session, clock=SystemClock(), settings=settings, mailer=mailer)
+        escalated = safety.escalate_due(session, clock=clock, settings=settings, mailer=mailer)
     with unit_of_work(factory) as session:  # after the safety work, which must not wait for it
-        expired = licensing.expire_licences(session, clock=SystemClock())
+        expired = licensing.expire_licences(session, clock=clock)
     if expired:
         typer.echo(f"worker: marked {expired} licence(s) expired")
+    # Due jobs (reminders, appointment notices): each in its own unit of work (docs/adr/0008-job-queue.md).
+    context = queue.WorkerContext(settings=settings, mailer=mailer, sms=sms or make_sms_sender(settings))
+    ran = queue.run_due(
+        factory, worker_id=worker_id or queue.default_worker_id(), clock=clock, context=context
+    )
+    if ran:
+        typer.echo(f"worker: ran {ran} job(s)")
     return escalated
 
 
@@ -175,13 +195,16 @@ def _worker_loop(settings: Settings, *, once: bool) -> None:
     # Every mapped table, not only the safety ones: flushing an alert resolves its foreign keys
     # (screening_responses, ...), which fails in a process that never imported those models.
     import careweave.db.all_models  # noqa: F401
+    from careweave.jobs.queue import default_worker_id
     from careweave.notify.mail import make_mailer
+    from careweave.notify.sms import make_sms_sender
 
     engine = make_engine(settings.database_url)
-    factory, mailer = make_sessionmaker(engine), make_mailer(settings)
+    factory, mailer, sms = make_sessionmaker(engine), make_mailer(settings), make_sms_sender(settings)
+    worker_id = default_worker_id()  # hostname:pid, recorded as the lease holder of the jobs it runs
     while True:
         try:
-            escalated = _worker_pass(settings, factory, mailer)
+            escalated = _worker_pass(settings, factory, mailer, sms=sms, worker_id=worker_id)
         except Exception as exc:  # keep the loop alive; the pass is retried on the next tick
             if once:
                 raise
@@ -198,9 +221,10 @@ def _worker_loop(settings: Settings, *, once: bool) -> None:
 def worker(
     once: Annotated[bool, typer.Option(help="Run one pass and exit (for cron or tests)")] = False,
 ) -> None:
-    """Background work: escalate safety alerts nobody acknowledged in time.
+    """Background work: escalate safety alerts nobody acknowledged in time, mark expired licences, and run
+    due jobs (appointment reminders and notices).
 
-    Safe to run several copies: each pass claims due alerts with FOR UPDATE SKIP LOCKED.
+    Safe to run several copies: each pass claims due alerts and jobs with FOR UPDATE SKIP LOCKED.
     """
     settings = _settings()
     _migrated_engine(settings)

@@ -19,10 +19,23 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message, e.g. ``Attachment("invite.ics", data, "text/calendar; method=REQUEST")``."""
+
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"  # may carry parameters: "text/calendar; method=CANCEL"
+
+
+@dataclass(frozen=True, slots=True)
 class Mail:
     to: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()
+    # A stable Message-ID (``<local@domain>``) for a message that may be sent again after a crash: mail
+    # systems that de-duplicate by Message-ID then show it once. None: a fresh one per send.
+    message_id: str | None = None
 
 
 class Mailer(Protocol):
@@ -34,10 +47,21 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     msg["From"] = sender
     msg["To"] = mail.to
     msg["Subject"] = mail.subject
-    msg["Message-ID"] = make_msgid(domain="careweave.invalid")
+    msg["Message-ID"] = mail.message_id or make_msgid(domain="careweave.invalid")
     msg["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
     # 7bit keeps links readable in the console/file transports (no quoted-printable "=3D").
     msg.set_content(mail.body, cte="7bit" if mail.body.isascii() else "quoted-printable")
+    for attachment in mail.attachments:
+        kind, *raw_params = (part.strip() for part in attachment.content_type.split(";"))
+        maintype, _, subtype = kind.partition("/")
+        params = dict(p.split("=", 1) for p in raw_params if "=" in p)
+        msg.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+            params=params,
+        )
     return msg
 
 

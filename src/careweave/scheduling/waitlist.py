@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import or_, select
@@ -22,6 +24,10 @@ from careweave.core.actor import Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from careweave.directory.models import Provider
+from careweave.identity.models import User
+from careweave.jobs import queue
+from careweave.notify.mail import Mail
+from careweave.notify.sms import Sms
 from careweave.patients import service as patients
 from careweave.patients.models import Patient
 from careweave.scheduling import repository as repo
@@ -297,8 +303,6 @@ def _busy_patient(session: Session, patient_id: uuid.UUID, start: datetime, end:
 
 
 def _enqueue_offer_jobs(session: Session, offer: WaitlistOffer, *, settings: Settings, clock: Clock) -> None:
-    from careweave.jobs import queue
-
     queue.enqueue(
         session,
         "waitlist.offer_notice",
@@ -436,3 +440,50 @@ def expire_due(session: Session, *, clock: Clock, settings: Settings) -> int:
     ):
         entry.status = "expired"
     return n
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Jobs (run by `careweave worker`; enqueued in the unit that made the offer)
+
+
+@queue.handler("waitlist.offer_notice")
+def send_offer_notice(ctx: queue.JobContext, payload: Mapping[str, Any]) -> None:
+    """Tell the patient a time is held for them (no clinical content; the link leads to their visits)."""
+    offer = ctx.session.get(WaitlistOffer, uuid.UUID(str(payload["offer_id"])))
+    if offer is None or offer.status != "open" or offer.expires_at <= ctx.clock.now():
+        return
+    entry = ctx.session.get(WaitlistEntry, offer.entry_id)
+    patient = ctx.session.get(Patient, entry.patient_id) if entry else None
+    provider = ctx.session.get(Provider, offer.provider_id)
+    if patient is None or provider is None:
+        return
+    tz = patient.timezone or "UTC"
+    when, until = rules.local_label(offer.start_at, tz), rules.local_label(offer.expires_at, tz)
+    link = f"{ctx.settings.base_url}/appointments"
+    email = (
+        ctx.session.scalar(select(User.email).where(User.id == patient.user_id)) if patient.user_id else None
+    )
+    if email:
+        ctx.mailer.send(
+            Mail(
+                to=email,
+                subject="A visit time opened up for you",
+                body=(
+                    f"A video visit with {provider.name} opened up: {when}.\n\n"
+                    f"It is held for you until {until}. To book it, sign in and open your visits:\n{link}\n\n"
+                    "If you no longer need it, you can pass, and it goes to the next person waiting."
+                ),
+            )
+        )
+    if patient.phone and "sms" in ctx.settings.reminder_channels:
+        ctx.sms.send(
+            Sms(
+                to=patient.phone,
+                body=f"Careweave: a visit time opened up ({when}), held until {until}. {link}",
+            )
+        )
+
+
+@queue.handler("waitlist.offer_expire")
+def run_offer_expiry(ctx: queue.JobContext, payload: Mapping[str, Any]) -> None:
+    expire_offer(ctx.session, uuid.UUID(str(payload["offer_id"])), clock=ctx.clock, settings=ctx.settings)

@@ -1,0 +1,376 @@
+"""A durable job queue in the application's own database (docs/adr/0008-job-queue.md).
+
+- :func:`enqueue` adds a job to the *caller's* session: it commits or rolls back with the change that needs it.
+  A ``dedupe_key`` makes enqueueing idempotent (see the function for what happens to an old row with that key).
+- :func:`cancel` cancels queued jobs by kind and/or key prefix.
+- :func:`handler` registers the function that runs a kind of job.
+- :func:`run_due` (the worker) claims due jobs one at a time in a short transaction (``SELECT … FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises it), then runs each in its own unit of work
+  that also marks it done, so a handler's database effects and "done" commit together. A failure rolls the
+  handler back and reschedules the job with exponential backoff and jitter, until ``max_attempts``; then it is
+  ``failed``. A job whose worker died is claimable again when its lease (``job_lease_seconds``) runs out.
+
+Handlers must be idempotent with respect to the database (they can run again after a crash) and re-check their
+preconditions (a queued job can be claimed while the change that would cancel it is being committed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from careweave.core.clock import Clock
+from careweave.db.uow import finish
+from careweave.jobs import repository as repo
+from careweave.jobs.models import Job
+from careweave.notify.mail import Mailer
+from careweave.notify.sms import SmsSender
+from careweave.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+LIVE = ("queued", "running")
+DEFAULT_MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+BACKOFF_JITTER = 0.25  # up to +25 % at random, so jobs that failed together do not retry together
+
+# Modules whose import registers handlers. The worker imports them (by name: the queue itself depends on no
+# domain), so a process that never imported a domain still runs its jobs.
+HANDLER_MODULES: tuple[str, ...] = ("careweave.scheduling.reminders", "careweave.scheduling.waitlist")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """What a worker hands its handlers besides the session: built once per worker process."""
+
+    settings: Settings
+    mailer: Mailer
+    sms: SmsSender
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a handler gets: the job's own unit of work and the worker's services."""
+
+    session: Session
+    settings: Settings
+    clock: Clock
+    mailer: Mailer
+    sms: SmsSender
+    worker_id: str
+    job_id: uuid.UUID
+    attempt: int  # 1 on the first run
+
+
+Handler = Callable[[JobContext, Mapping[str, Any]], None]
+_HANDLERS: dict[str, Handler] = {}
+
+
+class RetryJob(Exception):
+    """Raise from a handler to **commit** what it did so far and run the job again later (with backoff).
+
+    For partial success: e.g. the e-mail reminder went out and is recorded, the SMS gateway was down. The
+    ``reason`` is stored as ``last_error``: ids and codes only, never PHI.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownJobKind(LookupError):
+    pass
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register ``fn`` as the handler of ``kind``: ``@handler("reminder.send")``."""
+
+    def register(fn: Handler) -> Handler:
+        existing = _HANDLERS.get(kind)
+        if existing is not None and existing.__qualname__ != fn.__qualname__:
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def unregister(kind: str) -> None:
+    """Forget a handler (tests)."""
+    _HANDLERS.pop(kind, None)
+
+
+def load_handlers() -> None:
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+
+
+def default_worker_id() -> str:
+    """``hostname:pid``: who holds a job's lease (``locked_by``), and who sent a reminder."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+# ---------------------------------------------------------------- producing
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    run_at: datetime,
+    dedupe_key: str | None = None,
+    max_attempts: int | None = None,
+) -> Job | None:
+    """Add a job to the caller's unit of work; it runs at or after ``run_at`` once that unit commits.
+
+    ``payload`` must be JSON (ids, codes, ISO times; never PHI: it is stored and logged by id only).
+
+    With a ``dedupe_key`` (unique over **all** rows, so a finished job keeps its key: put whatever makes the
+    work distinct in the key, e.g. the visit time):
+
+    - a live (queued/running) job or a ``done`` one with that key: nothing is added, returns ``None``;
+    - a ``cancelled`` or ``failed`` one: it is queued again with this payload, run time and a fresh attempt
+      count, and returned (e.g. a visit moved away and back to the same time is reminded again).
+
+    A concurrent enqueue of the same key never poisons the caller's transaction: the INSERT runs in a
+    SAVEPOINT and a unique violation only rolls that back (on PostgreSQL the INSERT waits for the other
+    transaction; if it committed, its row is read and the rules above apply).
+    """
+    if run_at.tzinfo is None:
+        raise ValueError("run_at must be timezone-aware")
+    attempts_cap = max_attempts or DEFAULT_MAX_ATTEMPTS
+    fields: dict[str, Any] = {"kind": kind, "payload": dict(payload), "run_at": run_at}
+    if dedupe_key is None:
+        job = Job(**fields, status="queued", attempts=0, max_attempts=attempts_cap)
+        session.add(job)
+        session.flush()
+        return job
+    for _ in range(3):
+        existing = repo.by_dedupe_key(session, dedupe_key)
+        if existing is not None:
+            if existing.status in LIVE or existing.status == "done":
+                return None
+            _requeue(existing, fields, attempts_cap)
+            session.flush()
+            log.info("job.requeued", job_id=str(existing.id), kind=kind)
+            return existing
+        job = Job(**fields, status="queued", attempts=0, max_attempts=attempts_cap, dedupe_key=dedupe_key)
+        try:
+            with session.begin_nested():
+                session.add(job)
+        except IntegrityError:
+            continue  # another transaction inserted the key first and committed: read its row
+        return job
+    return None  # pragma: no cover - the key kept appearing and vanishing
+
+
+def _requeue(job: Job, fields: dict[str, Any], attempts_cap: int) -> None:
+    job.kind, job.payload, job.run_at = fields["kind"], fields["payload"], fields["run_at"]
+    job.status, job.attempts, job.max_attempts = "queued", 0, attempts_cap
+    job.locked_by = job.locked_until = job.finished_at = None
+    job.last_error = None
+
+
+def cancel(
+    session: Session,
+    *,
+    kind: str | None = None,
+    dedupe_key_prefix: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Cancel the queued jobs of ``kind`` and/or whose key starts with ``dedupe_key_prefix``; returns how many.
+
+    A job already running (or being claimed at this instant) is not stopped: handlers re-check what they act
+    on. ``now`` stamps ``finished_at`` (left empty without it).
+    """
+    if kind is None and dedupe_key_prefix is None:
+        raise ValueError("cancel needs a kind or a dedupe_key_prefix")
+    jobs = repo.queued_matching(session, kind=kind, dedupe_key_prefix=dedupe_key_prefix)
+    for job in jobs:
+        job.status = "cancelled"
+        job.finished_at = now
+    session.flush()
+    return len(jobs)
+
+
+# ---------------------------------------------------------------- running
+
+
+def backoff(attempts: int, *, jitter: float) -> timedelta:
+    """Delay before the next try after ``attempts`` failed runs: 30 s, 1 min, 2 min, … capped at 1 h, plus
+    ``jitter`` (0 ≤ jitter < 1) times 25 %. Pure."""
+    exponent = max(attempts - 1, 0)
+    base = (
+        BACKOFF_CAP_SECONDS
+        if exponent >= 12
+        else min(BACKOFF_BASE_SECONDS * 2**exponent, BACKOFF_CAP_SECONDS)
+    )
+    return timedelta(seconds=base * (1 + BACKOFF_JITTER * jitter))
+
+
+def claim(
+    factory: sessionmaker[Session], *, worker_id: str, clock: Clock, lease_seconds: int
+) -> uuid.UUID | None:
+    """Claim one due job in a short transaction of its own: status running, lease until now + lease, one more
+    attempt. A job whose lease expired with no attempts left is marked failed instead. Returns its id."""
+    while True:
+        with factory() as session:
+            now = clock.now()
+            job = repo.next_claimable(session, now)
+            if job is None:
+                session.rollback()
+                return None
+            reclaimed = job.status == "running"
+            if reclaimed and job.attempts >= job.max_attempts:
+                job.status, job.finished_at = "failed", now
+                job.locked_by = job.locked_until = None
+                job.last_error = "lease expired: the worker stopped before finishing"
+                finish(session, None)
+                log.error(
+                    "job.failed", job_id=str(job.id), kind=job.kind, attempts=job.attempts, reason="lease"
+                )
+                continue
+            if reclaimed:
+                log.warning("job.lease_expired", job_id=str(job.id), kind=job.kind, previous=job.locked_by)
+            job.status = "running"
+            job.locked_by = worker_id
+            job.locked_until = now + timedelta(seconds=lease_seconds)
+            job.attempts += 1
+            job_id = job.id
+            finish(session, None)
+            return job_id
+
+
+def run_due(
+    factory: sessionmaker[Session],
+    *,
+    worker_id: str,
+    clock: Clock,
+    context: WorkerContext,
+    limit: int = 100,
+) -> int:
+    """Claim and run up to ``limit`` due jobs, one at a time; returns how many were run (whatever the outcome).
+
+    Safe with any number of workers in any number of processes and hosts (PostgreSQL), and with several
+    threads on one SQLite file.
+    """
+    load_handlers()
+    ran = 0
+    while ran < limit:
+        job_id = claim(
+            factory, worker_id=worker_id, clock=clock, lease_seconds=context.settings.job_lease_seconds
+        )
+        if job_id is None:
+            break
+        run_claimed(factory, job_id, worker_id=worker_id, clock=clock, context=context)
+        ran += 1
+    return ran
+
+
+def run_claimed(
+    factory: sessionmaker[Session], job_id: uuid.UUID, *, worker_id: str, clock: Clock, context: WorkerContext
+) -> str:
+    """Run a job this worker claimed, in one unit of work with marking it done. Returns the job's new status
+    (``lost`` if another worker took it over after the lease ran out)."""
+    session = factory()
+    try:
+        job = repo.for_update(session, job_id)  # held until commit: no one can reclaim it while it runs
+        if job is None or job.status != "running" or job.locked_by != worker_id:
+            session.rollback()
+            log.warning("job.lost", job_id=str(job_id))
+            return "lost"
+        kind, attempt = job.kind, job.attempts
+        ctx = JobContext(
+            session=session,
+            settings=context.settings,
+            clock=clock,
+            mailer=context.mailer,
+            sms=context.sms,
+            worker_id=worker_id,
+            job_id=job_id,
+            attempt=attempt,
+        )
+        try:
+            fn = _HANDLERS.get(kind)
+            if fn is None:
+                raise UnknownJobKind(kind)
+            fn(ctx, dict(job.payload))
+            job.status, job.finished_at = "done", clock.now()
+            job.locked_by = job.locked_until = None
+            job.last_error = None
+            finish(session, None)  # the handler's effects and "done" commit together
+        except RetryJob as retry:
+            try:
+                status = _after_failure(job, retry.reason, clock)  # keep what the handler did
+                finish(session, None)
+                return status
+            except Exception as exc:
+                finish(session, exc)
+                return _record_failure(
+                    factory, job_id, worker_id=worker_id, error=_describe(exc), clock=clock
+                )
+        except Exception as exc:
+            finish(session, exc)  # roll the handler's work back (also after a failed commit)
+            return _record_failure(factory, job_id, worker_id=worker_id, error=_describe(exc), clock=clock)
+        log.info("job.done", job_id=str(job_id), kind=kind, attempt=attempt)
+        return "done"
+    finally:
+        session.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type only: messages can carry addresses or data (SMTP errors name the recipient)."""
+    if isinstance(exc, UnknownJobKind):
+        return f"no handler for job kind {exc.args[0]!r}"
+    code = getattr(exc, "code", None)  # DomainError codes are safe
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return f"{name} ({code})" if isinstance(code, str) else name
+
+
+def _after_failure(job: Job, error: str, clock: Clock) -> str:
+    now = clock.now()
+    job.last_error = error[:2000]
+    job.locked_by = job.locked_until = None
+    if job.attempts >= job.max_attempts:
+        job.status, job.finished_at = "failed", now
+        log.error(
+            "job.failed", job_id=str(job.id), kind=job.kind, attempts=job.attempts, error=job.last_error
+        )
+        return "failed"
+    job.status = "queued"
+    job.run_at = now + backoff(job.attempts, jitter=random.random())
+    log.warning(
+        "job.retry",
+        job_id=str(job.id),
+        kind=job.kind,
+        attempts=job.attempts,
+        error=job.last_error,
+        run_at=str(job.run_at),
+    )
+    return "queued"
+
+
+def _record_failure(
+    factory: sessionmaker[Session], job_id: uuid.UUID, *, worker_id: str, error: str, clock: Clock
+) -> str:
+    with factory() as session:
+        job = repo.for_update(session, job_id)
+        if job is None or job.status != "running" or job.locked_by != worker_id:
+            session.rollback()
+            return "lost"
+        status = _after_failure(job, error, clock)
+        finish(session, None)
+        return status

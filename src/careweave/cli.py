@@ -171,6 +171,7 @@ def _worker_pass(
     from careweave.jobs import queue
     from careweave.notify.sms import make_sms_sender
     from careweave.safety import service as safety
+    from careweave.scheduling import waitlist
 
     clock = clock or SystemClock()
     with unit_of_work(factory) as session:
@@ -179,6 +180,8 @@ def _worker_pass(
         expired = licensing.expire_licences(session, clock=clock)
     if expired:
         typer.echo(f"worker: marked {expired} licence(s) expired")
+    with unit_of_work(factory) as session:  # offers past their deadline (a safety net for their jobs)
+        waitlist.expire_due(session, clock=clock, settings=settings)
     # Due jobs (reminders, appointment notices): each in its own unit of work (docs/adr/0008-job-queue.md).
     context = queue.WorkerContext(settings=settings, mailer=mailer, sms=sms or make_sms_sender(settings))
     ran = queue.run_due(

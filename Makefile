@@ -18,6 +18,8 @@ install: $(UV)  ## Create .venv from the lock file (runtime and test dependencie
 
 up: install  ## Start Careweave on SQLite with demo data (command 1)
 	CAREWEAVE_MFA_REQUIRED=$${CAREWEAVE_MFA_REQUIRED:-false} \
+	CAREWEAVE_MAIL_TRANSPORT=$${CAREWEAVE_MAIL_TRANSPORT:-file} \
+	CAREWEAVE_SMS_TRANSPORT=$${CAREWEAVE_SMS_TRANSPORT:-file} \
 	CAREWEAVE_BASE_URL=$${CAREWEAVE_BASE_URL:-http://$(HOST):$(PORT)} \
 	.venv/bin/careweave up --host $(HOST) --port $(PORT)
 

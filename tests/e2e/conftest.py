@@ -143,6 +143,7 @@ def live_server(
         CAREWEAVE_SECRET_KEY=SECRET_KEY,
         CAREWEAVE_MFA_REQUIRED="true",
         CAREWEAVE_MAIL_TRANSPORT="file",
+        CAREWEAVE_SMS_TRANSPORT="file",
         CAREWEAVE_BASE_URL=base_url,
         # A controllable clock for the safety workflow: an unacknowledged high-risk alert is due
         # for escalation 0 minutes after it is raised, so `careweave worker --once` (run by the

@@ -1,0 +1,1 @@
+"""Care teams, referrals both ways, break-the-glass access (issue #6)."""

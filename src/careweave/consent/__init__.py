@@ -1,0 +1,1 @@
+"""Consent directives: what a patient lets which clinicians share, enforced by policy (issue #6)."""

@@ -1,0 +1,1 @@
+"""Secure messaging: patient and care team, clinician and clinician about a patient (issue #6)."""

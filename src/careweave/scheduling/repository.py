@@ -5,10 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    delete,
+    exists,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from careweave.directory.models import Provider
 from careweave.scheduling import rules
 from careweave.scheduling.models import (
     Appointment,
@@ -70,21 +85,77 @@ def replace_availability(
     session.add_all(list(new_exceptions))
 
 
-def schedule(session: Session, provider_id: uuid.UUID) -> rules.Schedule | None:
-    """The provider's rules for the pure slot functions (None: no schedule set up yet)."""
-    row = schedule_row(session, provider_id)
+def booking_context(
+    session: Session, provider_id: uuid.UUID, visit_type_code: str, *, for_booking: bool = False
+) -> tuple[Provider | None, ProviderSchedule | None, VisitType | None]:
+    """The provider, their schedule row and the visit type, in one round trip (None for whichever is missing;
+    all three None when the provider is).
+
+    ``for_booking`` also locks the provider's row (``FOR NO KEY UPDATE``, which foreign-key checks do not wait
+    for) until the transaction ends, in the same round trip: bookings of one provider then claim one after the
+    other. Without it, three or more transactions inserting overlapping visits at once can deadlock inside the
+    exclusion constraint, each having inserted its index entry and waiting for another's, and PostgreSQL only
+    notices after ``deadlock_timeout`` (1 s). SQLite ignores it (BEGIN IMMEDIATE serialises every writer)."""
+    if not isinstance(visit_type_code, str):
+        visit_type_code = ""
+    stmt = (
+        select(Provider, ProviderSchedule, VisitType)
+        .outerjoin(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
+        .outerjoin(VisitType, VisitType.code == visit_type_code)
+        .where(Provider.id == provider_id)
+    )
+    if for_booking:
+        stmt = stmt.with_for_update(key_share=True, of=Provider)
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        return None, None, None
+    return row[0], row[1], row[2]
+
+
+def _tag(kind: str) -> Any:
+    return literal_column(f"'{kind}'", String).label("kind")
+
+
+def schedule(
+    session: Session, provider_id: uuid.UUID, *, row: ProviderSchedule | None = None
+) -> rules.Schedule | None:
+    """The provider's rules for the pure slot functions (None: no schedule set up yet). The weekly windows and
+    the date exceptions come in one round trip (the schedule row in another, unless the caller has it)."""
+    row = row if row is not None else schedule_row(session, provider_id)
     if row is None:
         return None
+    W, E = AvailabilityWindow, AvailabilityException
+    parts = union_all(
+        select(
+            _tag("W"),
+            W.weekday.label("weekday"),
+            sql_cast(null(), Date).label("day"),
+            W.start_time.label("start_time"),
+            W.end_time,
+            sql_cast(null(), Boolean),
+            W.visit_types,
+        ).where(W.provider_id == provider_id),
+        select(
+            _tag("E"),
+            sql_cast(null(), Integer),
+            E.day,
+            E.start_time,
+            E.end_time,
+            E.available,
+            sql_cast(null(), JSON),
+        ).where(E.provider_id == provider_id),
+    ).order_by("kind", "weekday", "day", "start_time")  # as windows() and exceptions() order them
+    windows_: list[rules.Window] = []
+    exceptions_: list[rules.DateException] = []
+    for kind, weekday, day, start, end, available, types in session.execute(parts):
+        if kind == "W":
+            windows_.append(rules.Window(weekday, start, end, frozenset(types or ())))
+        else:
+            exceptions_.append(rules.DateException(day, start, end, available))
     return rules.Schedule(
         timezone=row.timezone,
-        windows=tuple(
-            rules.Window(w.weekday, w.start_time, w.end_time, frozenset(w.visit_types or ()))
-            for w in windows(session, provider_id)
-        ),
-        exceptions=tuple(
-            rules.DateException(e.day, e.start_time, e.end_time, e.available)
-            for e in exceptions(session, provider_id)
-        ),
+        windows=tuple(windows_),
+        exceptions=tuple(exceptions_),
         buffer_minutes=row.buffer_minutes,
         min_notice_minutes=row.min_notice_minutes,
         horizon_days=row.horizon_days,
@@ -101,22 +172,75 @@ def busy(
     now: datetime | None = None,
 ) -> list[rules.Busy]:
     """Time the provider holds in [start, end): live visits (with their buffers) and, unless they are offered
-    to ``held_for_others``'s own waitlist entry, freed slots held open for a waitlisted patient."""
-    rows = session.execute(
-        select(Appointment.start_at, Appointment.block_end_at).where(
-            Appointment.provider_id == provider_id,
-            Appointment.status.in_(LIVE),
-            Appointment.start_at < end,
-            Appointment.block_end_at > start,
-        )
-    ).all()
-    out = [rules.Busy(a, b) for a, b in rows]
+    to ``held_for_others``'s own waitlist entry, freed slots held open for a waitlisted patient. One round
+    trip."""
+    visits = select(
+        _tag("A"), Appointment.start_at, Appointment.block_end_at, sql_cast(null(), Integer)
+    ).where(
+        Appointment.provider_id == provider_id,
+        Appointment.status.in_(LIVE),
+        Appointment.start_at < end,
+        Appointment.block_end_at > start,
+    )
+    stmt: Any = visits
     if now is not None:
-        out += [
-            rules.Busy(s, e)
-            for s, e in open_holds(session, provider_id, start, end, now=now, but=held_for_others)
-        ]
+        stmt = union_all(visits, _holds(provider_id, end, now=now, but=held_for_others))
+    out = []
+    for kind, s, e, minutes in session.execute(stmt):
+        if kind == "H":
+            e = s + timedelta(minutes=minutes)
+            if e <= start:
+                continue
+        out.append(rules.Busy(s, e))
     return sorted(out)
+
+
+def _holds(provider_id: uuid.UUID, end: datetime, *, now: datetime, but: uuid.UUID | None) -> Any:
+    stmt = (
+        select(_tag("H"), WaitlistOffer.start_at, null(), VisitType.duration_minutes)
+        .join(VisitType, VisitType.code == WaitlistOffer.visit_type)
+        .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+        .where(
+            WaitlistOffer.provider_id == provider_id,
+            WaitlistOffer.status == "open",
+            WaitlistOffer.expires_at > now,
+            WaitlistOffer.start_at < end,
+        )
+    )
+    if but is not None:
+        stmt = stmt.where(WaitlistEntry.patient_id != but)
+    return stmt
+
+
+def claim_facts(
+    session: Session,
+    provider_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+) -> tuple[bool, bool]:
+    """(the patient already sees this provider: has_history, [start, end) is held open for another
+    waitlisted patient: open_holds), in one round trip."""
+    history = select(_tag("P"), null(), null(), null()).where(
+        exists(
+            select(Appointment.id).where(
+                Appointment.provider_id == provider_id,
+                Appointment.patient_id == patient_id,
+                Appointment.status.in_(LIVE),
+            )
+        )
+    )
+    seen, held = False, False
+    for kind, s, _, minutes in session.execute(
+        union_all(_holds(provider_id, end, now=now, but=patient_id), history)
+    ):
+        if kind == "P":
+            seen = True
+        elif s + timedelta(minutes=minutes) > start:
+            held = True
+    return seen, held
 
 
 def open_holds(

@@ -24,6 +24,7 @@ from careweave.core.actor import Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.directory import matching
+from careweave.directory import repository as directory_repo
 from careweave.directory import rules as directory_rules
 from careweave.directory import service as directory
 from careweave.directory.models import Provider
@@ -303,10 +304,13 @@ def list_slots(
     """(free slots, the viewer's zone, the provider's zone). Any signed-in user may look (like a public
     profile); slots held for another waitlisted patient are not offered."""
     policy.require(actor, policy.Action.DIRECTORY_READ)
-    provider = _provider(session, provider_id)
-    vt = _visit_type(session, visit_type)
+    provider, row, vt = repo.booking_context(session, provider_id, visit_type)
+    if provider is None or not provider.is_active:
+        raise NotFound("No such provider.")
+    if vt is None or not vt.is_active:
+        vt = _visit_type(session, visit_type)  # raises with the known visit types
     _window(start, end)
-    sched = repo.schedule(session, provider.id)
+    sched = repo.schedule(session, provider.id, row=row) if row else None
     if sched is None or not _offers(provider, vt):
         return [], timezone or viewer_timezone(session, actor, provider.timezone), provider.timezone
     viewer = timezone or viewer_timezone(session, actor, sched.timezone)
@@ -399,9 +403,16 @@ class Booked:
 
 
 def eligibility_problem(
-    session: Session, provider: Provider, patient: Patient, vt: VisitType, start: datetime
+    session: Session,
+    provider: Provider,
+    patient: Patient,
+    vt: VisitType,
+    start: datetime,
+    *,
+    history: bool | None = None,
 ) -> str | None:
-    """Why ``provider`` may not see ``patient`` for ``vt`` at ``start`` (directory.rules' reason), or None."""
+    """Why ``provider`` may not see ``patient`` for ``vt`` at ``start`` (directory.rules' reason), or None.
+    ``history``: whether the patient already sees this provider, when the caller has read it."""
     if not patient.state:
         return (
             "The patient's state (where they will be during visits) is not on record; add it in intake first."
@@ -410,11 +421,17 @@ def eligibility_problem(
         return f"{provider.name} does not offer {vt.name.lower()} visits."
     day = start.astimezone(rules.zone(patient.timezone or "UTC")).date()
     coverage = directory.coverage_for_rules(session, patient.id)
-    facts = matching._facts(session, [provider.id], day)
+    # Only the tags this need reads (its plan; no conditions or language): the rules decide the same.
+    scope = directory_repo.FactScope(
+        plan_id=coverage.plan_id if coverage else None, conditions=(), language=None
+    )
+    facts = matching._facts(session, [provider.id], day, scope)
     if not facts:
         return "This provider is not in the directory."
     fact = facts[0]
-    if repo.has_history(session, provider.id, patient.id):
+    if history is None:
+        history = repo.has_history(session, provider.id, patient.id)
+    if history:
         fact = _with_patient(fact, str(patient.id))
     need = directory_rules.Need(
         pathway=SERVICE_PATHWAY[vt.service],  # type: ignore[arg-type]
@@ -436,13 +453,24 @@ def _with_patient(fact: directory_rules.ProviderFacts, patient_id: str) -> direc
     return replace(fact, care_team_patient_ids=fact.care_team_patient_ids | {patient_id})
 
 
-def _overlap(exc: sa_exc.IntegrityError) -> str | None:
+def _overlap(exc: sa_exc.DBAPIError) -> str | None:
+    if _deadlock(exc):
+        return TAKEN
     text = str(exc.orig)
     if "appointment_overlap_patient" in text or "ex_appointments_patient_overlap" in text:
         return PATIENT_BUSY
     if "appointment_overlap" in text or "ex_appointments_provider_overlap" in text:
         return TAKEN
     return None
+
+
+def _deadlock(exc: sa_exc.DBAPIError) -> bool:
+    """PostgreSQL's exclusion constraint can deadlock when three or more transactions insert overlapping visits
+    at the same moment: each has inserted its index entry and waits for another's to commit or roll back. The
+    server aborts one of them (40P01): it was racing for a time another live transaction has claimed, so it lost
+    the race, and gets the same 409 as any other loser. (Should the survivor fail later, the time stays free
+    and a retry books it.)"""
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | None:
@@ -454,7 +482,7 @@ def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | Non
         try:
             with session.begin_nested():
                 session.add(appt)
-        except sa_exc.IntegrityError as exc:
+        except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
             reason = _overlap(exc)
             if reason is None:
                 raise
@@ -463,7 +491,7 @@ def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | Non
     session.add(appt)
     try:
         session.flush()
-    except sa_exc.IntegrityError as exc:
+    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
         reason = _overlap(exc)
         if reason is None:
             raise
@@ -519,17 +547,30 @@ def book(
     settings: Settings,
     series: AppointmentSeries | None = None,
 ) -> Appointment:
-    """Book one visit. 422 (InvalidInput/Ineligible) with the reason, 409 (SlotTaken) when the time is taken."""
+    """Book one visit. 422 (InvalidInput/Ineligible) with the reason, 409 (SlotTaken) when the time is taken.
+
+    Round trips before the claim (see benchmarks/booking.py): the patient (and policy), then the provider, their
+    schedule row and the visit type in one query (locking the provider's row: one claim per provider at a time,
+    so racing claims queue instead of deadlocking in the exclusion constraint), the weekly hours and exceptions in one, the patient's
+    coverage, the provider's facts (two), and the patient's history with this provider together with any
+    waitlist hold on the time in one. Then the claim: one INSERT the database refuses on an overlap."""
     patient = _patient_for(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
-    provider = _provider(session, provider_id)
-    vt = _visit_type(session, visit_type)
+    provider, row, vt = repo.booking_context(session, provider_id, visit_type, for_booking=True)
+    if provider is None or not provider.is_active:
+        raise NotFound("No such provider.")
+    if vt is None or not vt.is_active:
+        vt = _visit_type(session, visit_type)  # raises with the known visit types
     start = _utc(start, "start")
     now = clock.now()
-    _check_start(session, repo.schedule(session, provider.id), vt, start, now)
-    if problem := eligibility_problem(session, provider, patient, vt, start):
+    _check_start(session, repo.schedule(session, provider.id, row=row) if row else None, vt, start, now)
+    end = start + timedelta(minutes=vt.duration_minutes)
+    history, held = repo.claim_facts(session, provider.id, patient.id, start, end, now=now)
+    if problem := eligibility_problem(session, provider, patient, vt, start, history=history):
         raise Ineligible(problem, fields=[FieldError("provider_id", problem)])
-    appt = _new_appointment(session, provider, patient, vt, start, actor, series=series)
-    if _held_by_other(session, provider.id, patient.id, appt.start_at, appt.end_at, now):
+    appt = _new_appointment(
+        session, provider, patient, vt, start, actor, series=series, buffer=row.buffer_minutes if row else 0
+    )
+    if held:
         raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
     if reason := _claim(session, appt, savepoint=False):
         raise SlotTaken(reason)
@@ -555,9 +596,11 @@ def _new_appointment(
     actor: Actor,
     *,
     series: AppointmentSeries | None = None,
+    buffer: int | None = None,
 ) -> Appointment:
-    row = repo.schedule_row(session, provider.id)
-    buffer = row.buffer_minutes if row else 0
+    if buffer is None:
+        row = repo.schedule_row(session, provider.id)
+        buffer = row.buffer_minutes if row else 0
     appointment_id = uuid.uuid4()
     end = start + timedelta(minutes=vt.duration_minutes)
     return Appointment(
@@ -587,9 +630,24 @@ def _after_booking(
     change: Literal["booked", "rescheduled"],
     notify: bool = True,
 ) -> None:
+    from careweave.careteam import service as careteam
     from careweave.scheduling import reminders
 
     reminders.schedule(session, appt, settings=settings, clock=clock)
+    if change == "booked":
+        # A visit booked with a clinician puts them on the patient's care team (the patient chose them, or the
+        # clinic booked on the patient's behalf).
+        holder = session.scalar(select(Provider.user_id).where(Provider.id == appt.provider_id))
+        if holder is not None:
+            careteam.ensure_member(
+                session,
+                patient_id=appt.patient_id,
+                user_id=holder,
+                provider_id=appt.provider_id,
+                basis="patient_choice" if actor.role in (Role.PATIENT, None) else "assigned",
+                clock=clock,
+                added_by=actor.user_id,
+            )
     if notify:
         reminders.notify_change(session, appt, change=change, settings=settings, clock=clock)
     audit.record(
@@ -726,7 +784,7 @@ def reschedule(
     appt.ics_sequence += 1
     try:
         session.flush()
-    except sa_exc.IntegrityError as exc:
+    except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
         if (reason := _overlap(exc)) is None:
             raise
         raise SlotTaken(reason) from exc

@@ -144,3 +144,12 @@ def scheduling_world(
         "provider": provider,
         "patients": people,
     }
+
+
+def join_team(session: Session, patient_id, user: User, *, basis: str = "patient_choice"):  # type: ignore[no-untyped-def]
+    """Put a clinician on a patient's care team (as booking a visit with them does)."""
+    from careweave.careteam import service as careteam
+
+    return careteam.ensure_member(
+        session, patient_id=patient_id, user_id=user.id, basis=basis, clock=SystemClock()
+    )

@@ -71,6 +71,19 @@ def make_appointment(
     )
     session.add(appt)
     session.flush()
+    # Holding a visit with the patient puts the clinician on the care team (as booking does).
+    provider = session.get(Provider, provider_id)
+    if provider is not None and provider.user_id is not None:
+        from careweave.careteam import service as careteam
+        from careweave.core.clock import SystemClock
+
+        careteam.ensure_member(
+            session,
+            patient_id=patient_id,
+            user_id=provider.user_id,
+            basis="patient_choice",
+            clock=SystemClock(),
+        )
     return appt
 
 

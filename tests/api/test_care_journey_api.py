@@ -13,7 +13,7 @@ from careweave.patients import service as patients
 from careweave.safety import service as safety
 from careweave.safety.models import SafetyAlert
 from careweave.screening.models import ScreeningResponse
-from tests.builders import make_user
+from tests.builders import join_team, make_user
 from tests.helpers import bearer, enrolled_headers
 
 
@@ -191,7 +191,9 @@ def test_clinician_overrides_with_a_reason(client, session, settings, clock):
     client.post(
         f"/api/v1/patients/{pid}/screenings", headers=headers, json={"instrument": "phq-2", "answers": [0, 1]}
     )
-    _, dr_headers = _clinician(client, session, settings, clock, role=Role.THERAPIST)
+    dr, dr_headers = _clinician(client, session, settings, clock, role=Role.THERAPIST)
+    join_team(session, uuid.UUID(str(pid)), dr)
+    session.commit()
     url = f"/api/v1/patients/{pid}/care-pathway/override"
     assert (
         client.post(url, headers=dr_headers, json={"pathway": "therapy", "reason": "short"}).status_code

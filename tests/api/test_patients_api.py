@@ -7,7 +7,7 @@ from sqlalchemy import select
 from careweave.audit.models import AuditEvent
 from careweave.core.actor import Role
 from careweave.patients import service as patients
-from tests.builders import PASSWORD, make_user
+from tests.builders import PASSWORD, join_team, make_user
 from tests.helpers import bearer, enrolled_headers
 
 
@@ -64,11 +64,17 @@ def test_patient_cannot_list_patients_or_read_audit(client, session, settings):
 
 def test_clinician_lists_and_reads_patients_with_audit(client, session, settings, clock):
     _, pid = _patient(session, settings)
+    other = make_user(session, settings, Role.PATIENT, name="Not Hers")
+    other_pid = patients.patient_id_for_user(session, other.id)
     cara, headers = _clinician_headers(client, session, settings, clock)
+    join_team(session, pid, cara)
+    session.commit()
     listing = client.get("/api/v1/patients", headers=headers)
     assert listing.status_code == 200
-    assert str(pid) in {p["id"] for p in listing.json()["items"]}
+    assert {p["id"] for p in listing.json()["items"]} == {str(pid)}  # her care team's patients only
+    assert listing.json()["total"] == 1
     assert client.get(f"/api/v1/patients/{pid}", headers=headers).status_code == 200
+    assert client.get(f"/api/v1/patients/{other_pid}", headers=headers).status_code == 404
     actions = session.scalars(
         select(AuditEvent.action).where(AuditEvent.patient_id == pid, AuditEvent.actor_user_id == cara.id)
     ).all()

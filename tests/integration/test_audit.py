@@ -2,23 +2,26 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from careweave.audit import service as audit
 from careweave.audit.models import AuditEvent
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import SystemClock
+from careweave.core.errors import NotFound
 from careweave.db.engine import make_sessionmaker
 from careweave.db.uow import unit_of_work
 from careweave.identity import service as identity
 from careweave.patients import service as patients
-from tests.builders import make_user
+from tests.builders import join_team, make_user
 
 
 def test_every_patient_read_is_audited_with_who_and_outcome(session, settings, clock):
     ana = make_user(session, settings, Role.PATIENT)
     cara = make_user(session, settings, Role.THERAPIST)
     patient_id = patients.patient_id_for_user(session, ana.id)
+    join_team(session, patient_id, cara)
     actor = identity.actor_for(session, cara, ip="203.0.113.5", request_id="req-1")
     patients.get_patient(session, actor, patient_id, clock=clock)
     event = session.scalars(
@@ -76,9 +79,14 @@ def test_patient_sees_who_looked_at_their_record(session, settings, clock):
     ana = make_user(session, settings, Role.PATIENT)
     cara = make_user(session, settings, Role.THERAPIST)
     patient_id = patients.patient_id_for_user(session, ana.id)
+    # A clinician off the team is refused, and the refusal shows too; on the team, the read shows.
+    with pytest.raises(NotFound):
+        patients.get_patient(session, identity.actor_for(session, cara), patient_id, clock=clock)
+    join_team(session, patient_id, cara)
     patients.get_patient(session, identity.actor_for(session, cara), patient_id, clock=clock)
     log = patients.access_log(session, identity.actor_for(session, ana), patient_id, clock=clock)
-    assert any(e.actor_user_id == cara.id and e.action == "patient.viewed" for e in log)
+    seen = [(e.action, e.outcome) for e in log if e.actor_user_id == cara.id]
+    assert ("patient.viewed", "success") in seen and ("patient.viewed", "denied") in seen
 
 
 def test_concurrent_appends_keep_one_unbroken_chain(databases, settings):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from careweave.audit.models import AuditEvent
 from careweave.core.actor import Role
 from careweave.patients import service as patients
-from tests.builders import PASSWORD, make_user
+from tests.builders import PASSWORD, join_team, make_user
 from tests.helpers import CSRF_RE, csrf, web_login
 
 
@@ -162,6 +162,7 @@ def test_clinician_opens_a_patient_and_the_patient_sees_it(client, session, sett
     ana = make_user(session, settings, Role.PATIENT, name="Ana Testpatient")
     cara = make_user(session, settings, Role.THERAPIST, name="Cara Testtherapist")
     pid = patients.patient_id_for_user(session, ana.id)
+    join_team(session, pid, cara)
     session.commit()
     web_login(client, cara.email)
     listing = client.get("/clinician", params={"q": "testpatient"})

@@ -137,3 +137,33 @@ def verify_as(session: Session, actor: Actor, *, clock: Clock) -> VerifyResult:
         details={"checked": result.checked, "problems": len(result.problems)},
     )
     return result
+
+
+def require(
+    session: Session,
+    actor: Actor,
+    action: policy.Action,
+    ref: policy.PatientRef,
+    *,
+    clock: Clock,
+    event: str,
+    entity_type: str | None = None,
+    entity_id: object | None = None,
+) -> None:
+    """policy.require, and a refused access to a patient's record is itself audited (``event``, outcome
+    denied, with the reason code): the patient's "who looked at my record" and the admin log show it."""
+    verdict = policy.decide(actor, action, ref)
+    if verdict.allowed:
+        return
+    record(
+        session,
+        actor,
+        event,
+        clock=clock,
+        outcome="denied",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        patient_id=ref.patient_id,
+        details={"action": action.value, "on_team": verdict.on_team},
+    )
+    raise policy.refusal(verdict, ref, recorded=True)

@@ -74,9 +74,19 @@ def missing_fields(patient: Patient, intake: Intake) -> list[str]:
     return needed
 
 
-def _load(session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.Action) -> IntakeView:
+def _load(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    action: policy.Action,
+    *,
+    clock: Clock | None = None,
+) -> IntakeView:
     patient, ref = patients.get_patient_ref(session, patient_id)
-    policy.require(actor, action, ref)
+    if clock is not None:
+        audit.require(session, actor, action, ref, clock=clock, event="intake.viewed")
+    else:
+        policy.require(actor, action, ref)
     intake = repo.for_patient(session, patient.id)
     if intake is None:
         blank = Intake(patient_id=patient.id, step=0, goals=[], current_medications=[], history={})
@@ -85,7 +95,7 @@ def _load(session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.
 
 
 def get_intake(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock) -> IntakeView:
-    view = _load(session, actor, patient_id, policy.Action.INTAKE_READ)
+    view = _load(session, actor, patient_id, policy.Action.INTAKE_READ, clock=clock)
     audit.record(
         session,
         actor,

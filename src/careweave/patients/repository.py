@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -36,9 +37,30 @@ def ids_by_users(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID,
 
 
 def in_clinic(
-    session: Session, clinic_id: uuid.UUID | None, *, query: str | None, limit: int, offset: int
+    session: Session,
+    clinic_id: uuid.UUID | None,
+    *,
+    query: str | None,
+    limit: int,
+    offset: int,
+    team_of: uuid.UUID | None = None,
+    on: date | None = None,
 ) -> tuple[list[Patient], int]:
+    """The clinic's patients (``team_of``: only those on that clinician's care teams on ``on``)."""
     stmt = select(Patient).where(Patient.clinic_id == clinic_id)
+    if team_of is not None:
+        from careweave.careteam.models import CareTeamMember
+
+        day = on or datetime.now(UTC).date()
+        stmt = stmt.where(
+            Patient.id.in_(
+                select(CareTeamMember.patient_id).where(
+                    CareTeamMember.user_id == team_of,
+                    CareTeamMember.start_date <= day,
+                    or_(CareTeamMember.end_date.is_(None), CareTeamMember.end_date >= day),
+                )
+            )
+        )
     if query:
         like = f"%{query.lower()}%"
         stmt = stmt.where(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,8 +19,41 @@ from careweave.patients import repository as repo
 from careweave.patients.models import Patient
 
 
-def _ref(patient: Patient) -> policy.PatientRef:
-    return policy.PatientRef(patient.id, patient.clinic_id)
+def _ref(session: Session, patient: Patient) -> policy.PatientRef:
+    """The patient with what access depends on, read now: care team, consents, emergency accesses."""
+    from careweave.careteam import repository as team_repo
+    from careweave.consent import repository as consent_repo
+
+    now = datetime.now(UTC)
+    return policy.PatientRef(
+        patient.id,
+        patient.clinic_id,
+        team=team_repo.team_facts(session, patient.id),
+        grants=consent_repo.grant_facts(session, patient.id),
+        break_glass=team_repo.break_glass_users(session, patient.id, now),
+        on_call=_on_call(session, patient.id, now),
+        on=now.date(),
+    )
+
+
+ON_CALL_HOURS = 72  # an acknowledging clinician keeps access this long to follow up
+
+
+def _on_call(session: Session, patient_id: uuid.UUID, now: datetime) -> frozenset[str]:
+    from sqlalchemy import or_, select
+
+    from careweave.safety.models import SafetyAlert
+
+    rows = session.execute(
+        select(SafetyAlert.assigned_user_id, SafetyAlert.acknowledged_by).where(
+            SafetyAlert.patient_id == patient_id,
+            or_(
+                SafetyAlert.status == "open",
+                SafetyAlert.acknowledged_at > now - timedelta(hours=ON_CALL_HOURS),
+            ),
+        )
+    ).all()
+    return frozenset(str(u) for pair in rows for u in pair if u is not None)
 
 
 def create_for_user(
@@ -82,7 +115,7 @@ def get_patient(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock:
     patient = repo.get(session, patient_id)
     if patient is None:
         raise NotFound("No such patient.")
-    if not policy.may(actor, policy.Action.PATIENT_READ, _ref(patient)):
+    if not policy.may(actor, policy.Action.PATIENT_READ, _ref(session, patient)):
         audit.record(
             session,
             actor,
@@ -137,14 +170,14 @@ def get_patient_ref(session: Session, patient_id: uuid.UUID) -> tuple[Patient, p
     patient = repo.get(session, patient_id)
     if patient is None:
         raise NotFound("No such patient.")
-    return patient, _ref(patient)
+    return patient, _ref(session, patient)
 
 
 def update_patient(
     session: Session, actor: Actor, patient_id: uuid.UUID, changes: dict[str, Any], *, clock: Clock
 ) -> Patient:
     patient = repo.get(session, patient_id)
-    if patient is None or not policy.may(actor, policy.Action.PATIENT_UPDATE, _ref(patient)):
+    if patient is None or not policy.may(actor, policy.Action.PATIENT_UPDATE, _ref(session, patient)):
         raise NotFound("No such patient.")
     changed = apply_changes(patient, changes, today=clock.now().date())
     session.flush()
@@ -182,7 +215,9 @@ def access_log(
 ) -> list[AuditEvent]:
     """'Who looked at my record': every audited access to this patient's data."""
     patient = repo.get(session, patient_id)
-    if patient is None or not policy.may(actor, policy.Action.PATIENT_ACCESS_LOG_READ, _ref(patient)):
+    if patient is None or not policy.may(
+        actor, policy.Action.PATIENT_ACCESS_LOG_READ, _ref(session, patient)
+    ):
         raise NotFound("No such patient.")
     events = audit.events_for_patient(session, patient.id, limit=limit)
     audit.record(
@@ -208,8 +243,12 @@ def list_patients(
 ) -> tuple[list[Patient], int]:
     """Patients the actor may see, one audit event per patient shown."""
     policy.require(actor, policy.Action.PATIENT_LIST)
-    rows, total = repo.in_clinic(session, actor.clinic_id, query=query, limit=min(limit, 200), offset=offset)
-    visible = [p for p in rows if policy.may(actor, policy.Action.PATIENT_READ, _ref(p))]
+    # Clinicians list the patients of their care teams; administrators the whole clinic (operations).
+    team_of = actor.user_id if actor.role is not None and actor.role.is_clinician else None
+    rows, total = repo.in_clinic(
+        session, actor.clinic_id, query=query, limit=min(limit, 200), offset=offset, team_of=team_of
+    )
+    visible = [p for p in rows if policy.may(actor, policy.Action.PATIENT_READ, _ref(session, p))]
     for patient in visible:
         audit.record(
             session,

@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
+from careweave.consent import rules as consent_rules
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.errors import NotFound, PolicyDenied
 
@@ -45,6 +47,22 @@ class Action(enum.StrEnum):
     WAITLIST_JOIN = "waitlist.join"
     VISIT_JOIN = "visit.join"
     SCHEDULE_MANAGE = "schedule.manage"
+    CARE_TEAM_READ = "care_team.read"
+    CARE_TEAM_MANAGE = "care_team.manage"
+    CONSENT_READ = "consent.read"
+    CONSENT_MANAGE = "consent.manage"
+    CONSENT_REQUEST = "consent.request"
+    BREAK_GLASS_REVIEW = "break_glass.review"
+    REFERRAL_CREATE = "referral.create"
+    REFERRAL_READ = "referral.read"
+    THREAD_READ = "thread.read"
+    MESSAGE_SEND = "message.send"
+    PLAN_READ = "plan.read"
+    PLAN_WRITE = "plan.write"
+    PLAN_ACKNOWLEDGE = "plan.acknowledge"
+    NOTE_READ = "note.read"
+    NOTE_WRITE = "note.write"
+    MEDICATION_READ = "medication.read"
     VISIT_TYPES_MANAGE = "visit_types.manage"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
@@ -52,8 +70,21 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PatientRef:
+    """A patient and the facts access depends on: clinic, care team, consent directives, break-the-glass
+    accesses in force, and the day they were read (patients.get_patient_ref loads them; nothing is cached)."""
+
     patient_id: uuid.UUID
     clinic_id: uuid.UUID | None = None
+    team: tuple[consent_rules.Member, ...] = ()
+    grants: tuple[consent_rules.Grant, ...] = ()
+    break_glass: frozenset[str] = frozenset()  # user ids with an emergency access in force
+    # The on-call rule: whoever holds (or just acknowledged) an open safety alert of this patient acts as an
+    # assigned member of the team until it is handled.
+    on_call: frozenset[str] = frozenset()
+    on: date | None = None
+
+    def today(self) -> date:
+        return self.on or datetime.now(UTC).date()
 
 
 Resource = PatientRef | None
@@ -102,6 +133,23 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.WAITLIST_JOIN: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
     # The visit room: the patient and clinicians; visits.service admits only the visit's own clinician.
     Action.VISIT_JOIN: PatientRule(True, PRESCRIBING_OR_TREATING),
+    # Collaboration (issue #6). Staff rules apply to members of the patient's care team; the categories
+    # (ACTION_CATEGORY) then ask the patient's consent directives.
+    Action.CARE_TEAM_READ: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.CARE_TEAM_MANAGE: PatientRule(False, frozenset({Role.ADMIN, Role.CARE_MANAGER})),
+    Action.CONSENT_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.CONSENT_MANAGE: PatientRule(True, NO_STAFF),  # only the patient grants and revokes
+    Action.CONSENT_REQUEST: PatientRule(False, CLINICAL_ROLES),
+    Action.REFERRAL_CREATE: PatientRule(False, PRESCRIBING_OR_TREATING),
+    Action.REFERRAL_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.THREAD_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.MESSAGE_SEND: PatientRule(True, CLINICAL_ROLES),
+    Action.PLAN_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.PLAN_WRITE: PatientRule(False, CLINICAL_ROLES),
+    Action.PLAN_ACKNOWLEDGE: PatientRule(True, NO_STAFF),
+    Action.NOTE_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.NOTE_WRITE: PatientRule(False, PRESCRIBING_OR_TREATING),
+    Action.MEDICATION_READ: PatientRule(True, CLINICAL_ROLES),
 }
 
 GLOBAL_RULES: dict[Action, frozenset[Role]] = {
@@ -115,31 +163,151 @@ GLOBAL_RULES: dict[Action, frozenset[Role]] = {
     # Any provider's availability (a clinician edits their own: scheduling.service checks the link).
     Action.SCHEDULE_MANAGE: frozenset({Role.ADMIN}),
     Action.VISIT_TYPES_MANAGE: frozenset({Role.ADMIN}),
+    Action.BREAK_GLASS_REVIEW: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }
+
+
+# What part of the record an action reads (consent categories, consent.rules). Actions not listed touch the
+# record's administrative part (who, when, where, coverage, visits), which the care team and clinic
+# administrators see without a directive.
+ACTION_CATEGORY: dict[Action, consent_rules.Category] = {
+    Action.INTAKE_READ: "screening",
+    Action.SCREENING_READ: "screening",
+    Action.PATHWAY_READ: "screening",
+    Action.PATHWAY_OVERRIDE: "screening",
+    Action.MATCH: "screening",  # a patient's match uses their screenings
+    Action.PLAN_READ: "plan",
+    Action.NOTE_READ: "progress_notes",
+    Action.MEDICATION_READ: "medications",
+}
+# The on-call rule: whoever is on call may have to act for any patient of the clinic, team or not.
+CLINIC_WIDE: frozenset[Action] = frozenset(
+    {Action.SAFETY_ALERT_READ, Action.SAFETY_ALERT_ACKNOWLEDGE, Action.SAFETY_HELP_REQUEST}
+)
+# Clinic administrators run operations for every patient of the clinic, never reading clinical categories.
+ADMIN_OPERATIONS: frozenset[Action] = frozenset(a for a, r in PATIENT_RULES.items() if Role.ADMIN in r.staff)
 
 
 def _same_clinic(actor: Actor, ref: PatientRef) -> bool:
     return actor.clinic_id is not None and actor.clinic_id == ref.clinic_id
 
 
-def may(actor: Actor, action: Action, resource: Resource = None) -> bool:
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    on_team: bool  # a refused team member gets 403 and the reason; anyone else 404 (no hint)
+    reason: str
+
+
+ALLOW = Verdict(True, True, "")
+HIDDEN = Verdict(False, False, "No such patient.")
+
+
+def decide(actor: Actor, action: Action, resource: Resource = None) -> Verdict:
+    """The decision with its reason. Staff see a patient only from their care team (or a recorded emergency
+    access), except the on-call rule and administrators' operations; each category of the record moves between
+    clinicians only as the patient's consent directives allow (consent.rules)."""
     role = actor.role
     if role is None:  # only the system actor (jobs, CLI commands) acts without a role
-        return actor.is_system
+        return ALLOW if actor.is_system else HIDDEN
     if action in GLOBAL_RULES:
-        return role in GLOBAL_RULES[action]
+        ok = role in GLOBAL_RULES[action]
+        return ALLOW if ok else Verdict(False, False, "You do not have permission to do this.")
     rule = PATIENT_RULES[action]
     if resource is None:
-        return False
+        return HIDDEN
     if role is Role.PATIENT:
-        return rule.patient_self and actor.patient_id == resource.patient_id
-    return role in rule.staff and _same_clinic(actor, resource)
+        return ALLOW if rule.patient_self and actor.patient_id == resource.patient_id else HIDDEN
+    if role not in rule.staff or not _same_clinic(actor, resource):
+        return HIDDEN
+    if role is Role.ADMIN:
+        return ALLOW if action in ADMIN_OPERATIONS and action not in ACTION_CATEGORY else HIDDEN
+    if action in CLINIC_WIDE:
+        return ALLOW
+    return category_verdict(actor, resource, ACTION_CATEGORY.get(action))
+
+
+def category_verdict(
+    actor: Actor,
+    ref: PatientRef,
+    category: consent_rules.Category | None,
+    *,
+    author_user_id: uuid.UUID | None = None,
+) -> Verdict:
+    """For a clinician: on the team (or breaking the glass), and, for a category, allowed by consent."""
+    if actor.role is Role.PATIENT:
+        if actor.patient_id != ref.patient_id:
+            return HIDDEN
+        # Psychotherapy notes are excluded from the patient's right of access (45 CFR 164.524(a)(1)(i)).
+        return HIDDEN if category == "psychotherapy_notes" else ALLOW
+    if actor.role is None:
+        return ALLOW if actor.is_system else HIDDEN
+    if actor.user_id is None or not _same_clinic(actor, ref):
+        return HIDDEN
+    user = str(actor.user_id)
+    on = ref.today()
+    glass = user in ref.break_glass
+    team = ref.team
+    if user in ref.on_call and consent_rules.current_member(team, user, on) is None:
+        team = (*team, consent_rules.Member(user, "on_call", "assigned", on))
+    if category is None:
+        on_team = consent_rules.current_member(team, user, on) is not None
+        return ALLOW if on_team or glass else HIDDEN
+    d = consent_rules.decide(
+        user,
+        team,
+        ref.grants,
+        category,
+        on=on,
+        author_user_id=str(author_user_id) if author_user_id else None,
+        break_glass=glass,
+    )
+    return Verdict(d.allowed, d.on_team, d.reason)
+
+
+def may(actor: Actor, action: Action, resource: Resource = None) -> bool:
+    return decide(actor, action, resource).allowed
+
+
+def may_see(
+    actor: Actor,
+    ref: PatientRef,
+    category: consent_rules.Category,
+    *,
+    author_user_id: uuid.UUID | None = None,
+) -> bool:
+    """Per item: may ``actor`` see this item of ``category`` (by ``author_user_id``)? Staff outside the team: no."""
+    if actor.role is Role.ADMIN:
+        return False
+    return category_verdict(actor, ref, category, author_user_id=author_user_id).allowed
+
+
+class ConsentRequired(PolicyDenied):
+    """A care-team member the patient has not (or no longer) shared this with: 403 with the reason."""
+
+    code = "consent_required"
 
 
 def require(actor: Actor, action: Action, resource: Resource = None) -> None:
-    if may(actor, action, resource):
+    verdict = decide(actor, action, resource)
+    if verdict.allowed:
         return
+    raise refusal(verdict, resource)
+
+
+class RecordedConsentRequired(ConsentRequired):
+    keep_changes = True  # the audit row of the refused access is committed
+
+
+class RecordedNotFound(NotFound):
+    keep_changes = True
+
+
+def refusal(verdict: Verdict, resource: Resource, *, recorded: bool = False) -> PolicyDenied | NotFound:
+    """The error for a refusal; ``recorded``: the caller audited it, so the unit keeps that row."""
     if isinstance(resource, PatientRef):
-        raise NotFound("No such patient.")
-    raise PolicyDenied("You do not have permission to do this.")
+        if verdict.on_team:
+            return (RecordedConsentRequired if recorded else ConsentRequired)(verdict.reason)
+        return (RecordedNotFound if recorded else NotFound)("No such patient.")
+    return PolicyDenied(verdict.reason or "You do not have permission to do this.")

@@ -138,12 +138,29 @@ def next_instrument(session: Session, actor: Actor, patient_id: uuid.UUID) -> st
     return _next(session, patient_id)
 
 
+SUBSTANCE_USE_INSTRUMENTS = frozenset({"audit-c"})
+
+
+def category_of(response: ScreeningResponse) -> str:
+    """The consent category of a screening: substance-use screens are Part 2 data (spec §5.3)."""
+    return "substance_use" if response.instrument in SUBSTANCE_USE_INSTRUMENTS else "screening"
+
+
+def _visible(actor: Actor, ref: policy.PatientRef, response: ScreeningResponse) -> bool:
+    if category_of(response) == "screening" or actor.is_system:
+        return True
+    return policy.may_see(actor, ref, "substance_use") or actor.patient_id == ref.patient_id
+
+
 def history(
     session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
 ) -> list[ScreeningResponse]:
     patient, ref = patients.get_patient_ref(session, patient_id)
-    policy.require(actor, policy.Action.SCREENING_READ, ref)
-    rows = repo.for_patient(session, patient.id)
+    audit.require(
+        session, actor, policy.Action.SCREENING_READ, ref, clock=clock, event="screening.history_viewed"
+    )
+    # Alcohol and substance-use screens carry the Part 2 label: shown only where that consent allows.
+    rows = [r for r in repo.for_patient(session, patient.id) if _visible(actor, ref, r)]
     audit.record(
         session,
         actor,
@@ -161,10 +178,23 @@ def get_response(
     session: Session, actor: Actor, patient_id: uuid.UUID, response_id: uuid.UUID, *, clock: Clock
 ) -> ScreeningResponse:
     _, ref = patients.get_patient_ref(session, patient_id)
-    policy.require(actor, policy.Action.SCREENING_READ, ref)
+    audit.require(session, actor, policy.Action.SCREENING_READ, ref, clock=clock, event="screening.viewed")
     response = repo.get(session, response_id)
     if response is None or response.patient_id != patient_id:
         raise NotFound("No such screening.")
+    if not _visible(actor, ref, response):
+        audit.record(
+            session,
+            actor,
+            "screening.viewed",
+            clock=clock,
+            outcome="denied",
+            entity_type="screening_response",
+            entity_id=response.id,
+            patient_id=patient_id,
+            details={"category": "substance_use"},
+        )
+        raise policy.refusal(policy.category_verdict(actor, ref, "substance_use"), ref, recorded=True)
     audit.record(
         session,
         actor,

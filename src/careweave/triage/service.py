@@ -113,7 +113,7 @@ def _compute(session: Session, patient_id: uuid.UUID) -> CarePathway:
 
 def care_pathway(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock) -> CarePathway:
     patient, ref = patients.get_patient_ref(session, patient_id)
-    policy.require(actor, policy.Action.PATHWAY_READ, ref)
+    audit.require(session, actor, policy.Action.PATHWAY_READ, ref, clock=clock, event="care_pathway.viewed")
     result = _compute(session, patient.id)
     audit.record(
         session,

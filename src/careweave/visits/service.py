@@ -26,6 +26,7 @@ from careweave.audit import service as audit
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, DomainError, NotFound, PolicyDenied
+from careweave.patients import service as patients
 from careweave.scheduling.models import Appointment
 from careweave.settings import Settings
 from careweave.visits import repository as repo
@@ -209,11 +210,12 @@ def _access(
         and provider.user_id == actor.user_id
     ):
         side = "clinician"
-    ref = policy.PatientRef(appt.patient_id, patient.clinic_id if patient else None)
+    ref = patients.get_patient_ref(session, appt.patient_id)[1] if patient is not None else None
     if (
         side is None
         or patient is None
         or provider is None
+        or ref is None
         or not policy.may(actor, policy.Action.VISIT_JOIN, ref)
     ):
         audit.record(

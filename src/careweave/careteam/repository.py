@@ -1,0 +1,68 @@
+"""Care-team queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careweave.careteam.models import BreakGlassAccess, CareTeamMember
+from careweave.consent import rules as consent_rules
+
+
+def members(
+    session: Session, patient_id: uuid.UUID, *, current_on: date | None = None
+) -> list[CareTeamMember]:
+    stmt = select(CareTeamMember).where(CareTeamMember.patient_id == patient_id)
+    if current_on is not None:
+        stmt = stmt.where(
+            CareTeamMember.start_date <= current_on,
+            (CareTeamMember.end_date.is_(None)) | (CareTeamMember.end_date >= current_on),
+        )
+    return list(session.scalars(stmt.order_by(CareTeamMember.start_date, CareTeamMember.created_at)))
+
+
+def current(session: Session, patient_id: uuid.UUID, user_id: uuid.UUID) -> CareTeamMember | None:
+    return session.scalars(
+        select(CareTeamMember).where(
+            CareTeamMember.patient_id == patient_id,
+            CareTeamMember.user_id == user_id,
+            CareTeamMember.end_date.is_(None),
+        )
+    ).one_or_none()
+
+
+def team_facts(session: Session, patient_id: uuid.UUID) -> tuple[consent_rules.Member, ...]:
+    rows = session.execute(
+        select(
+            CareTeamMember.user_id,
+            CareTeamMember.role,
+            CareTeamMember.basis,
+            CareTeamMember.start_date,
+            CareTeamMember.end_date,
+        ).where(CareTeamMember.patient_id == patient_id)
+    ).all()
+    return tuple(consent_rules.Member(str(u), r, b, s, e) for u, r, b, s, e in rows)
+
+
+def break_glass_users(session: Session, patient_id: uuid.UUID, now: datetime) -> frozenset[str]:
+    rows = session.scalars(
+        select(BreakGlassAccess.user_id).where(
+            BreakGlassAccess.patient_id == patient_id, BreakGlassAccess.expires_at > now
+        )
+    )
+    return frozenset(str(u) for u in rows)
+
+
+def patients_of(session: Session, user_id: uuid.UUID, on: date) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(CareTeamMember.patient_id).where(
+                CareTeamMember.user_id == user_id,
+                CareTeamMember.start_date <= on,
+                (CareTeamMember.end_date.is_(None)) | (CareTeamMember.end_date >= on),
+            )
+        )
+    )

@@ -1,0 +1,35 @@
+"""Consent queries."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careweave.consent import rules
+from careweave.consent.models import ConsentDirective
+
+
+def directives(
+    session: Session, patient_id: uuid.UUID, *, active_only: bool = False
+) -> list[ConsentDirective]:
+    stmt = select(ConsentDirective).where(ConsentDirective.patient_id == patient_id)
+    if active_only:
+        stmt = stmt.where(ConsentDirective.status == "active")
+    return list(session.scalars(stmt.order_by(ConsentDirective.granted_at)))
+
+
+def grant_facts(session: Session, patient_id: uuid.UUID) -> tuple[rules.Grant, ...]:
+    """Directives in force or not: the rules decide (a revoked or expired one grants nothing)."""
+    return tuple(
+        rules.Grant(
+            id=str(d.id),
+            grantee_user_id=str(d.grantee_user_id) if d.grantee_user_id else None,
+            care_team=d.grantee_care_team,
+            categories=frozenset(d.categories or ()),
+            expires=d.expires,
+            revoked=d.status != "active",
+        )
+        for d in directives(session, patient_id, active_only=True)
+    )

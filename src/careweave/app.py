@@ -32,6 +32,7 @@ from careweave.web.care import router as care_router
 from careweave.web.directory_pages import router as directory_pages_router
 from careweave.web.pages import router as web_router
 from careweave.web.schedule_pages import router as schedule_pages_router
+from careweave.web.sharing_pages import router as sharing_pages_router
 from careweave.web.templating import STATIC_DIR
 
 SWAGGER = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist (Apache-2.0)
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(care_router)
     app.include_router(directory_pages_router)
     app.include_router(schedule_pages_router)
+    app.include_router(sharing_pages_router)
     app.include_router(visit_pages_router)  # the visit room page and its WebSocket (issue #5)
     app.include_router(fhir_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

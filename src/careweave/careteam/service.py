@@ -4,8 +4,10 @@ referral, assignment by the clinic), leaving, and break-the-glass access for an 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +21,8 @@ from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from careweave.directory.models import Provider
 from careweave.identity.models import User
+from careweave.jobs import queue
+from careweave.notify.mail import Mail
 from careweave.patients import service as patients
 
 ROLE_FOR_USER = {
@@ -113,13 +117,9 @@ def team(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock)
 
 def views(session: Session, rows: list[CareTeamMember]) -> list[TeamView]:
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({r.user_id for r in rows})))}
-    creds = dict(
-        session.execute(
-            select(Provider.id, Provider.credential).where(
-                Provider.id.in_({r.provider_id for r in rows if r.provider_id})
-            )
-        ).tuples()
-    )
+    provider_ids = {r.provider_id for r in rows if r.provider_id}
+    stmt = select(Provider.id, Provider.credential).where(Provider.id.in_(provider_ids))
+    creds = dict(session.execute(stmt).tuples().all())
     return [
         TeamView(
             r,
@@ -233,8 +233,6 @@ def break_glass(
 
 def _flag_break_glass(session: Session, access: BreakGlassAccess, *, clock: Clock) -> None:
     """Tell the patient's current team (by e-mail, through the job queue; no clinical content)."""
-    from careweave.jobs import queue
-
     queue.enqueue(
         session,
         "break_glass.notice",
@@ -284,3 +282,40 @@ def review(
         patient_id=access.patient_id,
     )
     return access
+
+
+# ------------------------------------------------------------------ jobs
+
+
+@queue.handler("break_glass.notice")
+def send_break_glass_notice(ctx: queue.JobContext, payload: Mapping[str, Any]) -> None:
+    """Tell the patient's care team and the clinic's administrators that someone broke the glass (who and when;
+    the reason stays in the record)."""
+    from careweave.patients.models import Patient
+
+    access = ctx.session.get(BreakGlassAccess, uuid.UUID(str(payload["access_id"])))
+    if access is None:
+        return
+    patient = ctx.session.get(Patient, access.patient_id)
+    opener = ctx.session.get(User, access.user_id)
+    if patient is None or opener is None:
+        return
+    team_ids = {m.user_id for m in repo.members(ctx.session, patient.id, current_on=access.started_at.date())}
+    admins = set(
+        ctx.session.scalars(
+            select(User.id).where(User.clinic_id == patient.clinic_id, User.role == Role.ADMIN.value)
+        )
+    )
+    link = f"{ctx.settings.base_url}/admin/break-glass"
+    for user in ctx.session.scalars(select(User).where(User.id.in_((team_ids | admins) - {opener.id}))):
+        ctx.mailer.send(
+            Mail(
+                to=user.email,
+                subject="Emergency access to a patient's record in Careweave",
+                body=(
+                    f"{opener.full_name or opener.email} opened the record of a patient of your clinic outside the "
+                    f"care team for an emergency, at {access.started_at:%Y-%m-%d %H:%M} UTC. The access is recorded "
+                    f"with its reason and will be reviewed:\n{link}"
+                ),
+            )
+        )

@@ -288,3 +288,15 @@ def answer_request(
 
 def team_member_ids(session: Session, patient_id: uuid.UUID, today: date) -> set[uuid.UUID]:
     return {m.user_id for m in team_repo.members(session, patient_id, current_on=today)}
+
+
+def user_for_provider(session: Session, provider_id: uuid.UUID) -> uuid.UUID:
+    from careweave.directory.models import Provider
+
+    user_id = session.scalar(select(Provider.user_id).where(Provider.id == provider_id))
+    if user_id is None:
+        raise InvalidInput(
+            "That clinician has no account here.",
+            fields=[FieldError("grantee.provider_id", "no such clinician")],
+        )
+    return user_id

@@ -48,7 +48,13 @@ BACKOFF_JITTER = 0.25  # up to +25 % at random, so jobs that failed together do 
 
 # Modules whose import registers handlers. The worker imports them (by name: the queue itself depends on no
 # domain), so a process that never imported a domain still runs its jobs.
-HANDLER_MODULES: tuple[str, ...] = ("careweave.scheduling.reminders", "careweave.scheduling.waitlist")
+HANDLER_MODULES: tuple[str, ...] = (
+    "careweave.scheduling.reminders",
+    "careweave.scheduling.waitlist",
+    "careweave.careteam.service",
+    "careweave.careteam.referrals",
+    "careweave.messaging.jobs",
+)
 
 
 @dataclass(frozen=True, slots=True)

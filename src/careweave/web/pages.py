@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from careweave import policy
 from careweave.audit import service as audit
 from careweave.core import geo
 from careweave.core.actor import Role
@@ -506,16 +507,127 @@ def patient_detail(
     clock: ClockDep,
     web_user: WebUser = require_role(*CLINICIANS, Role.ADMIN),
 ) -> Response:
+    from careweave.careteam import service as careteam
+    from careweave.consent import service as consent
+
     patient = patients.get_patient(session, web_user.actor, patient_id, clock=clock)
-    ctx: dict[str, object] = {"patient": patient, "clinical": web_user.role in CLINICIANS}
-    if web_user.role in CLINICIANS:  # clinical data: clinicians only (policy would refuse an admin)
+    ctx: dict[str, object] = {
+        "patient": patient,
+        "clinical": web_user.role in CLINICIANS,
+        "team": careteam.team(session, web_user.actor, patient_id, clock=clock),
+        "withheld": {},
+    }
+    if web_user.role in CLINICIANS:  # clinical data: clinicians, as the patient's consent allows
+        withheld: dict[str, str] = {}
+
+        def gated(name: str, read):  # type: ignore[no-untyped-def]
+            try:
+                return read()
+            except policy.ConsentRequired as exc:  # a team member the patient has not shared this with
+                withheld[name] = exc.message
+                return None
+
         ctx |= {
-            "intake": intake_service.get_intake(session, web_user.actor, patient_id, clock=clock),
-            "screenings": list(reversed(screening.history(session, web_user.actor, patient_id, clock=clock))),
-            "pathway": triage.care_pathway(session, web_user.actor, patient_id, clock=clock),
+            "intake": gated(
+                "intake", lambda: intake_service.get_intake(session, web_user.actor, patient_id, clock=clock)
+            ),
+            "screenings": gated(
+                "screenings",
+                lambda: list(reversed(screening.history(session, web_user.actor, patient_id, clock=clock))),
+            ),
+            "pathway": gated(
+                "pathway", lambda: triage.care_pathway(session, web_user.actor, patient_id, clock=clock)
+            ),
             "can_override": web_user.role in (Role.THERAPIST, Role.PSYCHIATRIST),
+            "withheld": withheld,
+            "pending": [
+                r
+                for r in consent.pending_requests(session, web_user.actor, patient_id)
+                if r.for_user_id == web_user.user.id
+            ],
+            "notice": request.query_params.get("notice"),
         }
     return render(request, "patient_detail.html", ctx)
+
+
+@router.post("/patients/{patient_id}/consent-request")
+async def ask_for_consent(
+    request: Request,
+    patient_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser = require_role(*CLINICIANS),
+) -> Response:
+    """A care-team member asks the patient to share categories with them (the patient answers in the portal)."""
+    from careweave.consent import service as consent
+
+    form = await request.form()
+    categories = [str(c) for c in form.getlist("categories")]
+    consent.request_consent(
+        session,
+        web_user.actor,
+        patient_id,
+        for_user_id=web_user.user.id,
+        categories=categories,
+        clock=clock,
+        reason=str(form.get("reason") or "")[:500] or None,
+    )
+    return RedirectResponse(f"/patients/{patient_id}?notice=asked", status_code=303)
+
+
+@router.get("/patients/{patient_id}/break-glass")
+def break_glass_form(
+    request: Request, patient_id: uuid.UUID, web_user: WebUser = require_role(*CLINICIANS)
+) -> Response:
+    return render(request, "sharing/break_glass.html", {"patient_id": patient_id, "error": None})
+
+
+@router.post("/patients/{patient_id}/break-glass")
+def break_glass_submit(
+    request: Request,
+    patient_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    web_user: WebUser = require_role(*CLINICIANS),
+) -> Response:
+    from careweave.careteam import service as careteam
+
+    try:
+        careteam.break_glass(session, web_user.actor, patient_id, reason=reason, clock=clock)
+    except InvalidInput as exc:
+        return render(
+            request,
+            "sharing/break_glass.html",
+            {"patient_id": patient_id, "error": exc.fields[0].message},
+            status_code=422,
+        )
+    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+
+
+@router.get("/admin/break-glass")
+def break_glass_review(
+    request: Request, session: DbSession, all: bool = False, web_user: WebUser = require_role(Role.ADMIN)
+) -> Response:
+    from careweave.careteam import service as careteam
+
+    rows = careteam.review_list(session, web_user.actor, include_reviewed=all)
+    names = {uid: pair[0] for uid, pair in identity.user_names(session, {r.user_id for r in rows}).items()}
+    return render(request, "sharing/break_glass_review.html", {"rows": rows, "names": names, "all": all})
+
+
+@router.post("/admin/break-glass/{access_id}/review")
+def break_glass_mark_reviewed(
+    access_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    note: Annotated[str, Form(max_length=2000)] = "",
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    from careweave.careteam import service as careteam
+
+    careteam.review(session, web_user.actor, access_id, note=note, clock=clock)
+    return RedirectResponse("/admin/break-glass", status_code=303)
 
 
 # ------------------------------------------------------------------ admin

@@ -20,6 +20,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/patient", "My care"),
         ("/care-pathway", "My recommendation"),
         ("/appointments", "My visits"),
+        ("/sharing", "Sharing"),
         ("/patient/profile", "My details"),
         ("/patient/access-log", "Who viewed my record"),
     ],
@@ -46,6 +47,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     Role.ADMIN: [
         ("/admin", "Users"),
         ("/admin/directory", "Directory"),
+        ("/admin/break-glass", "Emergency accesses"),
         ("/appointments", "Visits"),
         ("/admin/on-call", "On-call roster"),
         ("/admin/audit", "Audit log"),

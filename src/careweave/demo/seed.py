@@ -504,6 +504,10 @@ def seed_schedule(
                 break
             except (scheduling.Ineligible, scheduling.SlotTaken):
                 continue
+    if p2 is not None:  # patient2 shares scores and the plan with their whole care team
+        from careweave.consent import service as consent
+
+        consent.grant(session, system, p2, consent.GrantIn(None, True, ("screening", "plan")), clock=clock)
     p9 = patient_ids[8]
     if p9 is not None:
         waitlist.join(

@@ -47,7 +47,7 @@ from careweave.jobs.queue import JobContext, RetryJob
 from careweave.notify.mail import Attachment, Mail
 from careweave.notify.sms import Sms
 from careweave.patients import service as patients
-from careweave.scheduling import ics
+from careweave.scheduling import ics, rules
 from careweave.scheduling.models import Appointment, ReminderDelivery, VisitType
 from careweave.settings import Settings
 
@@ -102,10 +102,6 @@ def is_late(now: datetime, start_at: datetime, offset: int, offsets: Iterable[in
     return any(0 < o < offset and now >= start_at - timedelta(minutes=o) for o in offsets)
 
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def zone_or_utc(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -114,17 +110,8 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
 
 
 def format_visit_time(at: datetime, zone: str | None) -> str:
-    """``Tue 3 Mar 2026, 9:00 AM EST``: the time in the reader's zone, labelled (locale-independent)."""
-    local = at.astimezone(zone_or_utc(zone))
-    label = local.tzname() or "UTC"
-    if label[:1] in "+-":  # zones without an abbreviation ("-03")
-        label = f"UTC{label}"
-    hour = local.hour % 12 or 12
-    half = "AM" if local.hour < 12 else "PM"
-    return (
-        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
-        f"{hour}:{local.minute:02d} {half} {label}"
-    )
+    """``Tue 3 Mar 2026, 9:00 AM EST``: the time in the reader's zone (UTC when it is unknown), labelled."""
+    return rules.local_label(at, zone_or_utc(zone).key)
 
 
 def short_name(given: str, preferred: str | None, family: str) -> str:

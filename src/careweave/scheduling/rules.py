@@ -303,13 +303,21 @@ def is_late_cancellation(start: datetime, now: datetime, late_cancel_hours: int)
     return _utc(start) - _utc(now) < timedelta(hours=late_cancel_hours)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def local_label(instant: datetime, tz_name: str) -> str:
-    """ "Tue 3 Mar 2026, 9:00 AM EST": a time as a person in ``tz_name`` reads it, zone named."""
+    """ "Tue 3 Mar 2026, 9:00 AM EST": a time as a person in ``tz_name`` reads it, zone named (the same in
+    every locale; a zone without an abbreviation shows as "UTC-03")."""
     local = _utc(instant).astimezone(zone(tz_name))
+    label = local.tzname() or "UTC"
+    if label[:1] in "+-":
+        label = f"UTC{label}"
     hour = local.hour % 12 or 12
     return (
-        f"{local:%a} {local.day} {local:%b %Y}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'} "
-        f"{local.tzname()}"
+        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+        f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'} {label}"
     )
 
 

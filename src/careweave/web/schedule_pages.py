@@ -143,7 +143,7 @@ def book_submit(
 ) -> Response:
     pid = _patient_id(web_user, patient_id)
     try:
-        when = datetime.fromisoformat(start)
+        when = _parse_start(start)
         if reschedule is not None:
             appt = service.reschedule(
                 session, web_user.actor, reschedule, start=when, clock=clock, settings=settings
@@ -161,20 +161,6 @@ def book_submit(
                 clock=clock,
                 settings=settings,
             )
-    except ValueError:
-        return _booking_page(
-            request,
-            session,
-            web_user,
-            clock,
-            provider_id,
-            visit_type=visit_type,
-            patient_id=pid,
-            reschedule=reschedule,
-            week=0,
-            error="That time could not be read; please pick one of the times shown.",
-            status_code=422,
-        )
     except (Conflict, InvalidInput, service.Ineligible) as exc:
         session.rollback()
         return _booking_page(
@@ -191,6 +177,14 @@ def book_submit(
             status_code=exc.status,
         )
     return _see_other(f"/appointments?booked={appt.id}")
+
+
+def _parse_start(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        problem = "That time could not be read; please pick one of the times shown."
+        raise InvalidInput(problem, fields=[FieldError("start", problem)]) from exc
 
 
 # ------------------------------------------------------------------ my visits

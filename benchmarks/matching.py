@@ -10,7 +10,8 @@ conditions, all three pathways, some self-pay, some broad: California + the comm
 
 * matching: ``careweave.directory.matching.run_match`` in a fresh session, as the API calls it;
 * floor: the best hand-written SQL for the same hard filters (benchmarks.floor), one query per role
-  returning every eligible provider id, in a fresh session.
+  returning every eligible provider id, with its values written in; built before the clock starts and run
+  through the driver on a fresh connection, so it is the database's work alone.
 
 It prints p50/p95/p99/max of both and their ratio, overall and for the broad needs. ``--verify N`` (default
 25) first checks, on N needs including broad ones, that the floor returns exactly the providers the pure
@@ -32,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -135,12 +137,28 @@ def make_needs(count: int, *, seed: int = DEFAULT_SEED) -> list[BenchNeed]:
 # The two things timed
 
 
-def floor_ids(session: Session, bn: BenchNeed) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
+def floor_sql(engine: Engine, bn: BenchNeed) -> dict[str, str | None]:
+    """The floor's SQL for each role of the need, with its values written in (as a person would write it):
+    built before the clock starts, so the floor is the database's work alone."""
+    out: dict[str, str | None] = {}
     for role in rules.roles_for_pathway(bn.need.pathway):
         stmt = floor.floor_statement(bn.need, role)
-        out[role] = [] if stmt is None else list(session.execute(stmt).scalars())
+        out[role] = (
+            None if stmt is None else str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+        )
     return out
+
+
+def timed_floor(engine: Engine, sql: dict[str, str | None]) -> tuple[float, dict[str, list[Any]]]:
+    """Run the floor's queries on a fresh connection through the driver (no ORM, no result processing)."""
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        ids = {
+            role: [] if text is None else conn.exec_driver_sql(text).fetchall() for role, text in sql.items()
+        }
+        elapsed = (time.perf_counter() - started) * 1000
+        conn.rollback()
+    return elapsed, ids
 
 
 def legacy_facts(session: Session, ids: list[Any], on_date: date) -> list[rules.ProviderFacts]:
@@ -330,19 +348,19 @@ def _role_list(result: rules.MatchResult, role: str) -> list[str]:
     return [r.provider_id for r in (result.therapists if role == "therapist" else result.prescribers)]
 
 
-def verify(sessions: sessionmaker[Session], needs: list[BenchNeed], limit: int) -> str:
+def verify(engine: Engine, sessions: sessionmaker[Session], needs: list[BenchNeed], limit: int) -> str:
     problems: list[str] = []
     checked = 0
     for bn in needs[:limit]:
+        floors = timed_floor(engine, floor_sql(engine, bn))[1]
         with sessions() as session:
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
-            floors = floor_ids(session, bn)
             result = matching.run_match(session, bn.need, plan_name=bn.plan_name)
             session.rollback()
         checked += 1
         for role in rules.roles_for_pathway(bn.need.pathway):
             expected = _role_list(oracle, role)
-            got_floor = {str(i) for i in floors[role]}
+            got_floor = {str(uuid.UUID(str(row[0]))) for row in floors[role]}
             if got_floor != set(expected):
                 problems.append(
                     f"floor {role} {bn.need}: {len(got_floor - set(expected))} extra, "
@@ -430,13 +448,13 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
     if args.verify:
         sample = [n for n in needs if n.kind == "broad"][:3] + [n for n in needs if n.kind != "broad"]
         print(f"  verifying {args.verify} needs against the pure rules ...")
-        result.verify = verify(sessions, sample, args.verify)
+        result.verify = verify(db.engine, sessions, sample, args.verify)
         print("  " + result.verify)
 
     warm = make_needs(args.warmup, seed=args.seed + 1) + [n for n in needs if n.kind == "broad"][:2]
     for bn in warm:
         _timed(sessions, lambda s, bn=bn: matching.run_match(s, bn.need, plan_name=bn.plan_name))
-        _timed(sessions, lambda s, bn=bn: floor_ids(s, bn))
+        timed_floor(db.engine, floor_sql(db.engine, bn))
     for bn in warm[:2] if args.legacy else ():
         _timed(sessions, lambda s, bn=bn: legacy_run_match(s, bn.need, plan_name=bn.plan_name))
 
@@ -446,9 +464,10 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
     gc.collect()
     started = time.perf_counter()
     for i, bn in enumerate(needs):
+        sql = floor_sql(db.engine, bn)
 
-        def run_floor(bn: BenchNeed = bn) -> tuple[float, Any]:
-            return _timed(sessions, lambda s: floor_ids(s, bn))
+        def run_floor(sql: dict[str, str | None] = sql) -> tuple[float, Any]:
+            return timed_floor(db.engine, sql)
 
         def run_matching(bn: BenchNeed = bn) -> tuple[float, Any]:
             return _timed(sessions, lambda s: matching.run_match(s, bn.need, plan_name=bn.plan_name))

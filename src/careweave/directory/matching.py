@@ -51,8 +51,11 @@ class MatchOutcome:
     plan_name: str | None
 
 
-def _facts(session: Session, ids: list[uuid.UUID], on_date: date) -> list[rules.ProviderFacts]:
-    rows = repo.match_fact_rows(session, ids, on_date)
+def _facts(
+    session: Session, ids: list[uuid.UUID], on_date: date, scope: repo.FactScope | None = None
+) -> list[rules.ProviderFacts]:
+    """The rules' facts about ``ids`` (with a ``scope``, only the tags of one need: repo.FactScope)."""
+    rows = repo.match_fact_rows(session, ids, on_date, scope)
     out = []
     for p in rows["providers"]:
         offers = {
@@ -121,7 +124,7 @@ def run_match(
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
     first = {role: _candidate_ids(session, queries[role], page, 0) for role in roles}
-    _load(session, [i for ids in first.values() for i in ids], need.on_date, facts)
+    _load(session, [i for ids in first.values() for i in ids], need, facts)
     for role in roles:
         lists[role] = tuple(_top(session, need, role, queries[role], first[role], page, limit, rs, facts))
         summary[role] = MappingProxyType({})
@@ -183,11 +186,20 @@ def _candidate_ids(session: Session, query: repo.CandidateQuery, page: int, offs
     return repo.match_candidate_ids(session, query, limit=page, offset=offset)
 
 
+def _scope(need: rules.Need) -> repo.FactScope:
+    """The tags ``need`` reads (repo.FactScope), folded as the candidate query folds them."""
+    return repo.FactScope(
+        plan_id=_plan_uuid(need.plan_id),
+        conditions=tuple(sorted({c.casefold() for c in need.conditions})),
+        language=need.language.casefold() if need.language else None,
+    )
+
+
 def _load(
-    session: Session, ids: list[uuid.UUID], on_date: date, facts: dict[str, rules.ProviderFacts]
+    session: Session, ids: list[uuid.UUID], need: rules.Need, facts: dict[str, rules.ProviderFacts]
 ) -> None:
     missing = list(dict.fromkeys(i for i in ids if str(i) not in facts))
-    facts.update((f.id, f) for f in _facts(session, missing, on_date))
+    facts.update((f.id, f) for f in _facts(session, missing, need.on_date, _scope(need)))
 
 
 def _top(
@@ -211,7 +223,7 @@ def _top(
             return ranked[:limit]
         offset += page
         ids = _candidate_ids(session, query, page, offset)
-        _load(session, ids, need.on_date, facts)
+        _load(session, ids, need, facts)
         seen += [str(i) for i in ids]
 
 
@@ -274,7 +286,7 @@ def _directory_counts(
 
 def _match_everyone(session: Session, need: rules.Need, *, plan_name: str | None) -> rules.MatchResult:
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
-    facts = _facts(session, ids, need.on_date)
+    facts = _facts(session, ids, need.on_date, _scope(need))
     result = rules.match(facts, need, plan_name=plan_name)
     # Providers the SQL pre-filter left out have no authority in the state: count them so an
     # empty result can say so.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 import uuid
 from collections.abc import Iterable
@@ -9,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Exists,
     Select,
@@ -20,6 +22,8 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -315,17 +319,34 @@ def match_candidate_ids(
     return list(dict.fromkeys(session.scalars(stmt)))
 
 
-def match_fact_rows(session: Session, ids: list[uuid.UUID], on_date: date) -> dict[str, Any]:
-    """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match)."""
+@dataclass(frozen=True, slots=True)
+class FactScope:
+    """The tags one need reads: only its plan (None: no plan, no networks), its conditions and its language
+    (case-folded; stored tags are lower-case). The rules look at nothing else in a provider's networks,
+    conditions and languages for that need (membership of the plan, the requested conditions treated, the
+    requested language spoken), so they decide and rank exactly as with every tag loaded, from fewer rows."""
+
+    plan_id: uuid.UUID | None
+    conditions: tuple[str, ...]
+    language: str | None
+
+
+def match_fact_rows(
+    session: Session, ids: list[uuid.UUID], on_date: date, scope: FactScope | None = None
+) -> dict[str, Any]:
+    """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match), in three
+    round trips: the provider rows; their dated records (licences, compact privileges, DEA registrations,
+    prescriptive certificates valid on ``on_date``) in one UNION ALL; their tags (conditions, languages,
+    networks) in another. With a ``scope``, only the tags that need reads (FactScope)."""
     out: dict[str, Any] = {
         "providers": [],
-        "conditions": _grouped(session, ProviderCondition.provider_id, ProviderCondition.condition, ids),
-        "languages": _grouped(session, ProviderLanguage.provider_id, ProviderLanguage.language, ids),
-        "networks": _grouped(session, ProviderNetwork.provider_id, ProviderNetwork.plan_id, ids),
+        "conditions": {i: [] for i in ids},
+        "languages": {i: [] for i in ids},
+        "networks": {i: [] for i in ids},
         "licenses": {i: [] for i in ids},
         "compact_privileges": {i: [] for i in ids},
         "dea_registrations": {i: [] for i in ids},
-        "prescriptive_certifications": prescriptive_certification_states(session, ids, on_date),
+        "prescriptive_certifications": {i: set() for i in ids},
     }
     if not ids:
         return out
@@ -346,18 +367,65 @@ def match_fact_rows(session: Session, ids: list[uuid.UUID], on_date: date) -> di
             ).where(Provider.id.in_(ids))
         )
     )
-    children = (
-        ("licenses", License, ("state", "license_type", "number", "status", "issued", "expires")),
-        ("compact_privileges", CompactPrivilege, ("compact", "state", "status", "issued", "expires")),
-        ("dea_registrations", DeaRegistration, ("state", "schedules", "expires")),
-    )
-    for key, model, columns in children:
-        stmt = select(model.provider_id, *(getattr(model, c) for c in columns)).where(
-            model.provider_id.in_(ids)
-        )
-        for row in session.execute(stmt):
-            out[key][row[0]].append(tuple(row[1:]))
+    rows = itertools.chain.from_iterable(session.execute(stmt) for stmt in _child_rows(ids, on_date, scope))
+    for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
+        if kind == "L":
+            out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
+        elif kind == "P":
+            out["compact_privileges"][pid].append((s1, s2, s3, d1, d2))
+        elif kind == "D":
+            out["dea_registrations"][pid].append((s1, schedules or [], d2))
+        elif kind == "C":
+            out["conditions"][pid].append(s1)
+        elif kind == "G":
+            out["languages"][pid].append(s1)
+        elif kind == "N":
+            out["networks"][pid].append(uuid.UUID(s1))
+        else:
+            out["prescriptive_certifications"][pid].add(s1)
     return out
+
+
+def _child_rows(ids: list[uuid.UUID], on_date: date, scope: FactScope | None) -> tuple[Any, ...]:
+    """(kind, provider id, four texts, two dates, DEA schedules) for every child row of ``ids``: dated records
+    (licences, compact privileges, DEA registrations, RxP certificates), then tags (conditions, languages,
+    networks). The first branch of each carries the columns' types, so dates, ids and JSON come back
+    converted on every backend. Two statements, not one: on the benchmark machine PostgreSQL 15 answered the
+    single seven-branch UNION ALL in ~15 ms and these two in ~1-2 ms each (executor time ~1 ms either way;
+    the cause was not pinned down)."""
+    none = null()
+    no_json = cast(null(), JSON)  # typed in every branch: PostgreSQL would resolve bare NULLs as text
+    tag = functools.partial(literal_column, type_=String)
+
+    def branch(kind: str, model: Any, *columns: Any) -> Select[Any]:
+        labelled = (c.label(f"c{n}") for n, c in enumerate((tag(f"'{kind}'"), model.provider_id, *columns)))
+        return select(*labelled).where(model.provider_id.in_(ids))
+
+    def tags(kind: str, model: Any, column: Any, wanted: Iterable[Any] | None) -> list[Select[Any]]:
+        stmt = branch(kind, model, cast(column, String), none, none, none, none, none, no_json)
+        if wanted is None:
+            return [stmt]
+        wanted = list(wanted)
+        return [stmt.where(column.in_(wanted))] if wanted else []
+
+    L, P, D, R = License, CompactPrivilege, DeaRegistration, PrescriptiveCertification
+    C, G, N = ProviderCondition, ProviderLanguage, ProviderNetwork
+    records = union_all(
+        branch("L", L, L.state, L.license_type, L.number, L.status, L.issued, L.expires, no_json),
+        branch("P", P, P.compact, P.state, P.status, none, P.issued, P.expires, no_json),
+        branch("D", D, D.state, none, none, none, none, D.expires, D.schedules),
+        branch("R", R, R.state, none, none, none, none, none, no_json).where(
+            or_(R.expires.is_(None), R.expires >= on_date)
+        ),
+    )
+    tag_rows = [
+        *tags("C", C, C.condition, None if scope is None else scope.conditions),
+        *tags("G", G, G.language, None if scope is None else (scope.language,) if scope.language else ()),
+        *tags("N", N, N.plan_id, None if scope is None else (scope.plan_id,) if scope.plan_id else ()),
+    ]
+    if not tag_rows:
+        return (records,)
+    return records, union_all(*tag_rows) if len(tag_rows) > 1 else tag_rows[0]
 
 
 def exclusion_fact_rows(

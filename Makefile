@@ -44,6 +44,9 @@ fmt: install  ## Format and autofix
 bench: install  ## Matching benchmark, 100,000 synthetic providers, SQLite and PostgreSQL (ARGS="--providers 5000": quick)
 	$(PY) -m benchmarks $(ARGS)
 
+bench-booking: install  ## Booking throughput (raw claim / service / HTTP, PostgreSQL) and slot listing
+	.venv/bin/python -m benchmarks.booking $(ARGS)
+
 clean:  ## Remove virtualenvs and local data (var/)
 	rm -rf .venv .tools var test-artifacts
 

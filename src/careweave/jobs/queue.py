@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.core.clock import Clock
+from careweave.db.base import utcnow
 from careweave.db.uow import finish
 from careweave.jobs import repository as repo
 from careweave.jobs.models import Job
@@ -164,6 +165,27 @@ def enqueue(
         session.add(job)
         session.flush()
         return job
+    # The common case in one statement: INSERT … ON CONFLICT (dedupe_key) DO NOTHING. It never fails on a
+    # duplicate (so no SAVEPOINT), and on PostgreSQL it waits for a concurrent insert of the same key.
+    job_id = uuid.uuid4()
+    now = utcnow()
+    inserted = session.execute(
+        _insert(session)(Job)
+        .values(
+            id=job_id,
+            created_at=now,
+            updated_at=now,
+            status="queued",
+            attempts=0,
+            max_attempts=attempts_cap,
+            dedupe_key=dedupe_key,
+            **fields,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Job.id)
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return session.get(Job, job_id)
     for _ in range(3):
         existing = repo.by_dedupe_key(session, dedupe_key)
         if existing is not None:
@@ -181,6 +203,17 @@ def enqueue(
             continue  # another transaction inserted the key first and committed: read its row
         return job
     return None  # pragma: no cover - the key kept appearing and vanishing
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _requeue(job: Job, fields: dict[str, Any], attempts_cap: int) -> None:

@@ -103,6 +103,7 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
     seed_directory(session, system, users, clock=clock)
     seed_care(session, system, users, settings=settings, clock=clock)
     seed_schedule(session, system, users, settings=settings, clock=clock)
+    seed_collaboration(session, system, users, clock=clock)
     return logins
 
 
@@ -520,6 +521,92 @@ def seed_schedule(
             window_end=now + timedelta(days=21),
             clock=clock,
         )
+
+
+def seed_collaboration(
+    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, clock: Clock
+) -> None:
+    """Issue #6's story on patient6 (Texas; severe depression; pathway "both"): their therapist
+    (on the team since the booked intake) writes the shared plan, a signed SOAP note and a psychotherapy note,
+    and refers them to psychiatrist3 (licensed in Texas) for a medication evaluation, asking for the scores and
+    the plan. The patient has not answered yet: log in as patient6 to share, then as psychiatrist3 to accept."""
+    from datetime import timedelta
+
+    from careweave.careteam import repository as team_repo
+    from careweave.patients import service as patients
+    from careweave.records import service as records
+
+    p6 = patients.patient_id_for_user(session, users[Role.PATIENT][5])
+    if p6 is None:
+        return
+    therapist = next(
+        (m for m in team_repo.members(session, p6, current_on=clock.now().date()) if m.role == "therapist"),
+        None,
+    )
+    if therapist is None:
+        return
+    t_actor = identity.actor_for(session, identity.get_user(session, therapist.user_id))
+    today = clock.now().date()
+    records.update_plan(
+        session,
+        t_actor,
+        p6,
+        {
+            "problems": [
+                {"code": "F32.1", "description": "Major depressive disorder, single episode, moderate"},
+                {"code": "F41.1", "description": "Generalized anxiety disorder"},
+            ],
+            "goals": [
+                {
+                    "instrument": "PHQ-9",
+                    "comparator": "below",
+                    "target": 5,
+                    "due": str(today + timedelta(90)),
+                },
+                {
+                    "instrument": "GAD-7",
+                    "comparator": "below",
+                    "target": 5,
+                    "due": str(today + timedelta(90)),
+                },
+            ],
+            "interventions": [
+                {
+                    "discipline": "therapy",
+                    "owner_user_id": str(therapist.user_id),
+                    "description": "Weekly CBT, 12 sessions",
+                }
+            ],
+            "review_date": str(today + timedelta(28)),
+        },
+        reason="Initial plan after intake",
+        base_version=0,
+        clock=clock,
+    )
+    note = records.create_note(
+        session,
+        t_actor,
+        p6,
+        records.NoteIn(
+            kind="progress",
+            format="SOAP",
+            sections={
+                "S": "Low mood and worry most days for two months; sleep poor.",
+                "O": "PHQ-9 and GAD-7 at intake; engaged, good eye contact.",
+                "A": "Moderate depression with generalized anxiety.",
+                "P": "Weekly CBT; discuss a medication evaluation.",
+            },
+        ),
+        clock=clock,
+    )
+    records.sign_note(session, t_actor, note.note.id, clock=clock)
+    records.create_note(
+        session,
+        t_actor,
+        p6,
+        records.NoteIn(kind="psychotherapy", body="Process notes from the first session (therapist's own)."),
+        clock=clock,
+    )
 
 
 def seed_if_empty(session: Session, *, settings: Settings, clock: Clock) -> list[DemoLogin] | None:

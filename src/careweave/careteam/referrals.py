@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -346,7 +346,7 @@ def _send(session: Session, actor: Actor, referral: Referral, *, clock: Clock) -
     queue.enqueue(
         session,
         NOTICE_KIND,
-        {"referral_id": str(referral.id), "to": "receiver"},
+        {"referral_id": str(referral.id), "to": "receiver", "open": referral.to_user_id is None},
         run_at=clock.now(),
         dedupe_key=f"referral:{referral.id}:sent",
     )
@@ -599,10 +599,16 @@ def matching_clinicians(
     )
     if need is None:
         return [], why
-    if modality:
-        from dataclasses import replace
-
-        need = replace(need, modalities=frozenset({modality.lower()}))
+    # The need's conditions come from the screenings: only those this referrer may see steer (and explain) the
+    # ranking, so its reasons never reveal a screening result the patient has not shared with them.
+    conditions = frozenset(
+        c
+        for c in need.conditions
+        if policy.may_see(actor, ref, "substance_use" if c == "substance_use" else "screening")
+    )
+    need = replace(
+        need, conditions=conditions, modalities=frozenset({modality.lower()}) if modality else need.modalities
+    )
     result = matching.run_match(session, need, plan_name=plan_name)
     ranked = list(result.prescribers if kind == "medication_evaluation" else result.therapists)
     ids = [uuid.UUID(r.provider_id) for r in ranked]
@@ -846,7 +852,7 @@ def _shared_sections(
         if allowed and category == "screening":
             items = _screening_items(session, actor, referral.patient_id, clock=clock)
         elif allowed and category == "plan":
-            items = _plan_items(session, referral.patient_id)
+            items = _plan_items(session, actor, referral.patient_id, clock=clock)
         out.append(
             SharedSection(
                 category,
@@ -880,31 +886,32 @@ def _screening_items(
     ]
 
 
-def _plan_items(session: Session, patient_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The current plan version's problems and goals (the caller checked policy.may_see(..., "plan")).
-    TODO(lead): read through records.service once the plan service exists."""
-    from careweave.records.models import PlanVersion, TreatmentPlan
+def _plan_items(
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+) -> list[dict[str, Any]]:
+    """The current plan as this reader may see it: records.service redacts items of other categories
+    (medications, substance use) and audits the read."""
+    from careweave.records import service as records
 
-    plan = session.scalar(select(TreatmentPlan).where(TreatmentPlan.patient_id == patient_id))
-    if plan is None or not plan.current_version:
+    view = records.get_plan(session, actor, patient_id, clock=clock)
+    if not view.version:
         return []
-    version = session.scalar(
-        select(PlanVersion).where(PlanVersion.plan_id == plan.id, PlanVersion.version == plan.current_version)
-    )
-    if version is None:
-        return []
-    content = version.content or {}
-    items: list[dict[str, Any]] = []
-    for key in ("problems", "goals", "interventions"):
-        for entry in content.get(key) or []:
-            text = (
-                entry.get("text") or entry.get("description") or entry.get("code")
-                if isinstance(entry, dict)
-                else entry
-            )
-            if text:
-                items.append({"kind": key[:-1], "text": str(text)})
-    return [{"version": plan.current_version, "changed_at": version.changed_at.date().isoformat()}, *items]
+    items: list[dict[str, Any]] = [
+        {
+            "version": view.version,
+            "changed_at": view.changed_at.date().isoformat() if view.changed_at else None,
+        }
+    ]
+    for kind, texts in (
+        ("problem", view.plain.problems),
+        ("goal", view.plain.goals),
+        ("intervention", view.plain.interventions),
+    ):
+        items += [{"kind": kind, "text": t} for t in texts]
+    withheld = sum(h.count for h in view.hidden)
+    if withheld:
+        items.append({"kind": "withheld", "text": f"{withheld} item(s) not shared with you"})
+    return items
 
 
 def _names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -920,12 +927,11 @@ def _views(session: Session, actor: Actor, rows: list[Referral], *, clock: Clock
     patient_names = patients.display_names(session, {r.patient_id for r in rows})
     now = clock.now()
     fitting = {k: _fitting_provider(session, actor, k) is not None for k in REFERRAL_KINDS}
-    clinics = {
-        pid: clinic
-        for pid, clinic in session.execute(
+    clinics = dict(
+        session.execute(
             select(Patient.id, Patient.clinic_id).where(Patient.id.in_({r.patient_id for r in rows}))
-        )
-    }
+        ).all()
+    )
     out = []
     for r in rows:
         parties = _party_set(
@@ -981,9 +987,9 @@ def send_notice(ctx: queue.JobContext, payload: Mapping[str, Any]) -> None:
                 )
             )
         return
-    if referral.status == "cancelled" or (referral.to_user_id is None and referral.status != "sent"):
+    if referral.status == "cancelled" or (payload.get("open") and referral.status != "sent"):
         return  # withdrawn, or an open referral someone already took
-    if referral.to_user_id is not None:
+    if not payload.get("open"):
         recipients = list(ctx.session.scalars(select(User.email).where(User.id == referral.to_user_id)))
     else:
         clinic = ctx.session.scalar(select(Patient.clinic_id).where(Patient.id == referral.patient_id))

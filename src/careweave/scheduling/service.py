@@ -361,36 +361,86 @@ def _offers(provider: Provider, vt: VisitType) -> bool:
     return provider.offers_therapy if vt.service == "therapy" else provider.offers_medication_management
 
 
-def next_available(
-    session: Session, provider_ids: list[uuid.UUID], *, visit_type_for: dict[uuid.UUID, str], now: datetime
-) -> dict[uuid.UUID, datetime]:
-    """The earliest free start per provider within their horizon (for match results)."""
-    out: dict[uuid.UUID, datetime] = {}
-    for pid in provider_ids:
-        sched = repo.schedule(session, pid)
-        vt = repo.visit_type(session, visit_type_for[pid])
-        if sched is None or vt is None:
-            continue
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A provider's earliest free start for one visit type (None: no free time in the window); ``published``
+    False: the provider has no schedule at all, so no time can be booked."""
+
+    published: bool
+    start: datetime | None
+
+
+SEARCH_STEP_DAYS = 14  # free slots are computed a fortnight at a time until the first one
+
+
+def openings(
+    session: Session,
+    provider_ids: list[uuid.UUID],
+    *,
+    visit_type_for: dict[uuid.UUID, str],
+    now: datetime,
+    from_day: date | None = None,
+) -> dict[uuid.UUID, Opening]:
+    """The earliest free start per provider from ``now`` + their minimum notice (or from the start of
+    ``from_day`` in their schedule's zone, when later) to the end of their booking horizon, for the visit type ``visit_type_for`` names (for match results). Every provider's
+    schedule, visit types and busy time are loaded together (four round trips whatever the count); only the
+    slot arithmetic is per provider. A visit type the provider's offers do not cover is not checked here."""
+    ids = list(dict.fromkeys(provider_ids))
+    if not ids:
+        return {}
+    scheds = repo.schedules(session, ids)
+    codes = {visit_type_for[pid] for pid in scheds}
+    types = {
+        vt.code: vt
+        for vt in session.scalars(select(VisitType).where(VisitType.code.in_(codes), VisitType.is_active))
+    }
+    ranges: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for pid, sched in scheds.items():
         earliest, latest = rules.bookable_range(sched, now)
-        step = timedelta(days=14)
+        if from_day is not None:
+            day_start = datetime.combine(from_day, time(0), tzinfo=sched.zone).astimezone(UTC)
+            earliest = max(earliest, day_start)
+        if earliest < latest and visit_type_for[pid] in types:
+            ranges[pid] = (earliest, latest)
+    busy: dict[uuid.UUID, list[rules.Busy]] = {}
+    if ranges:
+        lo = min(r[0] for r in ranges.values())
+        hi = max(r[1] for r in ranges.values())
+        busy = repo.busy_many(session, list(ranges), lo, hi, now=now)
+    out = {pid: Opening(pid in scheds, None) for pid in ids}
+    for pid, (earliest, latest) in ranges.items():
+        vt = types[visit_type_for[pid]]
         lo = earliest
         while lo < latest:
-            hi = min(lo + step, latest)
-            busy = repo.busy(session, pid, lo, hi, now=now)
+            hi = min(lo + timedelta(days=SEARCH_STEP_DAYS), latest)
             free = rules.free_slots(
-                sched,
+                scheds[pid],
                 visit_type=vt.code,
                 duration_minutes=vt.duration_minutes,
-                busy=busy,
+                busy=busy[pid],
                 start=lo,
                 end=hi,
                 now=now,
             )
             if free:
-                out[pid] = free[0].start
+                out[pid] = Opening(True, free[0].start)
                 break
             lo = hi
     return out
+
+
+def next_available(
+    session: Session,
+    provider_ids: list[uuid.UUID],
+    *,
+    visit_type_for: dict[uuid.UUID, str],
+    now: datetime,
+    from_day: date | None = None,
+) -> dict[uuid.UUID, datetime]:
+    """The earliest free start per provider within their horizon (for match results); providers with no
+    free time, or no schedule, are left out. Batched: see :func:`openings`."""
+    found = openings(session, provider_ids, visit_type_for=visit_type_for, now=now, from_day=from_day)
+    return {pid: o.start for pid, o in found.items() if o.start is not None}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -648,6 +698,10 @@ def _after_booking(
                 clock=clock,
                 added_by=actor.user_id,
             )
+            # An accepted referral to this clinician is now scheduled (the referral loop closes at the visit).
+            from careweave.careteam import referrals
+
+            referrals.mark_scheduled(session, appt.patient_id, holder, appt.id, clock)
     if notify:
         reminders.notify_change(session, appt, change=change, settings=settings, clock=clock)
     audit.record(

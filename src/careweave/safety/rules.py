@@ -27,6 +27,7 @@ REASON_LABELS = {
     "phq9_item9_positive": "PHQ-9 item 9 positive; C-SSRS pending",
     "phq9_item9_unanswered": "PHQ-9 item 9 unanswered",
     "patient_requested_help": "Patient asked for help now",
+    "message_crisis_language": "Crisis language in a patient's message",
 }
 
 

@@ -494,9 +494,23 @@ def clinician_home(
     q: Annotated[str | None, Query(max_length=100)] = None,
     web_user: WebUser = require_role(*CLINICIANS),
 ) -> Response:
+    from careweave.careteam import referrals
+
     rows, total = patients.list_patients(session, web_user.actor, clock=clock, query=q or None)
-    template = "_patient_rows.html" if request.headers.get("hx-request") else "home_clinician.html"
-    return render(request, template, {"patients": rows, "total": total, "q": q or ""})
+    if request.headers.get("hx-request"):
+        return render(request, "_patient_rows.html", {"patients": rows, "total": total, "q": q or ""})
+    overdue = referrals.overdue_for(session, web_user.actor, clock)
+    return render(
+        request,
+        "home_clinician.html",
+        {
+            "patients": rows,
+            "total": total,
+            "q": q or "",
+            "overdue": overdue,
+            "overdue_days": referrals.REFERRAL_OVERDUE_DAYS,
+        },
+    )
 
 
 @router.get("/patients/{patient_id}")

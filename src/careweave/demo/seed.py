@@ -103,7 +103,7 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
     seed_directory(session, system, users, clock=clock)
     seed_care(session, system, users, settings=settings, clock=clock)
     seed_schedule(session, system, users, settings=settings, clock=clock)
-    seed_collaboration(session, system, users, clock=clock)
+    seed_collaboration(session, system, users, settings=settings, clock=clock)
     return logins
 
 
@@ -524,13 +524,15 @@ def seed_schedule(
 
 
 def seed_collaboration(
-    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, clock: Clock
+    session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
 ) -> None:
     """Issue #6's story on patient6 (Texas; severe depression; pathway "both"): their therapist
     (on the team since the booked intake) writes the shared plan, a signed SOAP note and a psychotherapy note,
     and refers them to psychiatrist3 (licensed in Texas) for a medication evaluation, asking for the scores and
     the plan. The patient has not answered yet: log in as patient6 to share, then as psychiatrist3 to accept."""
     from datetime import timedelta
+
+    from sqlalchemy import select
 
     from careweave.careteam import repository as team_repo
     from careweave.patients import service as patients
@@ -607,6 +609,43 @@ def seed_collaboration(
         records.NoteIn(kind="psychotherapy", body="Process notes from the first session (therapist's own)."),
         clock=clock,
     )
+    # A message thread with the patient, and the referral to a psychiatrist licensed in Texas.
+    from careweave.careteam import referrals
+    from careweave.directory.models import Provider
+    from careweave.messaging import service as messaging
+    from careweave.notify.mail import make_mailer
+
+    mailer = make_mailer(settings.model_copy(update={"mail_transport": "file"}))
+    patient_user = identity.get_user(session, users[Role.PATIENT][5])
+    messaging.create_thread(
+        session,
+        t_actor,
+        patient_id=p6,
+        participants=[patient_user.id],
+        subject="Before our next session",
+        kind="patient",
+        body="Hello, a reminder to try the thought record we discussed. See you next week.",
+        clock=clock,
+        settings=settings,
+        mailer=mailer,
+    )
+    psychiatrist3 = session.scalar(select(Provider).where(Provider.user_id == users[Role.PSYCHIATRIST][2]))
+    if psychiatrist3 is not None:
+        referrals.create(
+            session,
+            t_actor,
+            referrals.ReferralIn(
+                patient_id=p6,
+                kind="medication_evaluation",
+                reason="Severe depressive symptoms persisting despite weekly CBT.",
+                urgency="soon",
+                to_provider_id=psychiatrist3.id,
+                question="Would an antidepressant help alongside therapy?",
+                needs=("screening", "plan"),
+                send=True,
+            ),
+            clock=clock,
+        )
 
 
 def seed_if_empty(session: Session, *, settings: Settings, clock: Clock) -> list[DemoLogin] | None:

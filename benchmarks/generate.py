@@ -21,7 +21,11 @@ Shape of the data (tunable constants below, each a rough public-workforce propor
   Medicaid managed care per state, in network mostly with providers licensed there); about a fifth of the
   providers take no insurance;
 * 20 languages (English nearly universal, Spanish common, more so in the South-West, a long tail) and 12
-  conditions; accepting new patients, capacity and caseload with a realistic share full.
+  conditions; accepting new patients, capacity and caseload with a realistic share full;
+* weekly hours in the provider's own zone for all but a few (SCHEDULE_PATTERNS: full-time weekdays, late
+  shifts with evenings, four long days, part-time with a Saturday, mornings), with a minimum notice of half a
+  day to two days and a 30–90-day booking horizon; about 4 % have published no schedule yet, so matching's
+  availability filter refuses them. No visits are booked, so every published schedule has free time.
 
 ``load(engine, providers=...)`` inserts it with SQLAlchemy Core executemany in chunks (minutes for 100,000).
 """
@@ -34,6 +38,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -50,6 +55,17 @@ from careweave.directory.models import (
     ProviderLanguage,
     ProviderNetwork,
 )
+from careweave.scheduling.models import AvailabilityWindow, ProviderSchedule
+
+# Weekly hours (weekday, Monday = 0, start hour, end hour), local to the provider, with their share.
+SCHEDULE_PATTERNS: tuple[tuple[tuple[tuple[int, int, int], ...], float], ...] = (
+    (tuple((d, 9, 17) for d in range(5)), 0.45),  # full-time weekdays
+    ((*((d, 12, 20) for d in range(4)), (4, 9, 13)), 0.2),  # late shifts with evenings, short Friday
+    (tuple((d, 8, 18) for d in range(4)), 0.15),  # four long days
+    (((1, 9, 17), (3, 9, 17), (5, 10, 14)), 0.12),  # part-time with a Saturday
+    (tuple((d, 7, 12) for d in range(5)), 0.08),  # mornings
+)
+NO_SCHEDULE_SHARE = 0.04
 
 DEFAULT_SEED = 20261126
 TODAY = date(2026, 11, 26)  # the data's "today": licences are issued before it, most expire after it
@@ -283,9 +299,13 @@ class DirectoryGenerator:
 
     def chunks(self, size: int = 5000) -> Iterator[dict[str, list[dict[str, Any]]]]:
         rng = random.Random(f"{self.seed}-providers")
+        hours = random.Random(
+            f"{self.seed}-schedules"
+        )  # its own stream: the directory rows stay as they were
         chunk: dict[str, list[dict[str, Any]]] = _empty()
         for n in range(self.providers):
             self._provider(rng, n, chunk)
+            self._schedule(hours, chunk["providers"][-1], chunk)
             if (n + 1) % size == 0:
                 yield chunk
                 chunk = _empty()
@@ -410,6 +430,36 @@ class DirectoryGenerator:
             for plan_id in sorted(plan_ids):
                 out["provider_networks"].append({"provider_id": pid, "plan_id": plan_id})
 
+    @staticmethod
+    def _schedule(rng: random.Random, provider: dict[str, Any], out: dict[str, list[dict[str, Any]]]) -> None:
+        if rng.random() < NO_SCHEDULE_SHARE:
+            return
+        pid = provider["id"]
+        out["provider_schedules"].append(
+            {
+                "provider_id": pid,
+                "timezone": provider["timezone"],
+                "buffer_minutes": _pick(rng, ((0, 0.6), (10, 0.3), (15, 0.1))),
+                "min_notice_minutes": _pick(rng, ((720, 0.6), (1440, 0.3), (2880, 0.1))),
+                "horizon_days": _pick(rng, ((30, 0.2), (60, 0.6), (90, 0.2))),
+                "late_cancel_hours": 24,
+                "updated_at": STAMP,
+            }
+        )
+        for weekday, start, end in _pick(rng, SCHEDULE_PATTERNS):
+            out["availability_windows"].append(
+                {
+                    "id": _uuid(rng),
+                    "provider_id": pid,
+                    "weekday": weekday,
+                    "start_time": clock_time(start),
+                    "end_time": clock_time(end),
+                    "visit_types": [],
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+            )
+
     def _license(
         self, rng: random.Random, pid: uuid.UUID, credential: str, state: str, out: dict[str, list[Any]]
     ) -> None:
@@ -483,6 +533,8 @@ TABLES: dict[str, Table] = {
     "provider_conditions": ProviderCondition.__table__,  # type: ignore[dict-item]
     "provider_languages": ProviderLanguage.__table__,  # type: ignore[dict-item]
     "provider_networks": ProviderNetwork.__table__,  # type: ignore[dict-item]
+    "provider_schedules": ProviderSchedule.__table__,  # type: ignore[dict-item]
+    "availability_windows": AvailabilityWindow.__table__,  # type: ignore[dict-item]
 }
 
 

@@ -47,6 +47,20 @@ def _provider(session, admin, user, *, name: str, credential: str, offers: list[
         expires=clock.now().date() + timedelta(days=365),
         clock=clock,
     )
+    # Matching shows only clinicians with free time: every day, 7:00-21:00 New York time.
+    from datetime import time
+
+    from careweave.scheduling import service as scheduling
+
+    scheduling.set_availability(
+        session,
+        admin,
+        provider.id,
+        scheduling.AvailabilityIn(
+            "America/New_York", tuple(scheduling.WindowIn(d, time(7), time(21)) for d in range(7))
+        ),
+        clock=clock,
+    )
     return provider
 
 

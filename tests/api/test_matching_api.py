@@ -23,6 +23,14 @@ def _provider(client, admin, body, licences):
             },
         )
         assert r.status_code == 201, r.text
+    # Matching only shows clinicians with free time (issue #4): every day, all day, so any test date works.
+    weekly = [{"weekday": d, "start": "07:00", "end": "21:00"} for d in range(7)]
+    r = client.put(
+        f"/api/v1/providers/{pid}/availability",
+        headers=admin,
+        json={"timezone": "America/Chicago", "weekly": weekly},
+    )
+    assert r.status_code == 200, r.text
     return pid
 
 
@@ -90,6 +98,7 @@ def test_both_pathway_returns_licensed_therapists_and_prescribers_with_a_pair(
     assert (psy, "therapist") in roles
     assert (psy, "prescriber") not in roles  # a psychologist never prescribes in Texas (spec §3)
     assert all(x["reasons"] for x in body["results"])
+    assert all(x["next_available"] for x in body["results"])  # every one shown has free time
     assert body["pair"]["prescriber_id"] == md
     assert "Far Away" not in {x["name"] for x in body["results"]}
 

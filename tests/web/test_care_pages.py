@@ -162,6 +162,18 @@ def test_help_now_button_raises_a_high_alert(client, session, settings, clock):
     assert not safety.self_scheduling_allowed(session, pid)
 
 
+def _open_every_day(session, admin, provider_id, clock):
+    """Matching only shows clinicians with free time (issue #4): hours every day, so any test date works."""
+    from datetime import time
+
+    from careweave.scheduling import service as scheduling
+
+    weekly = tuple(scheduling.WindowIn(d, time(7), time(21)) for d in range(7))
+    scheduling.set_availability(
+        session, admin, provider_id, scheduling.AvailabilityIn("America/New_York", weekly), clock=clock
+    )
+
+
 def test_patient_sees_matching_clinicians_with_reasons(client, session, settings, clock, mailer):
     from careweave.directory import service as directory
     from careweave.intake import service as intake_service
@@ -201,6 +213,7 @@ def test_patient_sees_matching_clinicians_with_reasons(client, session, settings
             expires=clock.now().date().replace(year=clock.now().year + 2),
             clock=clock,
         )
+        _open_every_day(session, admin, provider.id, clock)
     patient = make_user(session, settings, Role.PATIENT, state="NY")
     pid = patients.patient_id_for_user(session, patient.id)
     actor = identity.actor_for(session, patient)
@@ -225,3 +238,4 @@ def test_patient_sees_matching_clinicians_with_reasons(client, session, settings
     assert "Theo Therapist" in page.text
     assert "Licensed in New York" in page.text or "New York" in page.text
     assert "Suggested team" in page.text
+    assert "Next opening" in page.text and ("EST" in page.text or "EDT" in page.text)  # the patient's zone

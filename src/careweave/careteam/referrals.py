@@ -609,7 +609,7 @@ def matching_clinicians(
     need = replace(
         need, conditions=conditions, modalities=frozenset({modality.lower()}) if modality else need.modalities
     )
-    result = matching.run_match(session, need, plan_name=plan_name)
+    result = matching.run_match(session, need, plan_name=plan_name, now=clock.now())
     ranked = list(result.prescribers if kind == "medication_evaluation" else result.therapists)
     ids = [uuid.UUID(r.provider_id) for r in ranked]
     usable = set(

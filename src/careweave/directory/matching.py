@@ -5,14 +5,20 @@ decides exactly, a superset of the licence/compact check, and orders by the pref
 (repository.match_candidate_ids). The pure rules (directory.rules) then apply every hard filter exactly to
 each candidate, rank them, suggest a pair for "both", and explain empty results. See docs/benchmarks.md for
 why (a large state has thousands of candidates) and what it costs.
+
+Availability (issue #4 "has availability in the window"): for the candidates the rules are about to rank, and
+only those, each provider's earliest free start for the role's first visit (FIRST_VISIT) from the need's date
+to the end of their booking horizon is looked up in one batch per page (scheduling.service.openings) and put
+in ``ProviderFacts.next_available``; the rules then refuse a provider with none ("no_availability", no
+schedule included) and rank the others by it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
 from types import MappingProxyType
 
 from sqlalchemy.orm import Session
@@ -27,6 +33,7 @@ from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.intake import service as intake_service
 from careweave.patients import service as patients
+from careweave.scheduling import rules as slot_rules
 from careweave.screening import service as screening
 from careweave.triage import service as triage
 
@@ -40,6 +47,10 @@ SCREEN_CONDITIONS = {
     "audit-c": "substance_use",
 }
 MATCHABLE_PATHWAYS = ("therapy", "psychiatry", "both")
+# The visit a new patient books first with each role: its free time decides availability.
+FIRST_VISIT: Mapping[rules.Role, str] = MappingProxyType(
+    {"therapist": "therapy_intake", "prescriber": "psychiatric_evaluation"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,11 @@ class MatchOutcome:
     message: str | None  # why there is nothing to match (urgent, no state, …)
     names: dict[str, str]
     plan_name: str | None
+    timezone: str | None = None  # the patient's zone, for showing times (None: an explicit need)
+
+    def local_time(self, instant: datetime) -> str:
+        """``instant`` as the patient reads it, zone named ("Tue 3 Mar 2026, 9:00 AM EST"); UTC without one."""
+        return slot_rules.local_label(instant, self.timezone or "UTC")
 
 
 def _facts(
@@ -101,7 +117,12 @@ MATCH_LIMIT = 20
 
 
 def run_match(
-    session: Session, need: rules.Need, *, plan_name: str | None, limit: int | None = MATCH_LIMIT
+    session: Session,
+    need: rules.Need,
+    *,
+    plan_name: str | None,
+    limit: int | None = MATCH_LIMIT,
+    now: datetime | None = None,
 ) -> rules.MatchResult:
     """The best ``limit`` providers per role for ``need`` (all of them when ``limit`` is None), ranked by the
     pure rules, with a pair for "both" and an explanation for each empty role.
@@ -110,13 +131,19 @@ def run_match(
     (repository.match_candidate_ids), so only about ``limit`` providers per role are loaded; the pure rules
     then decide and rank every one of them, and more are fetched if the rules refuse some. ``excluded_summary``
     counts, for a role with no result, how many providers each filter removed over the whole directory (the
-    rules over every provider with authority in the state, as its explanation needs); for a role with results
-    it is empty ({}), since counting would cost as much as matching the whole state.
+    rules over every provider with authority in the state, as its explanation needs; "no_availability" over the
+    candidates whose free time was looked up); for a role with results it is empty ({}), since counting would
+    cost as much as matching the whole state.
+
+    Availability is looked up as of ``now`` (the minimum notice counts from it); callers with a clock pass
+    ``clock.now()``. Without it, the start of the need's date (UTC) stands for now.
     """
+    now = now if now is not None else datetime.combine(need.on_date, time(0), tzinfo=UTC)
     if limit is None or need.modalities:  # modality fit is not computed in SQL: rank everyone
-        return _match_everyone(session, need, plan_name=plan_name)
+        return _match_everyone(session, need, plan_name=plan_name, now=now)
     rs = rules.default_rules()
     facts: dict[str, rules.ProviderFacts] = {}
+    checked: dict[str, dict[str, rules.ProviderFacts]] = {"therapist": {}, "prescriber": {}}
     lists: dict[str, tuple[rules.Ranked, ...]] = {"therapist": (), "prescriber": ()}
     summary: dict[str, Mapping[str, int]] = {}
     explanations: dict[str, rules.Explanation] = {}
@@ -126,10 +153,17 @@ def run_match(
     first = {role: _candidate_ids(session, queries[role], page, 0) for role in roles}
     _load(session, [i for ids in first.values() for i in ids], need, facts)
     for role in roles:
-        lists[role] = tuple(_top(session, need, role, queries[role], first[role], page, limit, rs, facts))
+        search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role])
+        lists[role] = tuple(_top(search, first[role], limit))
         summary[role] = MappingProxyType({})
         if not lists[role]:
-            summary[role] = MappingProxyType(_directory_counts(session, need, role, rs))
+            # Every SQL candidate was examined (the last page was short): those refused only for want of free
+            # time are among them.
+            counts = _directory_counts(session, need, role, rs)
+            unavailable = rules.exclusion_counts(checked[role].values(), need, role, rules=rs)
+            if unavailable.get("no_availability"):
+                counts["no_availability"] = unavailable["no_availability"]
+            summary[role] = MappingProxyType({c: counts[c] for c in rules.EXCLUSION_CODES if counts.get(c)})
             explanations[role] = rules.explain_empty(need, summary[role], role, plan_name=plan_name, rules=rs)
     pair = None
     if need.pathway == "both":
@@ -202,29 +236,100 @@ def _load(
     facts.update((f.id, f) for f in _facts(session, missing, need.on_date, _scope(need)))
 
 
-def _top(
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """One role's candidate search: ``facts`` is shared by the roles (without availability), ``checked`` holds
+    this role's facts with its availability looked up."""
+
+    session: Session
+    need: rules.Need
+    role: rules.Role
+    query: repo.CandidateQuery
+    page: int
+    rs: rules.RuleSet
+    now: datetime
+    facts: dict[str, rules.ProviderFacts]
+    checked: dict[str, rules.ProviderFacts]
+
+
+# Candidates per role whose free time may be looked up only because earlier availability could still lift
+# them into the results (beyond those needed to fill the results at all): bounds a match's cost when a large
+# state has thousands of providers tied on every other preference. See docs/directory.md.
+AVAILABILITY_SCAN = 100
+
+
+def _top(search: _Search, ids: list[uuid.UUID], limit: int) -> list[rules.Ranked]:
+    """The rules' first ``limit`` for the role, from SQL's candidates (``ids``: the first page), fetching
+    further pages while the rules refuse too many of them (providers with no free time included), and while
+    a later candidate could still outrank the last result thanks to earlier availability (SQL orders by every
+    other preference, not by free time), up to AVAILABILITY_SCAN more candidates."""
+    s = search
+    seen: list[str] = []
+    offset = 0
+    filled_at: int | None = None  # candidates seen when the results first filled up
+    while True:
+        page_ids = [str(i) for i in ids]
+        s.checked.update(
+            _with_availability(s.session, [s.facts[i] for i in page_ids], s.need, s.role, s.rs, s.now)
+        )
+        seen += page_ids
+        ranked = rules.rank([s.checked[i] for i in seen], s.need, s.role, rules=s.rs)
+        if len(ids) < s.page:
+            return ranked[:limit]
+        if len(ranked) >= limit:
+            filled_at = len(seen) if filled_at is None else filled_at
+            last = s.facts[seen[-1]]
+            if len(seen) - filled_at >= AVAILABILITY_SCAN or not _may_outrank(
+                last, ranked[limit - 1], s.need
+            ):
+                return ranked[:limit]
+        offset += s.page
+        ids = _candidate_ids(s.session, s.query, s.page, offset)
+        _load(s.session, ids, s.need, s.facts)
+
+
+def _may_outrank(last: rules.ProviderFacts, worst: rules.Ranked, need: rules.Need) -> bool:
+    """Whether a candidate after ``last`` in SQL's order could rank above ``worst`` (the last result): SQL's
+    order is the rules' score without availability, then the rules' tie-break, so no later candidate beats
+    ``last`` given the best availability (free on the need's date)."""
+    best = replace(last, next_available=datetime.combine(need.on_date, time(0), tzinfo=UTC))
+    bound = rules.score(best, need, rules.DEFAULT_WEIGHTS).total
+    return (-bound, last.name.casefold(), last.name, last.id) < (
+        -worst.score.total,
+        worst.name.casefold(),
+        worst.name,
+        worst.provider_id,
+    )
+
+
+def _with_availability(
     session: Session,
+    facts: Iterable[rules.ProviderFacts],
     need: rules.Need,
     role: rules.Role,
-    query: repo.CandidateQuery,
-    ids: list[uuid.UUID],
-    page: int,
-    limit: int,
     rs: rules.RuleSet,
-    facts: dict[str, rules.ProviderFacts],
-) -> list[rules.Ranked]:
-    """The rules' first ``limit`` for ``role``, from SQL's candidates (``ids``: the first page), fetching
-    further pages while the rules refuse too many of them."""
-    seen = [str(i) for i in ids]
-    offset = 0
-    while True:
-        ranked = rules.rank([facts[i] for i in seen], need, role, rules=rs)
-        if len(ranked) >= limit or len(ids) < page:
-            return ranked[:limit]
-        offset += page
-        ids = _candidate_ids(session, query, page, offset)
-        _load(session, ids, need, facts)
-        seen += [str(i) for i in ids]
+    now: datetime,
+) -> dict[str, rules.ProviderFacts]:
+    """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
+    in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
+    queries for all of them (scheduling.service.openings)."""
+    from careweave.scheduling import service as scheduling  # it imports this module
+
+    out = {f.id: f for f in facts}
+    wanted = [uuid.UUID(f.id) for f in out.values() if not rules.exclusions(f, need, role, rules=rs)]
+    if not wanted:
+        return out
+    found = scheduling.openings(
+        session,
+        wanted,
+        visit_type_for=dict.fromkeys(wanted, FIRST_VISIT[role]),
+        now=now,
+        from_day=need.on_date,
+    )
+    for pid, opening in found.items():
+        key = str(pid)
+        out[key] = replace(out[key], next_available=opening.start, schedule_published=opening.published)
+    return out
 
 
 def _directory_counts(
@@ -284,26 +389,55 @@ def _directory_counts(
     return {code: counts[code] for code in rules.EXCLUSION_CODES if counts.get(code)}
 
 
-def _match_everyone(session: Session, need: rules.Need, *, plan_name: str | None) -> rules.MatchResult:
+def _match_everyone(
+    session: Session, need: rules.Need, *, plan_name: str | None, now: datetime
+) -> rules.MatchResult:
+    """The rules over every provider with authority in the state (availability looked up for each one passing
+    the other filters: this path costs as much as the state is large)."""
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
     facts = _facts(session, ids, need.on_date, _scope(need))
-    result = rules.match(facts, need, plan_name=plan_name)
     # Providers the SQL pre-filter left out have no authority in the state: count them so an
     # empty result can say so.
     outside = repo.count_active_providers(session) - len(ids)
-    if outside:
-        summary = {
-            role: {**counts, "no_authority_in_state": counts.get("no_authority_in_state", 0) + outside}
-            for role, counts in result.excluded_summary.items()
-        }
-        explanations = {
-            role: rules.explain_empty(need, summary[role], role, plan_name=plan_name)
-            for role in result.explanations
-        }
-        result = rules.MatchResult(
-            result.pathway, result.therapists, result.prescribers, result.pair, summary, explanations
-        )
-    return result
+    return rank_everyone(session, need, facts, plan_name=plan_name, now=now, outside=outside)
+
+
+def rank_everyone(
+    session: Session,
+    need: rules.Need,
+    facts: list[rules.ProviderFacts],
+    *,
+    plan_name: str | None,
+    now: datetime,
+    outside: int = 0,
+) -> rules.MatchResult:
+    """The rules' whole answer over ``facts`` (every provider to consider), each one passing the other hard
+    filters with its availability looked up; ``outside``: providers not in ``facts``, counted as having no
+    authority in the state."""
+    rs = rules.default_rules()
+    lists: dict[str, tuple[rules.Ranked, ...]] = {"therapist": (), "prescriber": ()}
+    summary: dict[str, Mapping[str, int]] = {}
+    explanations: dict[str, rules.Explanation] = {}
+    for role in rules.roles_for_pathway(need.pathway):
+        checked = list(_with_availability(session, facts, need, role, rs, now).values())
+        lists[role] = tuple(rules.rank(checked, need, role, rules=rs))
+        counts = rules.exclusion_counts(checked, need, role, rules=rs)
+        if outside:
+            counts["no_authority_in_state"] = counts.get("no_authority_in_state", 0) + outside
+        summary[role] = MappingProxyType({c: counts[c] for c in rules.EXCLUSION_CODES if counts.get(c)})
+        if not lists[role]:
+            explanations[role] = rules.explain_empty(need, summary[role], role, plan_name=plan_name, rules=rs)
+    pair = None
+    if need.pathway == "both":
+        pair = rules.suggest_pair(lists["therapist"], lists["prescriber"], {f.id: f for f in facts})
+    return rules.MatchResult(
+        need.pathway,
+        lists["therapist"],
+        lists["prescriber"],
+        pair,
+        MappingProxyType(summary),
+        MappingProxyType(explanations),
+    )
 
 
 def need_for_patient(
@@ -371,7 +505,8 @@ def match_for_patient(
     need, plan_name, why = need_for_patient(session, patient.id, on_date=day, pathway=pathway.pathway)
     if need is None:
         return MatchOutcome(None, None, why, {}, None)
-    return MatchOutcome(need, run_match(session, need, plan_name=plan_name), None, {}, plan_name)
+    result = run_match(session, need, plan_name=plan_name, now=clock.now())
+    return MatchOutcome(need, result, None, {}, plan_name, patient.timezone)
 
 
 def match_need(
@@ -409,4 +544,6 @@ def match_need(
         )
     except ValueError as exc:
         raise InvalidInput("The need is not valid.", fields=[FieldError("need", str(exc))]) from exc
-    return MatchOutcome(need, run_match(session, need, plan_name=plan_name), None, {}, plan_name)
+    return MatchOutcome(
+        need, run_match(session, need, plan_name=plan_name, now=clock.now()), None, {}, plan_name
+    )

@@ -59,7 +59,13 @@ Grant = Literal[
 ]
 EffectiveBasis = Literal["reported", "listed_by", "unknown", "not_applicable"]
 ExclusionCode = Literal[
-    "no_authority_in_state", "scope", "network", "not_accepting", "at_capacity", "condition_not_treated"
+    "no_authority_in_state",
+    "scope",
+    "network",
+    "not_accepting",
+    "at_capacity",
+    "condition_not_treated",
+    "no_availability",
 ]
 ConditionMatch = Literal["all", "any"]
 
@@ -651,8 +657,13 @@ class ProviderFacts:
     self_pay: bool = False
     care_team_patient_ids: frozenset[str] = frozenset()
     collaborators: frozenset[str] = frozenset()  # provider ids they share patients with
+    # Earliest free start for the role's first visit in the need's window (see ``schedule_published``).
     next_available: datetime | None = None
     prescriptive_certifications: frozenset[str] = frozenset()  # states of a psychologist's RxP certificate
+    # Whether availability was looked up: None, not looked up (no availability filter; ``next_available`` only
+    # ranks); True, the provider has a schedule and ``next_available`` None means no free time in the window;
+    # False, no published schedule, so no time can be booked (filtered as unavailable).
+    schedule_published: bool | None = None
 
     def __post_init__(self) -> None:
         for name in _PROVIDER_SETS:
@@ -1134,6 +1145,21 @@ def _condition_exclusion(s: _Subject) -> Exclusion | None:
     return Exclusion("condition_not_treated", f"Does not treat {_join(missing)}.")
 
 
+def _availability_exclusion(s: _Subject) -> Exclusion | None:
+    """Issue #4 "has availability in the window": only when it was looked up (``schedule_published``)."""
+    provider = s.provider
+    if provider.schedule_published is None or provider.next_available is not None:
+        return None
+    if not provider.schedule_published:
+        return Exclusion(
+            "no_availability", "Has not published a schedule, so no visit can be booked with them yet."
+        )
+    return Exclusion(
+        "no_availability",
+        f"No free time for a first visit from {long_date(s.need.on_date)} to the end of their booking window.",
+    )
+
+
 _FILTERS: tuple[Callable[[_Subject], Exclusion | None], ...] = (
     _authority_exclusion,
     _scope_exclusion,
@@ -1141,6 +1167,7 @@ _FILTERS: tuple[Callable[[_Subject], Exclusion | None], ...] = (
     _accepting_exclusion,
     _capacity_exclusion,
     _condition_exclusion,
+    _availability_exclusion,
 )
 
 
@@ -1161,8 +1188,9 @@ def exclusions(
 ) -> tuple[Exclusion, ...]:
     """Every hard filter ``provider`` fails for ``need`` in ``role``, in :data:`EXCLUSION_CODES` order.
 
-    Empty means the provider may be shown. Availability in the date window is not filtered yet (issue #4: until
-    scheduling lands); ``next_available`` None means unknown and only affects ranking.
+    Empty means the provider may be shown. Availability in the date window is filtered only when it was looked
+    up (``ProviderFacts.schedule_published`` not None: matching does, booking's eligibility check does not);
+    otherwise ``next_available`` None means unknown and only affects ranking.
     """
     return _exclusions(_assess(provider, need, role, _rules(rules)))
 
@@ -1479,6 +1507,10 @@ _RELAX_TEXT: Mapping[str, str] = MappingProxyType(
         "self_pay": "Paying for yourself (self-pay) would include clinicians outside your plan.",
         "use_coverage": "Adding your insurance plan would include clinicians who do not take self-pay.",
         "later_date": "Try a later date: clinicians open their caseloads over time.",
+        "later_dates": (
+            "Try later dates, or look again soon: calendars open up as visits are cancelled and as "
+            "clinicians publish more hours."
+        ),
         "fewer_conditions": "Search for one concern at a time; your care team can coordinate the rest.",
         "care_team_referral": "Ask your care team to arrange a referral.",
     }
@@ -1494,6 +1526,8 @@ def _relax_codes(code: str, need: Need) -> tuple[str, ...]:
         return ("later_date",)
     if code == "condition_not_treated" and len(need.conditions) > 1:
         return ("fewer_conditions",)
+    if code == "no_availability":
+        return ("later_dates", "care_team_referral")
     return ("care_team_referral",)
 
 
@@ -1516,6 +1550,7 @@ def _predicate(
         "not_accepting": "is accepting new patients",
         "at_capacity": "has room for new patients",
         "condition_not_treated": f"treats {conditions}",
+        "no_availability": "has free time for a first visit",
     }[code]
 
 
@@ -1534,6 +1569,8 @@ def _detail(code: str, count: int, need: Need, role: Role, plan_name: str | None
         "not_accepting": f"{verb_be} not accepting new patients",
         "at_capacity": f"{verb_have} no room in their caseload",
         "condition_not_treated": f"{verb_do} not treat {_conditions_text(need, rs)}",
+        "no_availability": f"{verb_have} no free time for a first visit in their booking window "
+        "(or no published schedule)",
     }[code]
     return f"{count} {noun} {text}."
 
@@ -1553,9 +1590,9 @@ def explain_empty(
     are preferences that only rank, so they never empty a result and are never suggested for relaxing.
     """
     rs = _rules(rules)
-    when = f"on {long_date(need.on_date)}"
     noun = ROLE_NOUN[role]
     blocking = [code for code in EXCLUSION_CODES if exclusion_counts.get(code, 0) > 0]
+    when = f"{'from' if 'no_availability' in blocking else 'on'} {long_date(need.on_date)}"
     if not blocking:
         message = f"No {noun} in the directory can see you in {state_name(need.state)} {when}."
         return Explanation(message, ("care_team_referral",), (_RELAX_TEXT["care_team_referral"],))

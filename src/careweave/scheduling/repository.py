@@ -162,6 +162,106 @@ def schedule(
     )
 
 
+def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, rules.Schedule]:
+    """:func:`schedule` for many providers in two round trips (the schedule rows, then every window and
+    exception of those with one); providers without a schedule are left out."""
+    ids = list(dict.fromkeys(provider_ids))
+    if not ids:
+        return {}
+    rows = {
+        r.provider_id: r
+        for r in session.scalars(select(ProviderSchedule).where(ProviderSchedule.provider_id.in_(ids)))
+    }
+    if not rows:
+        return {}
+    W, E = AvailabilityWindow, AvailabilityException
+    with_rows = list(rows)
+    parts = union_all(
+        select(
+            _tag("W"),
+            W.provider_id.label("provider_id"),
+            W.weekday.label("weekday"),
+            sql_cast(null(), Date).label("day"),
+            W.start_time.label("start_time"),
+            W.end_time,
+            sql_cast(null(), Boolean),
+            W.visit_types,
+        ).where(W.provider_id.in_(with_rows)),
+        select(
+            _tag("E"),
+            E.provider_id,
+            sql_cast(null(), Integer),
+            E.day,
+            E.start_time,
+            E.end_time,
+            E.available,
+            sql_cast(null(), JSON),
+        ).where(E.provider_id.in_(with_rows)),
+    ).order_by("provider_id", "kind", "weekday", "day", "start_time")
+    windows_: dict[uuid.UUID, list[rules.Window]] = {pid: [] for pid in rows}
+    exceptions_: dict[uuid.UUID, list[rules.DateException]] = {pid: [] for pid in rows}
+    for kind, pid, weekday, day, start, end, available, types in session.execute(parts):
+        if kind == "W":
+            windows_[pid].append(rules.Window(weekday, start, end, frozenset(types or ())))
+        else:
+            exceptions_[pid].append(rules.DateException(day, start, end, available))
+    return {
+        pid: rules.Schedule(
+            timezone=row.timezone,
+            windows=tuple(windows_[pid]),
+            exceptions=tuple(exceptions_[pid]),
+            buffer_minutes=row.buffer_minutes,
+            min_notice_minutes=row.min_notice_minutes,
+            horizon_days=row.horizon_days,
+        )
+        for pid, row in rows.items()
+    }
+
+
+def busy_many(
+    session: Session, provider_ids: Iterable[uuid.UUID], start: datetime, end: datetime, *, now: datetime
+) -> dict[uuid.UUID, list[rules.Busy]]:
+    """:func:`busy` for many providers in one round trip: each one's live visits and open waitlist holds
+    (for anyone) overlapping [start, end), sorted; a provider with none has an empty list."""
+    ids = list(dict.fromkeys(provider_ids))
+    out: dict[uuid.UUID, list[rules.Busy]] = {pid: [] for pid in ids}
+    if not ids:
+        return out
+    visits = select(
+        _tag("A"),
+        Appointment.provider_id,
+        Appointment.start_at,
+        Appointment.block_end_at,
+        sql_cast(null(), Integer),
+    ).where(
+        Appointment.provider_id.in_(ids),
+        Appointment.status.in_(LIVE),
+        Appointment.start_at < end,
+        Appointment.block_end_at > start,
+    )
+    holds = (
+        select(
+            _tag("H"), WaitlistOffer.provider_id, WaitlistOffer.start_at, null(), VisitType.duration_minutes
+        )
+        .join(VisitType, VisitType.code == WaitlistOffer.visit_type)
+        .where(
+            WaitlistOffer.provider_id.in_(ids),
+            WaitlistOffer.status == "open",
+            WaitlistOffer.expires_at > now,
+            WaitlistOffer.start_at < end,
+        )
+    )
+    for kind, pid, s, e, minutes in session.execute(union_all(visits, holds)):
+        if kind == "H":
+            e = s + timedelta(minutes=minutes)
+            if e <= start:
+                continue
+        out[pid].append(rules.Busy(s, e))
+    for blocks in out.values():
+        blocks.sort()
+    return out
+
+
 def busy(
     session: Session,
     provider_id: uuid.UUID,

@@ -43,6 +43,7 @@ def test_exclusion_codes_are_stable() -> None:
         "not_accepting",
         "at_capacity",
         "condition_not_treated",
+        "no_availability",
     )
 
 
@@ -161,8 +162,39 @@ def test_condition_not_treated() -> None:
 
 
 def test_unknown_availability_is_not_excluded() -> None:
-    """Issue #4: availability is filtered once scheduling lands; until then next_available None is 'unknown'."""
+    """Issue #4: availability is filtered only when it was looked up (schedule_published not None); otherwise
+    next_available None is 'unknown' (booking's eligibility check, facts built without scheduling)."""
     assert codes(provider("MD", next_available=None), need()) == ()
+
+
+def test_no_free_time_in_the_window_is_excluded() -> None:
+    """Issue #4 'has availability in the window': a schedule with no free time in the window is refused."""
+    found = exclusions(provider("MD", schedule_published=True, next_available=None), need(), "prescriber")
+    assert [e.code for e in found] == ["no_availability"]
+    assert found[0].reason == (
+        "No free time for a first visit from 1 December 2026 to the end of their booking window."
+    )
+    assert codes(provider("MD", schedule_published=True, next_available=at(VISIT)), need()) == ()
+
+
+def test_no_published_schedule_counts_as_unavailable() -> None:
+    """Issue #4: a provider who has not published a schedule cannot be booked, so is not shown; the reason
+    says why."""
+    found = exclusions(provider("LMFT", schedule_published=False), need(pathway="therapy"), "therapist")
+    assert [e.code for e in found] == ["no_availability"]
+    assert "not published a schedule" in found[0].reason
+
+
+def test_availability_is_checked_last_and_counted() -> None:
+    """Issue #4 'excluded_summary': availability is one more filter, counted like the others."""
+    providers = [
+        provider("MD", id="a", schedule_published=True, next_available=at(VISIT)),
+        provider("MD", id="b", schedule_published=True),
+        provider("MD", id="c", schedule_published=False),
+        provider("MD", id="d"),  # not looked up: not filtered
+    ]
+    assert exclusion_counts(providers, need(), "prescriber") == {"no_availability": 2}
+    assert [r.provider_id for r in rank(providers, need(), "prescriber")] == ["a", "d"]
 
 
 def test_every_failing_filter_is_reported_in_order() -> None:
@@ -175,6 +207,7 @@ def test_every_failing_filter_is_reported_in_order() -> None:
         capacity=1,
         active_patients=1,
         conditions=frozenset(),
+        schedule_published=False,
     )
     assert codes(p, need()) == EXCLUSION_CODES
 
@@ -456,6 +489,29 @@ def test_explain_conditions() -> None:
     assert (
         any_one.message
         == "No therapist who can see you in Wyoming treats PTSD or depression on 1 December 2026."
+    )
+
+
+def test_explain_no_availability() -> None:
+    """Issue #4: nobody with free time in the window: say so, and suggest later dates."""
+    n = need(pathway="therapy")
+    explanation = explain_empty(n, {"no_availability": 3}, "therapist")
+    assert explanation.message == (
+        "No therapist who can see you in Wyoming has free time for a first visit from 1 December 2026."
+    )
+    assert explanation.relax == ("later_dates", "care_team_referral")
+    assert explanation.suggestions[0].startswith("Try later dates")
+    assert explanation.details == (
+        "3 therapists have no free time for a first visit in their booking window (or no published schedule).",
+    )
+    both = explain_empty(n, {"at_capacity": 1, "no_availability": 1}, "therapist")
+    assert both.message == (
+        "No therapist who can see you in Wyoming has room for new patients and has free time for a first "
+        "visit from 1 December 2026."
+    )
+    assert both.relax == ("later_date", "later_dates", "care_team_referral")
+    assert both.details[1] == (
+        "1 therapist has no free time for a first visit in their booking window (or no published schedule)."
     )
 
 

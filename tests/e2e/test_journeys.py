@@ -151,7 +151,12 @@ def _reset_mail_for(mail_dir: Path, to: str, timeout_s: float = 5.0) -> EmailMes
     while True:
         for path in sorted(mail_dir.glob("*.eml")):
             msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if isinstance(msg, EmailMessage) and str(msg["To"]) == to:
+            # the first password e-mail to them (the worker may have sent them visit notices too)
+            if (
+                isinstance(msg, EmailMessage)
+                and str(msg["To"]) == to
+                and "password" in str(msg["Subject"]).lower()
+            ):
                 return msg
         if time.monotonic() > deadline:
             found = sorted(p.name for p in mail_dir.glob("*.eml")) if mail_dir.exists() else []

@@ -83,6 +83,17 @@ def _book_now(live_server: LiveServer, patient_user_id: str, clinician_user_id: 
             )
             session.add(appt)
             session.flush()
+            # holding the visit puts the clinician on the patient's care team, as booking does
+            from careweave.careteam import service as careteam
+            from careweave.core.clock import SystemClock
+
+            careteam.ensure_member(
+                session,
+                patient_id=patient_id,
+                user_id=clinician.id,
+                basis="patient_choice",
+                clock=SystemClock(),
+            )
             return appt.id
     finally:
         engine.dispose()

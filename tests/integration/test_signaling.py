@@ -5,6 +5,7 @@ message over NOTIFY's 8000-byte payload limit) and Redis pub/sub (skipped when R
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import secrets
 import socket
@@ -26,6 +27,13 @@ from careweave.visits.signaling import (
 from tests import pg
 
 REDIS_URL = os.environ.get("CAREWEAVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: in a full run, the browser tests' sync Playwright keeps an event loop
+    running in the main thread, where asyncio.run refuses to start another."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _reachable(url: str) -> bool:
@@ -83,7 +91,7 @@ def test_in_process_broker_relays_within_one_process() -> None:
         broker = InProcessBroker()
         await _exchange(lambda: broker, lambda: broker)
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_a_message_must_be_a_small_json_object() -> None:
@@ -97,7 +105,7 @@ def test_a_message_must_be_a_small_json_object() -> None:
             assert broker.local_subscribers("r") == 1
         assert broker.local_subscribers("r") == 0
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_a_subscriber_that_does_not_read_is_cut_off() -> None:
@@ -113,7 +121,7 @@ def test_a_subscriber_that_does_not_read_is_cut_off() -> None:
             with pytest.raises(SubscriberTooSlow):
                 await sub.get()
 
-    asyncio.run(main())
+    _run(main())
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +133,7 @@ def pg_conninfo_url() -> str:
 
 
 def test_postgres_notify_relays_between_processes(pg_conninfo_url: str) -> None:
-    asyncio.run(
+    _run(
         _exchange(
             lambda: PostgresNotifyBroker(pg_conninfo_url), lambda: PostgresNotifyBroker(pg_conninfo_url)
         )
@@ -157,13 +165,13 @@ def test_postgres_listener_reconnects_after_its_connection_is_killed(pg_conninfo
             await a.close()
             await b.close()
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_redis_relays_between_processes() -> None:
     if not _reachable(REDIS_URL):
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    asyncio.run(_exchange(lambda: RedisBroker(REDIS_URL), lambda: RedisBroker(REDIS_URL)))
+    _run(_exchange(lambda: RedisBroker(REDIS_URL), lambda: RedisBroker(REDIS_URL)))
 
 
 def test_the_broker_follows_the_setting() -> None:

@@ -319,16 +319,21 @@ def _enqueue_offer_jobs(session: Session, offer: WaitlistOffer, *, settings: Set
     )
 
 
+def _offer_for(session: Session, actor: Actor, offer_id: uuid.UUID) -> tuple[WaitlistOffer, WaitlistEntry]:
+    """The offer and its entry, if ``actor`` may act for the waiting patient (else 404)."""
+    offer = session.get(WaitlistOffer, offer_id)
+    if offer is None:
+        raise NotFound("No such offer.")
+    return offer, _entry_for(session, actor, offer.entry_id)
+
+
 def accept(
     session: Session, actor: Actor, offer_id: uuid.UUID, *, clock: Clock, settings: Settings
 ) -> Appointment:
     """Book the offered time for the waiting patient (the patient, or staff for them)."""
     from careweave.scheduling import service
 
-    offer = session.get(WaitlistOffer, offer_id)
-    if offer is None:
-        raise NotFound("No such offer.")
-    entry = _entry_for(session, actor, offer.entry_id)
+    offer, entry = _offer_for(session, actor, offer_id)
     if offer.status != "open" or offer.expires_at <= clock.now():
         raise Conflict(
             "This offer has expired or was already used; the time may have gone to the next patient."
@@ -360,10 +365,7 @@ def accept(
 def decline(
     session: Session, actor: Actor, offer_id: uuid.UUID, *, clock: Clock, settings: Settings
 ) -> WaitlistOffer:
-    offer = session.get(WaitlistOffer, offer_id)
-    if offer is None:
-        raise NotFound("No such offer.")
-    entry = _entry_for(session, actor, offer.entry_id)
+    offer, entry = _offer_for(session, actor, offer_id)
     if offer.status != "open":
         raise Conflict("This offer is no longer open.")
     offer.status = "declined"

@@ -107,3 +107,5 @@ def test_clinician_sets_weekly_hours(client, session, settings):
         },
     )
     assert bad.status_code == 422 and "timezone" in bad.text
+    odd = client.post("/schedule/availability", data={"csrf_token": token, "provider_id": "not-an-id"})
+    assert odd.status_code == 422  # a malformed id is bad input, not a server error

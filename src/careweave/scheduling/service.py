@@ -1009,12 +1009,13 @@ def views(session: Session, actor: Actor, appts: list[Appointment]) -> list[Appo
     }
     names = patients.display_names(session, set(pats))
     vts = {v.code: v for v in repo.visit_types(session, active_only=False)}
+    mine = None if actor.role is Role.PATIENT else viewer_timezone(session, actor, "")  # once, not per visit
     out = []
     for a in appts:
         provider, patient = providers[a.provider_id], pats[a.patient_id]
         ptz = schedules[a.provider_id].timezone if schedules[a.provider_id] else provider.timezone
         patient_tz = patient.timezone or ptz
-        viewer = patient_tz if actor.role is Role.PATIENT else viewer_timezone(session, actor, ptz)
+        viewer = patient_tz if actor.role is Role.PATIENT else (mine or ptz)
         out.append(
             AppointmentView(
                 a,

@@ -214,6 +214,7 @@ def appointments_page(
     names = service.provider_names(
         session, {o.provider_id for o in offers} | {e.provider_id for e in entries if e.provider_id}
     )
+    reader_tz = service.viewer_timezone(session, web_user.actor, "UTC")  # once, not per label
     opens = timedelta(minutes=settings.visit_room_opens_minutes)
     closes = timedelta(minutes=settings.visit_room_closes_minutes)
     return render(
@@ -228,9 +229,7 @@ def appointments_page(
             "names": names,
             "now": now,
             "room_open": lambda a: a.status == "booked" and a.start_at - opens <= now <= a.end_at + closes,
-            "label": lambda at: rules.local_label(
-                at, service.viewer_timezone(session, web_user.actor, "UTC")
-            ),
+            "label": lambda at: rules.local_label(at, reader_tz),
             "is_patient": web_user.role is Role.PATIENT,
             "can_no_show": web_user.role is not Role.PATIENT,
         },
@@ -399,7 +398,11 @@ async def availability_submit(
 ) -> Response:
     form = await request.form()
     provider_id = form.get("provider_id")
-    pid = _own_provider(session, web_user, uuid.UUID(str(provider_id)) if provider_id else None)
+    try:
+        chosen = uuid.UUID(str(provider_id)) if provider_id else None
+    except ValueError as exc:
+        raise InvalidInput("Unknown provider.", fields=[FieldError("provider_id", "not an id")]) from exc
+    pid = _own_provider(session, web_user, chosen)
     try:
         data = _availability_from_form(form)
         service.set_availability(session, web_user.actor, pid, data, clock=clock)

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.generate import DEFAULT_SEED, load
@@ -275,6 +275,13 @@ def build_world(engine: Engine, *, providers: int, cohort: int, seed: int, now: 
         "api_tokens": ApiToken,
     }
     with engine.begin() as conn:
+        # The directory generator gives most providers a random week of hours (for matching); the
+        # booking run replaces them with its own fixed hours, so the diaries below are exact.
+        configured = [row["provider_id"] for row in tables["provider_schedules"]]
+        for i in range(0, len(configured), 5000):
+            chunk = configured[i : i + 5000]
+            conn.execute(delete(AvailabilityWindow).where(AvailabilityWindow.provider_id.in_(chunk)))
+            conn.execute(delete(ProviderSchedule).where(ProviderSchedule.provider_id.in_(chunk)))
         for name, model in models.items():
             for i in range(0, len(tables[name]), 5000):
                 conn.execute(model.__table__.insert(), tables[name][i : i + 5000])  # type: ignore[attr-defined]

@@ -153,3 +153,102 @@ def join_team(session: Session, patient_id, user: User, *, basis: str = "patient
     return careteam.ensure_member(
         session, patient_id=patient_id, user_id=user.id, basis=basis, clock=SystemClock()
     )
+
+
+def make_prescriber(  # type: ignore[no-untyped-def]
+    session: Session,
+    settings: Settings,
+    admin,
+    *,
+    credential: str = "MD",
+    license_type: str | None = None,
+    states: tuple[str, ...] = ("NY",),
+    dea: dict[str, list[str]] | None = None,
+    clock: Clock | None = None,
+    role: Role = Role.PSYCHIATRIST,
+):
+    """A clinician (psychiatrist role by default) with a directory profile, a licence in each of ``states`` valid
+    for a year, and DEA registrations {state: schedules} (medications, issue #7). Returns (user, actor, provider)."""
+    from datetime import date, timedelta
+
+    from careweave.directory import service as directory
+
+    clock = clock or SystemClock()
+    user = make_user(session, settings, role)
+    provider = directory.create_provider(
+        session,
+        admin,
+        {
+            "name": user.full_name,
+            "credential": credential,
+            "offers": ["medication_management"] if role is Role.PSYCHIATRIST else ["therapy"],
+            "conditions": ["depression"],
+            "languages": ["en"],
+            "accepting_new_patients": True,
+            "capacity": 20,
+            "timezone": "America/New_York",
+            "self_pay": True,
+            "user_id": user.id,
+        },
+        clock=clock,
+    )
+    today = clock.now().date()
+    for i, state in enumerate(states):
+        directory.add_license(
+            session,
+            admin,
+            provider.id,
+            state=state,
+            license_type=license_type or credential,
+            number=f"{state}-{credential}-{i}",
+            status="active",
+            issued=date(2020, 1, 1),
+            expires=today + timedelta(days=365),
+            clock=clock,
+        )
+    for state, schedules in (dea or {}).items():
+        directory.add_dea_registration(
+            session,
+            admin,
+            provider.id,
+            state=state,
+            number=f"DEA-{state}",
+            schedules=schedules,
+            expires=today + timedelta(days=365),
+            clock=clock,
+        )
+    session.flush()
+    return user, identity.actor_for(session, user), provider
+
+
+def make_prescription(session: Session, *, patient_id, prescriber, code: str = "lithium", started_on=None):  # type: ignore[no-untyped-def]
+    """A minimal active prescriptions row (labs tests), written straight through the medications model."""
+    import uuid
+    from datetime import date
+
+    from careweave.medications.models import Prescription
+
+    rx = Prescription(
+        id=uuid.uuid4(),
+        patient_id=patient_id,
+        prescriber_user_id=prescriber.id,
+        formulary_code=code,
+        ingredient=code,
+        drug_class="test",
+        strength="300 mg",
+        dose=300,
+        dose_unit="mg",
+        route="oral",
+        frequency="twice daily",
+        quantity=60,
+        refills=0,
+        days_supply=30,
+        started_on=started_on or date(2026, 2, 2),
+        status="active",
+        patient_state="NY",
+        authority_rule="non_controlled",
+        authority={},
+    )
+    session.add(rx)
+    session.flush()
+    return rx

@@ -30,7 +30,10 @@ from careweave.settings import Settings, ensure_secret_key
 from careweave.visits.pages import router as visit_pages_router
 from careweave.web.care import router as care_router
 from careweave.web.directory_pages import router as directory_pages_router
+from careweave.web.lab_pages import router as lab_pages_router
+from careweave.web.medication_pages import router as medication_pages_router
 from careweave.web.message_pages import router as message_pages_router
+from careweave.web.outcome_pages import router as outcome_pages_router
 from careweave.web.pages import router as web_router
 from careweave.web.record_pages import router as record_pages_router
 from careweave.web.referral_pages import router as referral_pages_router
@@ -88,7 +91,10 @@ def create_app(
     app.include_router(directory_pages_router)
     app.include_router(schedule_pages_router)
     app.include_router(record_pages_router)
+    app.include_router(medication_pages_router)
+    app.include_router(lab_pages_router)
     app.include_router(message_pages_router)
+    app.include_router(outcome_pages_router)  # measurement-based care (issue #8)
     app.include_router(sharing_pages_router)
     app.include_router(referral_pages_router)
     app.include_router(visit_pages_router)  # the visit room page and its WebSocket (issue #5)

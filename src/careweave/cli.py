@@ -36,6 +36,8 @@ directory_app = typer.Typer(no_args_is_help=True, help="The provider directory."
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(directory_app, name="directory")
+labs_app = typer.Typer(no_args_is_help=True, help="Labs and monitoring.")
+app.add_typer(labs_app, name="labs")
 
 
 def _settings() -> Settings:
@@ -170,6 +172,7 @@ def _worker_pass(
     from careweave.directory import licensing
     from careweave.jobs import queue
     from careweave.notify.sms import make_sms_sender
+    from careweave.outcomes import service as outcomes
     from careweave.safety import service as safety
     from careweave.scheduling import waitlist
 
@@ -182,6 +185,9 @@ def _worker_pass(
         typer.echo(f"worker: marked {expired} licence(s) expired")
     with unit_of_work(factory) as session:  # offers past their deadline (a safety net for their jobs)
         waitlist.expire_due(session, clock=clock, settings=settings)
+    with unit_of_work(factory) as session:  # measurement-based care: due check-ins, idle episodes (issue #8)
+        outcomes.enqueue_due_reminders(session, clock=clock)
+        outcomes.close_idle_episodes(session, clock=clock)
     # Due jobs (reminders, appointment notices): each in its own unit of work (docs/adr/0008-job-queue.md).
     context = queue.WorkerContext(settings=settings, mailer=mailer, sms=sms or make_sms_sender(settings))
     ran = queue.run_due(
@@ -318,6 +324,32 @@ def directory_import(
         typer.echo(line)
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+@labs_app.command("ingest")
+def labs_ingest(
+    file: Annotated[
+        typer.FileBinaryRead, typer.Argument(help="An HL7 v2 ORU^R01 message (format: docs/labs.md)")
+    ],
+) -> None:
+    """Ingest an HL7 v2 ORU^R01 lab result message: all its results, or none if it is malformed. Prints the ACK."""
+    import careweave.db.all_models  # noqa: F401
+    from careweave.core.errors import DomainError
+    from careweave.labs import service as labs
+
+    settings = _settings()
+    engine = _migrated_engine(settings)
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            outcome = labs.ingest_hl7v2(
+                session, file.read().decode("utf-8"), Actor.system(), clock=SystemClock()
+            )
+    except (DomainError, UnicodeDecodeError) as exc:
+        fields = "; ".join(f"{f.field}: {f.message}" for f in getattr(exc, "fields", []))
+        raise _fail(f"refused: {getattr(exc, 'message', exc)}" + (f" ({fields})" if fields else "")) from None
+    typer.echo(outcome.ack.replace("\r", "\n"))
+    if outcome.duplicate:
+        typer.echo("(already received: nothing stored again)")
 
 
 def main() -> None:

@@ -40,12 +40,23 @@ REGISTRY: dict[str, str] = {
     "/api/v1/patients/{patient_id}/plan/versions": "plan",
     "/api/v1/patients/{patient_id}/notes": "per_item",
     "/api/v1/notes/{note_id}": "per_item",
+    "/api/v1/patients/{patient_id}/measurement-status": "screening",
+    "/api/v1/patients/{patient_id}/reviews": "screening",
+    "/api/v1/patients/{patient_id}/medications": "medications",
+    "/api/v1/patients/{patient_id}/prescriptions": "medications",
+    "/api/v1/patients/{patient_id}/tapers": "medications",
+    "/api/v1/patients/{patient_id}/lab-orders": "medications",
+    "/api/v1/patients/{patient_id}/lab-results": "medications",
 }
+# The medication reads (issue #7): prescriptions, outside medications, tapers and monitoring labs.
+MEDICATION_READS = sorted(p for p, c in REGISTRY.items() if c == "medications")
 # The screening reads exercised below, through each front door.
 SCREENING_READS: dict[str, Callable[[uuid.UUID], str]] = {
     "api screenings": lambda pid: f"/api/v1/patients/{pid}/screenings",
     "api intake": lambda pid: f"/api/v1/patients/{pid}/intake",
     "api care pathway": lambda pid: f"/api/v1/patients/{pid}/care-pathway",
+    "api measurement status": lambda pid: f"/api/v1/patients/{pid}/measurement-status",
+    "api caseload reviews": lambda pid: f"/api/v1/patients/{pid}/reviews",
     "fhir QuestionnaireResponse search": lambda pid: f"/fhir/QuestionnaireResponse?patient={pid}",
     "fhir Observation search": lambda pid: f"/fhir/Observation?patient={pid}",
 }
@@ -117,6 +128,25 @@ def test_screening_reads_follow_consent_through_every_front_door(client, session
         world["ana"],
         world["pid"],
         consent.GrantIn(world["referred"].id, False, ("screening",)),
+        clock=world["clock"],
+    )
+    session.commit()
+    assert _status(client, world, "referred", path) == 200
+    consent.revoke(session, world["ana"], directive.id, clock=world["clock"])
+    session.commit()
+    assert _status(client, world, "referred", path) == 403  # the very next request
+
+
+@pytest.mark.parametrize("route", MEDICATION_READS)
+def test_medication_reads_follow_consent(client, session, world, route):
+    path = route.replace("{patient_id}", str(world["pid"]))
+    assert (_status(client, world, "outsider", path), _status(client, world, "admin", path)) == (404, 404)
+    assert _status(client, world, "referred", path) == 403  # on the team, not shared
+    directive = consent.grant(
+        session,
+        world["ana"],
+        world["pid"],
+        consent.GrantIn(world["referred"].id, False, ("medications",)),
         clock=world["clock"],
     )
     session.commit()

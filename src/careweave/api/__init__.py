@@ -11,7 +11,10 @@ from careweave.directory.api import router as directory_router
 from careweave.directory.match_api import router as match_router
 from careweave.identity.api import router as identity_router
 from careweave.intake.api import router as intake_router
+from careweave.labs.api import router as labs_router
+from careweave.medications.api import router as medications_router
 from careweave.messaging.api import router as messaging_router
+from careweave.outcomes.api import router as outcomes_router
 from careweave.patients.api import router as patients_router
 from careweave.records.api import router as records_router
 from careweave.safety.api import router as safety_router
@@ -33,4 +36,7 @@ router.include_router(consent_router)
 router.include_router(referrals_router)
 router.include_router(records_router)
 router.include_router(messaging_router)
+router.include_router(outcomes_router)
+router.include_router(labs_router)
+router.include_router(medications_router)
 router.include_router(audit_router)

@@ -66,3 +66,39 @@ def patients_of(session: Session, user_id: uuid.UUID, on: date) -> list[uuid.UUI
             )
         )
     )
+
+
+def team_facts_many(
+    session: Session, patient_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[consent_rules.Member, ...]]:
+    """:func:`team_facts` for many patients in one query (a registry page)."""
+    out: dict[uuid.UUID, list[consent_rules.Member]] = {p: [] for p in patient_ids}
+    if patient_ids:
+        rows = session.execute(
+            select(
+                CareTeamMember.patient_id,
+                CareTeamMember.user_id,
+                CareTeamMember.role,
+                CareTeamMember.basis,
+                CareTeamMember.start_date,
+                CareTeamMember.end_date,
+            ).where(CareTeamMember.patient_id.in_(patient_ids))
+        ).all()
+        for p, u, r, b, s, e in rows:
+            out[p].append(consent_rules.Member(str(u), r, b, s, e))
+    return {p: tuple(m) for p, m in out.items()}
+
+
+def break_glass_users_many(
+    session: Session, patient_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, frozenset[str]]:
+    out: dict[uuid.UUID, set[str]] = {p: set() for p in patient_ids}
+    if patient_ids:
+        rows = session.execute(
+            select(BreakGlassAccess.patient_id, BreakGlassAccess.user_id).where(
+                BreakGlassAccess.patient_id.in_(patient_ids), BreakGlassAccess.expires_at > now
+            )
+        ).all()
+        for p, u in rows:
+            out[p].add(str(u))
+    return {p: frozenset(u) for p, u in out.items()}

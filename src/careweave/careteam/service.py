@@ -119,7 +119,7 @@ def views(session: Session, rows: list[CareTeamMember]) -> list[TeamView]:
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({r.user_id for r in rows})))}
     provider_ids = {r.provider_id for r in rows if r.provider_id}
     stmt = select(Provider.id, Provider.credential).where(Provider.id.in_(provider_ids))
-    creds = dict(session.execute(stmt).tuples().all())
+    creds = {row[0]: row[1] for row in session.execute(stmt)}
     return [
         TeamView(
             r,

@@ -33,3 +33,28 @@ def grant_facts(session: Session, patient_id: uuid.UUID) -> tuple[rules.Grant, .
         )
         for d in directives(session, patient_id, active_only=True)
     )
+
+
+def grant_facts_many(
+    session: Session, patient_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[rules.Grant, ...]]:
+    """:func:`grant_facts` for many patients in one query (a registry page)."""
+    out: dict[uuid.UUID, list[rules.Grant]] = {p: [] for p in patient_ids}
+    if patient_ids:
+        stmt = (
+            select(ConsentDirective)
+            .where(ConsentDirective.patient_id.in_(patient_ids), ConsentDirective.status == "active")
+            .order_by(ConsentDirective.granted_at)
+        )
+        for d in session.scalars(stmt):
+            out[d.patient_id].append(
+                rules.Grant(
+                    id=str(d.id),
+                    grantee_user_id=str(d.grantee_user_id) if d.grantee_user_id else None,
+                    care_team=d.grantee_care_team,
+                    categories=frozenset(d.categories or ()),
+                    expires=d.expires,
+                    revoked=d.status != "active",
+                )
+            )
+    return {p: tuple(g) for p, g in out.items()}

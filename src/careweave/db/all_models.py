@@ -9,7 +9,10 @@ from careweave.directory import models as _directory  # noqa: F401
 from careweave.identity import models as _identity  # noqa: F401
 from careweave.intake import models as _intake  # noqa: F401
 from careweave.jobs import models as _jobs  # noqa: F401
+from careweave.labs import models as _labs  # noqa: F401
+from careweave.medications import models as _medications  # noqa: F401
 from careweave.messaging import models as _messaging  # noqa: F401
+from careweave.outcomes import models as _outcomes  # noqa: F401
 from careweave.patients import models as _patients  # noqa: F401
 from careweave.records import models as _records  # noqa: F401
 from careweave.safety import models as _safety  # noqa: F401

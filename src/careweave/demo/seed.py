@@ -104,6 +104,10 @@ def seed_demo(session: Session, *, settings: Settings, clock: Clock) -> list[Dem
     seed_care(session, system, users, settings=settings, clock=clock)
     seed_schedule(session, system, users, settings=settings, clock=clock)
     seed_collaboration(session, system, users, settings=settings, clock=clock)
+    from careweave.demo.care_model import seed_medications, seed_outcomes
+
+    seed_medications(session, system, users, settings=settings, clock=clock)
+    seed_outcomes(session, system, users, settings=settings, clock=clock)
     return logins
 
 

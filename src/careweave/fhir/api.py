@@ -17,6 +17,7 @@ from careweave import __version__
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
+from careweave.fhir.medication_api import router as medication_request_router
 from careweave.screening import service as screening
 from careweave.screening.instruments import all_instruments, get_instrument
 from careweave.screening.models import ScreeningResponse
@@ -132,6 +133,11 @@ def capability_statement(request: Request) -> JSONResponse:
                             "searchParam": patient_params,
                         },
                         {"type": "Observation", "interaction": read_search, "searchParam": patient_params},
+                        {
+                            "type": "MedicationRequest",
+                            "interaction": read_search,
+                            "searchParam": patient_params,
+                        },
                     ],
                 }
             ],
@@ -194,3 +200,7 @@ def search_observations(
     rows = screening.history(session, actor, _patient_id(subject, patient), clock=clock)
     base = _base(request)
     return fhir_response(_bundle(request, [observation(r, base) for r in rows]))
+
+
+# MedicationRequest (prescriptions, spec §8.8): routes in careweave.fhir.medication_api.
+router.include_router(medication_request_router)

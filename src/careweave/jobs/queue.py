@@ -55,6 +55,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "careweave.careteam.service",
     "careweave.careteam.referrals",
     "careweave.messaging.jobs",
+    "careweave.outcomes.service",
 )
 
 

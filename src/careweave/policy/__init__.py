@@ -63,6 +63,14 @@ class Action(enum.StrEnum):
     NOTE_READ = "note.read"
     NOTE_WRITE = "note.write"
     MEDICATION_READ = "medication.read"
+    # Measurement-based care (issue #8)
+    EPISODE_MANAGE = "episode.manage"
+    MEASUREMENT_READ = "measurement.read"
+    CASE_REVIEW_WRITE = "case_review.write"
+    COCM_TIME_LOG = "cocm_time.log"
+    REGISTRY_READ = "registry.read"
+    BILLING_READ = "billing.read"
+    OUTCOMES_REPORT_READ = "outcomes_report.read"
     VISIT_TYPES_MANAGE = "visit_types.manage"
     AUDIT_SEARCH = "audit.search"
     USER_MANAGE = "user.manage"
@@ -150,6 +158,13 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.NOTE_READ: PatientRule(True, CLINICAL_ROLES),
     Action.NOTE_WRITE: PatientRule(False, PRESCRIBING_OR_TREATING),
     Action.MEDICATION_READ: PatientRule(True, CLINICAL_ROLES),
+    # Measurement-based care (issue #8): episodes are opened and closed by the care team (or the clinic's
+    # administrators, enrolling); scores are the screening category; the psychiatric consultant and the care
+    # manager review the caseload; care-manager minutes are logged by care managers.
+    Action.EPISODE_MANAGE: PatientRule(False, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.MEASUREMENT_READ: PatientRule(True, CLINICAL_ROLES),
+    Action.CASE_REVIEW_WRITE: PatientRule(False, frozenset({Role.PSYCHIATRIST, Role.CARE_MANAGER})),
+    Action.COCM_TIME_LOG: PatientRule(False, frozenset({Role.CARE_MANAGER})),
 }
 
 GLOBAL_RULES: dict[Action, frozenset[Role]] = {
@@ -165,6 +180,11 @@ GLOBAL_RULES: dict[Action, frozenset[Role]] = {
     Action.VISIT_TYPES_MANAGE: frozenset({Role.ADMIN}),
     Action.BREAK_GLASS_REVIEW: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
+    # The registry lists only patients the clinician may see (outcomes.service); billing and outcome reports
+    # are aggregates and minutes, for those who run the program.
+    Action.REGISTRY_READ: CLINICAL_ROLES,
+    Action.BILLING_READ: frozenset({Role.ADMIN, Role.CARE_MANAGER}),
+    Action.OUTCOMES_REPORT_READ: frozenset({Role.ADMIN, Role.CARE_MANAGER, Role.PSYCHIATRIST}),
 }
 
 
@@ -180,6 +200,8 @@ ACTION_CATEGORY: dict[Action, consent_rules.Category] = {
     Action.PLAN_READ: "plan",
     Action.NOTE_READ: "progress_notes",
     Action.MEDICATION_READ: "medications",
+    Action.MEASUREMENT_READ: "screening",
+    Action.CASE_REVIEW_WRITE: "screening",  # the review reads the scores
 }
 # The on-call rule: whoever is on call may have to act for any patient of the clinic, team or not.
 CLINIC_WIDE: frozenset[Action] = frozenset(

@@ -99,6 +99,9 @@ def submit_screening(
         patient_id=patient.id,
         details={"instrument": instrument},
     )
+    from careweave.outcomes import service as outcomes  # status after every score (issue #8)
+
+    outcomes.record_score(session, response, clock=clock)
     alert = None
     signal = safety_rules.alert_level_for(
         instrument=instrument,

@@ -406,6 +406,9 @@ def leave(
     details: dict[str, object] = {}
     if was_live and enc.status == "finished":
         details["duration_seconds"] = enc.duration_seconds
+        from careweave.outcomes import service as outcomes  # a held visit is a contact (issue #8 registry)
+
+        outcomes.record_contact(session, access.appt.patient_id, now.date(), clock=clock)
     _record(session, actor, "visit.left", access, clock=clock, **details)
     session.flush()
     return _room(session, access, enc, settings=settings, clock=clock)

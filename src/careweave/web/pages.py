@@ -403,7 +403,12 @@ def patient_home(
 ) -> Response:
     assert web_user.actor.patient_id is not None
     patient = patients.get_patient(session, web_user.actor, web_user.actor.patient_id, clock=clock)
-    return render(request, "home_patient.html", {"patient": patient, "notice": NOTICES.get(notice or "")})
+    from careweave.outcomes import service as outcomes  # check-ins due (issue #8)
+
+    due = outcomes.due_for_patient(session, patient.id, on=clock.now().date())
+    return render(
+        request, "home_patient.html", {"patient": patient, "notice": NOTICES.get(notice or ""), "due": due}
+    )
 
 
 @router.get("/patient/access-log")
@@ -500,6 +505,8 @@ def clinician_home(
     if request.headers.get("hx-request"):
         return render(request, "_patient_rows.html", {"patients": rows, "total": total, "q": q or ""})
     overdue = referrals.overdue_for(session, web_user.actor, clock)
+    from careweave.web.lab_pages import home_panels
+
     return render(
         request,
         "home_clinician.html",
@@ -509,6 +516,7 @@ def clinician_home(
             "q": q or "",
             "overdue": overdue,
             "overdue_days": referrals.REFERRAL_OVERDUE_DAYS,
+            **home_panels(session, web_user.actor, clock),
         },
     )
 

@@ -25,9 +25,11 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/sharing", "Sharing"),
         ("/patient/profile", "My details"),
         ("/patient/access-log", "Who viewed my record"),
+        ("/checkins", "Check-ins"),
     ],
     Role.THERAPIST: [
         ("/clinician", "My patients"),
+        ("/registry", "Registry"),
         ("/messages", "Messages"),
         ("/referrals", "Referrals"),
         ("/appointments", "Visits"),
@@ -37,6 +39,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     Role.PSYCHIATRIST: [
         ("/clinician", "My patients"),
+        ("/registry", "Registry"),
         ("/messages", "Messages"),
         ("/referrals", "Referrals"),
         ("/appointments", "Visits"),
@@ -46,6 +49,9 @@ NAV: dict[str, list[tuple[str, str]]] = {
     ],
     Role.CARE_MANAGER: [
         ("/clinician", "Caseload"),
+        ("/registry", "Registry"),
+        ("/billing/cocm", "CoCM minutes"),
+        ("/outcomes/report", "Outcomes"),
         ("/messages", "Messages"),
         ("/referrals", "Referrals"),
         ("/appointments", "Visits"),
@@ -58,6 +64,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/admin/break-glass", "Emergency accesses"),
         ("/appointments", "Visits"),
         ("/admin/on-call", "On-call roster"),
+        ("/billing/cocm", "CoCM billing"),
+        ("/outcomes/report", "Outcomes"),
         ("/admin/audit", "Audit log"),
     ],
 }

@@ -1,0 +1,123 @@
+"""Labs over the API (issue #7): lab orders, the HL7 v2 ORU^R01 endpoint (ACK, 422 naming the field, 415,
+403), manual results with their alert, alerts list and acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from careweave.core.actor import Role
+from careweave.identity import service as identity
+from careweave.labs import service as labs
+from careweave.labs.models import LabResult
+from tests.builders import join_team, make_prescription, make_user
+from tests.helpers import bearer
+
+HL7 = Path(__file__).parent.parent / "data" / "hl7"
+MEDIA = {"Content-Type": "x-application/hl7-v2+er7"}
+
+
+@pytest.fixture
+def w(client, session, settings):
+    client.app.state.settings = settings.model_copy(update={"mfa_required": False})
+    users = {
+        "ana": make_user(session, settings, Role.PATIENT, state="NY"),
+        "ben": make_user(session, settings, Role.PSYCHIATRIST),
+        "dee": make_user(session, settings, Role.ADMIN),
+    }
+    pid = identity.actor_for(session, users["ana"]).patient_id
+    join_team(session, pid, users["ben"])
+    rx = make_prescription(session, patient_id=pid, prescriber=users["ben"], started_on=date.today())
+    labs.start_monitoring(
+        session,
+        prescription_id=rx.id,
+        patient_id=pid,
+        protocol="lithium",
+        started_on=date.today(),
+        actor=identity.actor_for(session, users["ben"]),
+    )
+    session.commit()
+    return {"pid": pid, "h": {k: bearer(client, u.email) for k, u in users.items()}}
+
+
+def message(pid) -> str:  # type: ignore[no-untyped-def]
+    return (HL7 / "oru_r01_lithium.hl7").read_text().replace("{patient_id}", str(pid))
+
+
+def test_lab_orders(client, w):
+    r = client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["ben"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body) == 28 and body[0]["status"] == "ordered" and body[0]["overdue"] is False
+    assert {o["loinc"] for o in body} >= {"14334-7", "11579-0", "17861-6", "58410-2"}
+    assert client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["ana"]).status_code == 200
+    assert client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["dee"]).status_code == 404
+
+
+def test_hl7_ingest_ack_and_alert(client, session, w):
+    r = client.post(
+        "/api/v1/lab-results/hl7v2", content=message(w["pid"]), headers={**w["h"]["dee"], **MEDIA}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("x-application/hl7-v2+er7")
+    assert r.text.startswith("MSH|") and "\rMSA|AA|LI-0001" in r.text
+    alerts = client.get("/api/v1/lab-alerts", headers=w["h"]["ben"]).json()
+    assert [a["code"] for a in alerts] == ["lithium.toxicity"] and alerts[0]["severity"] == "critical"
+    ack = client.post(f"/api/v1/lab-alerts/{alerts[0]['id']}/acknowledge", headers=w["h"]["ben"])
+    assert ack.status_code == 200 and ack.json()["acknowledged_at"]
+    assert client.get("/api/v1/lab-alerts", headers=w["h"]["ben"]).json() == []
+    assert len(client.get("/api/v1/lab-alerts?all=true", headers=w["h"]["ben"]).json()) == 1
+    results = client.get(f"/api/v1/patients/{w['pid']}/lab-results", headers=w["h"]["ben"]).json()
+    assert results[0]["value"] == 1.6 and results[0]["source"] == "hl7v2"
+
+
+def test_hl7_malformed_422_nothing_stored(client, session, w):
+    bad = (HL7 / "oru_r01_malformed_value.hl7").read_text().replace("{patient_id}", str(w["pid"]))
+    r = client.post(
+        "/api/v1/lab-results/hl7v2", content=bad, headers={**w["h"]["ben"], "Content-Type": "text/plain"}
+    )
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "labs.malformed_hl7v2" and err["fields"][0]["field"] == "OBX[1]-5"
+    # a unit the protocol cannot read fails the whole message, after earlier writes: all rolled back
+    unit = message(w["pid"]).replace("mmol/L^millimole per liter^UCUM", "g/dL")
+    assert (
+        client.post("/api/v1/lab-results/hl7v2", content=unit, headers={**w["h"]["ben"], **MEDIA}).status_code
+        == 422
+    )
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(LabResult)) == 0
+
+
+def test_hl7_refusals(client, w):
+    r = client.post(
+        "/api/v1/lab-results/hl7v2", content=message(w["pid"]), headers={**w["h"]["ana"], **MEDIA}
+    )
+    assert r.status_code == 403
+    r = client.post(
+        "/api/v1/lab-results/hl7v2",
+        content=message(w["pid"]),
+        headers={**w["h"]["ben"], "Content-Type": "application/json"},
+    )
+    assert r.status_code == 415
+    assert (
+        client.post("/api/v1/lab-results/hl7v2", content=message(w["pid"]), headers=MEDIA).status_code == 401
+    )
+
+
+def test_manual_result(client, w):
+    body = {"loinc": "14334-7", "value": 0.7, "unit": "mmol/L", "observed_at": "2026-01-05T09:00:00Z"}
+    r = client.post(f"/api/v1/patients/{w['pid']}/lab-results", json=body, headers=w["h"]["ben"])
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["source"] == "manual" and r.json()["alert"] is None
+    r = client.post(
+        f"/api/v1/patients/{w['pid']}/lab-results", json={**body, "value": 1.5}, headers=w["h"]["ben"]
+    )
+    assert r.json()["alert"]["code"] == "lithium.toxicity"
+    assert (
+        client.post(f"/api/v1/patients/{w['pid']}/lab-results", json=body, headers=w["h"]["ana"]).status_code
+        == 403
+    )

@@ -36,7 +36,8 @@ test-sqlite: install  ## The whole suite on SQLite
 test-pg: install  ## The whole suite on PostgreSQL (a fresh database, dropped afterwards)
 	.venv/bin/pytest --db=postgresql
 
-test: test-deps lint test-sqlite test-pg  ## Everything: lint, then the suite on SQLite and PostgreSQL (command 2; CI runs this)
+test: test-deps lint  ## Everything: lint, then the suite on SQLite and PostgreSQL side by side (command 2; CI runs this)
+	bash scripts/test-suites.sh
 
 fmt: install  ## Format and autofix
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

@@ -1222,31 +1222,22 @@ def stop_prescription(
         raise InvalidInput("Give a reason for stopping.", fields=[FieldError("reason", "required")])
     if rx.status in ENDED:
         raise BadTransition(f"This prescription is already {rx.status}.")
-    rx.status = "stopped"
     rx.status_reason = reason[:1000]
-    rx.ended_at = clock.now()
-    rx.ended_on = _today(patient, clock)
-    rx.ended_by = actor.user_id
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "prescription.stopped",
-        clock=clock,
-        entity_type="prescription",
-        entity_id=rx.id,
-        patient_id=rx.patient_id,
-        details={"category": "medications"},
-    )
-    labs_stop_monitoring(session, rx, actor=actor)
-    return rx
+    return _end(session, actor, rx, patient, "stopped", clock=clock)
 
 
 def complete_prescription(session: Session, actor: Actor, rx_id: uuid.UUID, *, clock: Clock) -> Prescription:
     rx, patient = _own_rx(session, actor, rx_id, clock=clock, any_prescriber=True)
     if rx.status != "active":
         raise BadTransition(f"This prescription is {rx.status}; only an active one can be completed.")
-    rx.status = "completed"
+    return _end(session, actor, rx, patient, "completed", clock=clock)
+
+
+def _end(
+    session: Session, actor: Actor, rx: Prescription, patient: Patient, status: str, *, clock: Clock
+) -> Prescription:
+    """Stopped or completed: who and when (the patient's calendar day), audited; its monitoring ends too."""
+    rx.status = status
     rx.ended_at = clock.now()
     rx.ended_on = _today(patient, clock)
     rx.ended_by = actor.user_id
@@ -1254,7 +1245,7 @@ def complete_prescription(session: Session, actor: Actor, rx_id: uuid.UUID, *, c
     audit.record(
         session,
         actor,
-        "prescription.completed",
+        f"prescription.{status}",
         clock=clock,
         entity_type="prescription",
         entity_id=rx.id,

@@ -1192,6 +1192,8 @@ def floor_clinic(engine: Engine, count: str, paged: str) -> tuple[float, tuple[i
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            cur.execute("SET jit = off")  # as the service does (repository.registry_rows)
         started = time.perf_counter()
         cur.execute(count)
         total = cur.fetchall()[0][0]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from careweave.careteam.models import CareTeamMember
@@ -173,22 +173,36 @@ def registry_rows(
 ) -> tuple[list[tuple[CareEpisode, Patient]], int]:
     """One page of open episodes for the query (with their patients), and how many there are in all."""
     conds = _conditions(q, rs)
+    if session.get_bind().dialect.name == "postgresql":
+        # These statements scan a whole clinic's open episodes at most: PostgreSQL's JIT compilation (on by
+        # default) cost more than it saved, about 70 % of the statement at 200,000 patients (docs/benchmarks.md).
+        session.execute(text("SET LOCAL jit = off"))
     total = session.scalar(select(func.count()).select_from(CareEpisode).where(*conds)) or 0
     if total <= q.offset:
         return [], total
     stmt = select(CareEpisode, Patient).join(Patient, Patient.id == CareEpisode.patient_id).where(*conds)
     if q.sort == "flags" and total > q.offset + q.limit:
         # A long list (the whole clinic's): find the page's last (safety, not improving, start) key without the
-        # patients, then sort only the rows up to it by name. The page is the same as sorting everything.
-        rank = _flags_rank(q.on, rs)
+        # patients, then sort only the rows up to it by name. The page is the same as sorting everything. The
+        # key is computed once per row, in a subquery.
+        keyed = select(
+            CareEpisode.id.label("id"), _flags_rank(q.on, rs).label("rk"), CareEpisode.started_on.label("day")
+        ).where(*conds)
+        k = keyed.subquery()
         bound = session.execute(
-            select(rank, CareEpisode.started_on)
-            .where(*conds)
-            .order_by(rank, CareEpisode.started_on)
-            .limit(1)
-            .offset(q.offset + q.limit - 1)
+            select(k.c.rk, k.c.day).order_by(k.c.rk, k.c.day).limit(1).offset(q.offset + q.limit - 1)
         ).one()
-        stmt = stmt.where(or_(rank < bound[0], and_(rank == bound[0], CareEpisode.started_on <= bound[1])))
+        k = keyed.subquery()
+        page = (
+            select(CareEpisode, Patient)
+            .join(k, k.c.id == CareEpisode.id)
+            .join(Patient, Patient.id == CareEpisode.patient_id)
+            .where(or_(k.c.rk < bound[0], and_(k.c.rk == bound[0], k.c.day <= bound[1])))
+            .order_by(k.c.rk, k.c.day, Patient.family_name, Patient.given_name, CareEpisode.id)
+            .limit(q.limit)
+            .offset(q.offset)
+        )
+        return [(e, p) for e, p in session.execute(page)], total
     stmt = stmt.order_by(*_order(q, rs)).limit(q.limit).offset(q.offset)
     return [(e, p) for e, p in session.execute(stmt)], total
 

@@ -69,6 +69,7 @@ def responses_since(
                 ScreeningResponse.instrument.in_(list(instruments)),
                 ScreeningResponse.authored_at >= start,
                 ScreeningResponse.total.is_not(None),
+                ScreeningResponse.status == "completed",  # a corrected response is entered-in-error
             )
             .order_by(ScreeningResponse.authored_at)
         )

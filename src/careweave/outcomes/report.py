@@ -65,6 +65,7 @@ def outcomes_report(
                 ScreeningResponse.patient_id.in_(pids),
                 ScreeningResponse.instrument == instrument,
                 ScreeningResponse.total.is_not(None),
+                ScreeningResponse.status == "completed",
             )
             .order_by(ScreeningResponse.authored_at)
         ):

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from careweave import policy
@@ -112,12 +113,8 @@ def start_episode(
         with session.begin_nested():
             session.add(episode)
             session.flush()
-    except Exception as exc:  # the partial unique index: another request opened one at the same moment
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            raise Conflict("This patient already has an open episode of care.") from exc
-        raise
+    except IntegrityError as exc:  # the partial unique index: another request opened one at the same moment
+        raise Conflict("This patient already has an open episode of care.") from exc
     for user_id in (care_manager_user_id, consultant_user_id):
         if user_id is not None:
             careteam.ensure_member(

@@ -290,3 +290,43 @@ def test_due_check_ins_are_reminded_once_per_due_date_by_email_and_sms(session, 
         handler(ctx, job.payload)
     assert len(mailer.sent) == 1 and len(sms) == 1
     assert "/checkins" in mailer.sent[0].body and "PHQ" not in mailer.sent[0].body
+
+
+def test_the_schedule_follows_the_plans_goals(session, world):
+    from datetime import date as _date
+
+    pid = world["pids"][1]
+    a = world["actors"]
+    today = _date.today()
+    records.update_plan(
+        session,
+        a["psych"],
+        pid,
+        {
+            "problems": [{"code": "F41.1", "description": "Generalized anxiety disorder"}],
+            "goals": [
+                {
+                    "instrument": "GAD-7",
+                    "comparator": "below",
+                    "target": 5,
+                    "due": str(today + timedelta(90)),
+                },
+                {
+                    "instrument": "PHQ-9",
+                    "comparator": "below",
+                    "target": 5,
+                    "due": str(today + timedelta(90)),
+                },
+            ],
+            "interventions": [],
+            "review_date": str(today + timedelta(28)),
+        },
+        reason="Initial plan",
+        base_version=0,
+        clock=week(0),
+    )
+    episode = start(session, world, pid, week(0))
+    assert episode.instruments == ["gad-7", "phq-9"]
+    # an explicit choice wins
+    outcomes.end_episode(session, a["admin"], pid, reason="patient_withdrew", clock=week(1))
+    assert start(session, world, pid, week(2), instruments=["phq-9"]).instruments == ["phq-9"]

@@ -109,7 +109,8 @@ def test_patient_page_chart_review_and_acceptance(client, session, world):
     assert r.status_code == 303
     plan = client.get(f"/patients/{pid}/plan")
     assert "Sertraline 100 mg daily" in plan.text and "Caseload review" in plan.text
-    assert "Review: Increase the medication dose" in client.get(f"/patients/{pid}/outcomes").text
+    events = client.get(f"/patients/{pid}/outcomes").text
+    assert "Review: Increase the medication dose" in events and "Plan v1" in events
 
 
 def test_minutes_with_the_timer_and_billing_csv(client, world):

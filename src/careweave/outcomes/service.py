@@ -77,7 +77,9 @@ def start_episode(
         raise InvalidInput(
             "Unknown start reason.", fields=[FieldError("start_reason", "enrolment or referral")]
         )
-    chosen = list(dict.fromkeys(instruments or rs.cadence_instruments[:1]))
+    chosen = list(
+        dict.fromkeys(instruments or _plan_measures(session, patient.id, rs) or rs.cadence_instruments[:1])
+    )
     unknown = [i for i in chosen if i not in rs.instruments]
     if unknown or not chosen:
         raise InvalidInput(
@@ -139,6 +141,17 @@ def start_episode(
         details={"reason": start_reason, "instruments": chosen},
     )
     return episode
+
+
+def _plan_measures(session: Session, patient_id: uuid.UUID, rs: rules.MbcRules) -> list[str]:
+    """The measures the patient's treatment plan sets goals on (PHQ-9, GAD-7), in the plan's order: the
+    schedule follows the plan unless the enrolling clinician chooses."""
+    from careweave.records import repository as records_repo
+
+    plan = records_repo.plan_for(session, patient_id)
+    current = records_repo.version(session, plan.id, plan.current_version) if plan else None
+    goals = (current.content or {}).get("goals", []) if current else []
+    return [code for g in goals if (code := str(g.get("instrument", "")).lower()) in rs.instruments]
 
 
 def end_episode(

@@ -140,11 +140,13 @@ def registry_csv(
 def _markers(
     session: DbSession,
     patient_id: uuid.UUID,
-    episode_reviews: list,
+    episode_reviews: list,  # type: ignore[type-arg]
     *,
-    show_medications: bool,  # type: ignore[type-arg]
+    show_medications: bool,
+    show_plan: bool,
 ) -> list[chart.Marker]:
-    """Medication starts and dose changes, therapy start and plan reviews, for the chart."""
+    """Medication starts and dose changes, therapy start, caseload reviews and plan versions, for the chart
+    (medications and plan versions only for readers the patient shares them with)."""
     from sqlalchemy import select
 
     from careweave.careteam.models import CareTeamMember
@@ -171,6 +173,15 @@ def _markers(
         out += [
             chart.Marker(day, label, "medication") for day, label in _medication_events(session, patient_id)
         ]
+    if show_plan:
+        from careweave.records.models import PlanVersion, TreatmentPlan
+
+        versions = session.execute(
+            select(PlanVersion.version, PlanVersion.changed_at)
+            .join(TreatmentPlan, TreatmentPlan.id == PlanVersion.plan_id)
+            .where(TreatmentPlan.patient_id == patient_id)
+        ).all()
+        out += [chart.Marker(at.date(), f"Plan v{n}", "review") for n, at in versions]
     return out
 
 
@@ -231,9 +242,13 @@ def _patient_page(
     all_reviews = reviews.list_reviews(session, actor, patient_id, clock=clock)
     charts = []
     if episode is not None:
-        # Medication markers name drugs: only for readers the patient shares medications with.
+        # Medication markers name drugs, plan markers the plan: only for readers the patient shares them with.
         marks = _markers(
-            session, patient_id, all_reviews, show_medications=policy.may_see(actor, ref, "medications")
+            session,
+            patient_id,
+            all_reviews,
+            show_medications=policy.may_see(actor, ref, "medications"),
+            show_plan=policy.may_see(actor, ref, "plan"),
         )
         rs = rules.default_rules()
         for instrument, scores in history.items():

@@ -219,6 +219,16 @@ def _medication_events(session: DbSession, patient_id: uuid.UUID) -> list[tuple[
     return out
 
 
+def _may_read_plan(session: DbSession, actor, ref) -> bool:  # type: ignore[no-untyped-def]
+    """As the plan page decides (shared with the reader, or they wrote a version of it)."""
+    from careweave.records import repository as records_repo
+    from careweave.records import service as records
+
+    plan = records_repo.plan_for(session, ref.patient_id)
+    authors = records_repo.version_authors(session, plan.id) if plan else set()
+    return records.may_read_plan(actor, ref, authors).allowed
+
+
 def _patient_page(
     request: Request,
     session: DbSession,
@@ -248,7 +258,7 @@ def _patient_page(
             patient_id,
             all_reviews,
             show_medications=policy.may_see(actor, ref, "medications"),
-            show_plan=policy.may_see(actor, ref, "plan"),
+            show_plan=_may_read_plan(session, actor, ref),
         )
         rs = rules.default_rules()
         for instrument, scores in history.items():

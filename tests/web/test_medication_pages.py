@@ -11,7 +11,7 @@ import pytest
 from careweave.core.actor import Role
 from careweave.core.clock import FixedClock
 from careweave.identity import service as identity
-from careweave.medications import rules, service
+from careweave.medications import common, prescribing, rules, tapering
 from tests.builders import join_team, make_prescriber, make_user
 from tests.helpers import csrf, web_login
 
@@ -69,8 +69,8 @@ def test_prescriber_page_shows_boxed_warning_and_blocks_phenelzine(client, w, se
         follow_redirects=True,
     )
     assert r.status_code == 200 and "sertraline" in r.text and "draft" in r.text
-    rx = service.list_prescriptions(session, w["ben_actor"], w["pid"], clock=NOW)[0]
-    findings = [f.code for f in service.findings_of(session, rx.id)]
+    rx = prescribing.list_prescriptions(session, w["ben_actor"], w["pid"], clock=NOW)[0]
+    findings = [f.code for f in prescribing.findings_of(session, rx.id)]
     assert findings == ["boxed_antidepressant_suicidality"]  # §6.3: aged 23
     r = client.post(f"/prescriptions/{rx.id}/sign", data={"csrf_token": token}, follow_redirects=True)
     assert "active" in r.text
@@ -93,18 +93,18 @@ def test_therapist_page_is_read_only_and_refuses_prescribing(client, w):
 
 
 def test_patient_sees_taper_and_requests_a_refill_which_reaches_the_queue(client, w, session):
-    data = service.PrescriptionIn(
+    data = common.PrescriptionIn(
         patient_id=w["pid"],
         medication="sertraline",
         strength="50 mg",
-        sig=service.SigIn(50, "mg", "oral", "once_daily"),
+        sig=common.SigIn(50, "mg", "oral", "once_daily"),
         quantity=30,
         refills=0,
         days_supply=30,
     )
-    rx, _ = service.create_prescription(session, w["ben_actor"], data, clock=NOW)
-    service.sign_prescription(session, w["ben_actor"], rx.id, clock=NOW)
-    service.create_taper(
+    rx, _ = prescribing.create_prescription(session, w["ben_actor"], data, clock=NOW)
+    prescribing.sign_prescription(session, w["ben_actor"], rx.id, clock=NOW)
+    tapering.create_taper(
         session,
         w["ben_actor"],
         rx.id,

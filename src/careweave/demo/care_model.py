@@ -55,7 +55,7 @@ def seed_medications(
     session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
 ) -> None:
     from careweave.labs import service as labs
-    from careweave.medications import service as meds
+    from careweave.medications import common, facts, prescribing, tapering
 
     psychiatrist1 = users[Role.PSYCHIATRIST][0]
     doctor = _actor(session, psychiatrist1)
@@ -63,7 +63,7 @@ def seed_medications(
     p3, patient3 = _patient(session, users, 3)
     _on_team(session, p3, psychiatrist1, clock)
     _share(session, patient3, p3, clock, "medications", "screening", "plan")
-    meds.add_outside_medication(
+    facts.add_outside_medication(
         session,
         patient3,
         p3,
@@ -72,15 +72,15 @@ def seed_medications(
         dose_text="400 mg as needed",
         clock=clock,
     )
-    sertraline, _ = meds.create_prescription(
+    sertraline, _ = prescribing.create_prescription(
         session,
         doctor,
-        meds.PrescriptionIn(
+        common.PrescriptionIn(
             patient_id=p3,
             medication="sertraline",
             strength="50 mg",
             form="tablet",
-            sig=meds.SigIn(dose=50, unit="mg", route="oral", frequency="once_daily"),
+            sig=common.SigIn(dose=50, unit="mg", route="oral", frequency="once_daily"),
             quantity=30,
             refills=2,
             days_supply=30,
@@ -89,30 +89,30 @@ def seed_medications(
         ),
         clock=clock,
     )
-    meds.sign_prescription(session, doctor, sertraline.id, clock=clock)
+    prescribing.sign_prescription(session, doctor, sertraline.id, clock=clock)
     # patient13: escitalopram being tapered
     p13, patient13 = _patient(session, users, 13)
     _on_team(session, p13, psychiatrist1, clock)
     _share(session, patient13, p13, clock, "medications", "screening", "plan")
-    escitalopram, _ = meds.create_prescription(
+    escitalopram, _ = prescribing.create_prescription(
         session,
         doctor,
-        meds.PrescriptionIn(
+        common.PrescriptionIn(
             patient_id=p13,
             medication="escitalopram",
             strength="10 mg",
             form="tablet",
-            sig=meds.SigIn(dose=10, unit="mg", route="oral", frequency="once_daily"),
+            sig=common.SigIn(dose=10, unit="mg", route="oral", frequency="once_daily"),
             quantity=30,
             refills=0,
             days_supply=30,
         ),
         clock=clock,
     )
-    meds.sign_prescription(session, doctor, escitalopram.id, clock=clock)
+    prescribing.sign_prescription(session, doctor, escitalopram.id, clock=clock)
     from careweave.medications import rules as med_rules
 
-    meds.create_taper(
+    tapering.create_taper(
         session,
         doctor,
         escitalopram.id,
@@ -125,22 +125,22 @@ def seed_medications(
     _on_team(session, p7, psychiatrist3, clock)
     _share(session, patient7, p7, clock, "medications", "screening", "plan")
     doctor3 = _actor(session, psychiatrist3)
-    lithium, _ = meds.create_prescription(
+    lithium, _ = prescribing.create_prescription(
         session,
         doctor3,
-        meds.PrescriptionIn(
+        common.PrescriptionIn(
             patient_id=p7,
             medication="lithium_carbonate",
             strength="300 mg",
             form="capsule",
-            sig=meds.SigIn(dose=300, unit="mg", route="oral", frequency="twice_daily"),
+            sig=common.SigIn(dose=300, unit="mg", route="oral", frequency="twice_daily"),
             quantity=60,
             refills=1,
             days_supply=30,
         ),
         clock=clock,
     )
-    meds.sign_prescription(session, doctor3, lithium.id, clock=clock)
+    prescribing.sign_prescription(session, doctor3, lithium.id, clock=clock)
     stamp = clock.now().strftime("%Y%m%d%H%M%S+0000")
     message = "\r".join(
         [

@@ -1,7 +1,7 @@
 """FHIR R4 read and search of prescriptions as MedicationRequest (``clinical-spec.md`` §8.8).
 
-Access is the medications API's: ``medications.service.get_prescription`` / ``list_prescriptions`` apply the one
-policy (care team, consent category "medications"; a draft is visible to its prescriber only) and audit refusals
+Access is the medications API's: ``medications.prescribing.get_prescription`` / ``list_prescriptions`` apply the
+one policy (care team, consent category "medications"; a draft is visible to its prescriber only) and audit refusals
 (``medication.list_denied``). A successful read is audited here, as the other FHIR reads are audited by their
 services: ``prescription.viewed`` (one resource) and ``prescription.list_viewed`` (a search), ids and codes only.
 Errors are OperationOutcomes (careweave.errors, for every path under /fhir).
@@ -26,7 +26,7 @@ from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.fhir import medication_request as fhir_mr
 from careweave.identity.models import User
-from careweave.medications import service as medications
+from careweave.medications import prescribing
 from careweave.medications.models import Prescription
 
 FHIR_JSON = "application/fhir+json"
@@ -68,7 +68,7 @@ def resource_for(session: Session, rx: Prescription, base: str) -> dict[str, Any
 
 
 def read(session: Session, actor: Actor, rx_id: uuid.UUID, *, clock: Clock) -> Prescription:
-    rx = medications.get_prescription(session, actor, rx_id, clock=clock)
+    rx = prescribing.get_prescription(session, actor, rx_id, clock=clock)
     audit.record(
         session,
         actor,
@@ -83,7 +83,7 @@ def read(session: Session, actor: Actor, rx_id: uuid.UUID, *, clock: Clock) -> P
 
 
 def search(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock) -> list[Prescription]:
-    rows = medications.list_prescriptions(session, actor, patient_id, clock=clock)
+    rows = prescribing.list_prescriptions(session, actor, patient_id, clock=clock)
     audit.record(
         session,
         actor,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from careweave.deps import ClockDep, CurrentActor, DbSession
-from careweave.medications import rules, service
+from careweave.medications import common, facts, formulary_service, prescribing, refills, rules, tapering
 from careweave.medications.models import Prescription
 
 router = APIRouter(tags=["medications"])
@@ -94,7 +94,7 @@ def item_read(i: rules.FormularyItem) -> FormularyItemRead:
     "/formulary", response_model=list[FormularyItemRead], summary="The formulary (packaged + admin entries)"
 )
 def get_formulary(actor: CurrentActor, session: DbSession) -> list[FormularyItemRead]:
-    return [item_read(i) for i in service.list_formulary(session, actor)]
+    return [item_read(i) for i in formulary_service.list_formulary(session, actor)]
 
 
 @router.post(
@@ -107,7 +107,7 @@ def post_formulary(
     body: FormularyEntryIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> FormularyItemRead:
     data = body.model_dump(by_alias=True)
-    return item_read(service.add_formulary_entry(session, actor, data, clock=clock))
+    return item_read(formulary_service.add_formulary_entry(session, actor, data, clock=clock))
 
 
 # ------------------------------------------------------------------ patient medication facts
@@ -231,7 +231,7 @@ def rx_read(rx: Prescription, findings: list[FindingRead] | None = None) -> Pres
     )
 
 
-def _meds_read(view: service.MedicationList) -> MedicationsRead:
+def _meds_read(view: facts.MedicationList) -> MedicationsRead:
     p = view.profile
     return MedicationsRead(
         patient_id=view.patient.id,
@@ -276,7 +276,7 @@ HIDDEN = {
 def get_medications(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> MedicationsRead:
-    return _meds_read(service.medication_list(session, actor, patient_id, clock=clock))
+    return _meds_read(facts.medication_list(session, actor, patient_id, clock=clock))
 
 
 @router.post(
@@ -290,7 +290,7 @@ def post_medications(
     patient_id: uuid.UUID, body: MedicationFactsIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> MedicationsRead:
     for o in body.outside_medications:
-        service.add_outside_medication(
+        facts.add_outside_medication(
             session,
             actor,
             patient_id,
@@ -301,7 +301,7 @@ def post_medications(
             clock=clock,
         )
     for a in body.allergies:
-        service.add_allergy(
+        facts.add_allergy(
             session,
             actor,
             patient_id,
@@ -313,7 +313,7 @@ def post_medications(
             clock=clock,
         )
     if body.profile is not None:
-        service.set_profile(
+        facts.set_profile(
             session,
             actor,
             patient_id,
@@ -322,7 +322,7 @@ def post_medications(
             hla_b_1502=body.profile.hla_b_1502,
             clock=clock,
         )
-    return _meds_read(service.medication_list(session, actor, patient_id, clock=clock))
+    return _meds_read(facts.medication_list(session, actor, patient_id, clock=clock))
 
 
 class ReconcileItemIn(BaseModel):
@@ -356,11 +356,11 @@ class ReconcileRead(BaseModel):
 def post_reconciliation(
     patient_id: uuid.UUID, body: ReconcileIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> ReconcileRead:
-    rec = service.reconcile(
+    rec = facts.reconcile(
         session,
         actor,
         patient_id,
-        [service.ReconcileItem(i.kind, i.id, i.action, i.note, i.dose_text) for i in body.items],
+        [facts.ReconcileItem(i.kind, i.id, i.action, i.note, i.dose_text) for i in body.items],
         appointment_id=body.appointment_id,
         clock=clock,
     )
@@ -405,13 +405,13 @@ class CreatedRead(BaseModel):
     findings: list[FindingRead]
 
 
-def to_service(body: PrescriptionIn) -> service.PrescriptionIn:
-    return service.PrescriptionIn(
+def to_service(body: PrescriptionIn) -> common.PrescriptionIn:
+    return common.PrescriptionIn(
         patient_id=body.patient_id,
         medication=body.medication,
         strength=body.strength,
         form=body.form,
-        sig=service.SigIn(body.sig.dose, body.sig.unit, body.sig.route, body.sig.frequency),
+        sig=common.SigIn(body.sig.dose, body.sig.unit, body.sig.route, body.sig.frequency),
         quantity=body.quantity,
         refills=body.refills,
         days_supply=body.days_supply,
@@ -431,7 +431,7 @@ def _findings(findings: Any) -> list[FindingRead]:
     ]
 
 
-def findings_response(request: Request, exc: service.FindingsError) -> JSONResponse:
+def findings_response(request: Request, exc: common.FindingsError) -> JSONResponse:
     body = {
         "error": {
             "code": exc.code,
@@ -473,8 +473,8 @@ def post_prescription(
     request: Request, body: PrescriptionIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> Any:
     try:
-        rx, findings = service.create_prescription(session, actor, to_service(body), clock=clock)
-    except service.FindingsError as exc:
+        rx, findings = prescribing.create_prescription(session, actor, to_service(body), clock=clock)
+    except common.FindingsError as exc:
         return findings_response(request, exc)
     return CreatedRead(id=rx.id, status=rx.status, findings=_findings(findings))
 
@@ -488,7 +488,7 @@ def _stored_findings(session: DbSession, rx: Prescription) -> list[FindingRead]:
             source=f.source,
             override_reason=f.override_reason,
         )
-        for f in service.findings_of(session, rx.id)
+        for f in prescribing.findings_of(session, rx.id)
     ]
 
 
@@ -496,7 +496,7 @@ def _stored_findings(session: DbSession, rx: Prescription) -> list[FindingRead]:
 def get_prescription(
     prescription_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> PrescriptionRead:
-    rx = service.get_prescription(session, actor, prescription_id, clock=clock)
+    rx = prescribing.get_prescription(session, actor, prescription_id, clock=clock)
     return rx_read(rx, _stored_findings(session, rx))
 
 
@@ -504,7 +504,7 @@ def get_prescription(
 def list_prescriptions(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[PrescriptionRead]:
-    return [rx_read(rx) for rx in service.list_prescriptions(session, actor, patient_id, clock=clock)]
+    return [rx_read(rx) for rx in prescribing.list_prescriptions(session, actor, patient_id, clock=clock)]
 
 
 @router.post("/prescriptions/{prescription_id}/sign", response_model=PrescriptionRead, responses=RX_ERRORS)
@@ -512,8 +512,8 @@ def sign(
     request: Request, prescription_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> Any:
     try:
-        rx = service.sign_prescription(session, actor, prescription_id, clock=clock)
-    except service.FindingsError as exc:
+        rx = prescribing.sign_prescription(session, actor, prescription_id, clock=clock)
+    except common.FindingsError as exc:
         return findings_response(request, exc)
     return rx_read(rx, _stored_findings(session, rx))
 
@@ -528,7 +528,7 @@ def stop(
     prescription_id: uuid.UUID, body: StopIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> PrescriptionRead:
     return rx_read(
-        service.stop_prescription(session, actor, prescription_id, reason=body.reason, clock=clock)
+        prescribing.stop_prescription(session, actor, prescription_id, reason=body.reason, clock=clock)
     )
 
 
@@ -550,7 +550,7 @@ def dose(
     clock: ClockDep,
 ) -> Any:
     try:
-        rx, findings = service.change_dose(
+        rx, findings = prescribing.change_dose(
             session,
             actor,
             prescription_id,
@@ -560,7 +560,7 @@ def dose(
             override_reasons=body.override_reasons,
             clock=clock,
         )
-    except service.FindingsError as exc:
+    except common.FindingsError as exc:
         return findings_response(request, exc)
     return rx_read(rx, _findings(findings))
 
@@ -601,7 +601,7 @@ def _step(s: rules.ScheduledStep) -> TaperStepRead:
     return TaperStepRead(number=s.number, dose=s.dose, unit=s.unit, start=s.start, end=s.end, days=s.days)
 
 
-def taper_read(view: service.TaperView) -> TaperRead:
+def taper_read(view: tapering.TaperView) -> TaperRead:
     current = view.current
     return TaperRead(
         id=view.taper.id,
@@ -623,7 +623,7 @@ def taper_read(view: service.TaperView) -> TaperRead:
 def taper(
     prescription_id: uuid.UUID, body: TaperIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> TaperRead:
-    view = service.create_taper(
+    view = tapering.create_taper(
         session,
         actor,
         prescription_id,
@@ -638,7 +638,7 @@ def taper(
 def tapers(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[TaperRead]:
-    return [taper_read(v) for v in service.tapers_for(session, actor, patient_id, clock=clock)]
+    return [taper_read(v) for v in tapering.tapers_for(session, actor, patient_id, clock=clock)]
 
 
 # ------------------------------------------------------------------ refills
@@ -673,7 +673,7 @@ def request_refill(
     clock: ClockDep,
     body: Annotated[RefillIn | None, Body()] = None,
 ) -> RefillRead:
-    r = service.request_refill(session, actor, prescription_id, note=body.note if body else None, clock=clock)
+    r = refills.request_refill(session, actor, prescription_id, note=body.note if body else None, clock=clock)
     return RefillRead(
         id=r.id,
         prescription_id=r.prescription_id,
@@ -697,7 +697,7 @@ def refill_queue(actor: CurrentActor, session: DbSession) -> list[RefillRead]:
             medication=row.prescription.ingredient,
             patient_name=row.patient_name,
         )
-        for row in service.refill_queue(session, actor)
+        for row in refills.refill_queue(session, actor)
     ]
 
 
@@ -711,7 +711,7 @@ class DecisionIn(BaseModel):
 def decide_refill(
     request_id: uuid.UUID, body: DecisionIn, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> RefillRead:
-    r = service.decide_refill(session, actor, request_id, approve=body.approve, note=body.note, clock=clock)
+    r = refills.decide_refill(session, actor, request_id, approve=body.approve, note=body.note, clock=clock)
     return RefillRead(
         id=r.id,
         prescription_id=r.prescription_id,

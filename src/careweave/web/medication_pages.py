@@ -17,7 +17,7 @@ from starlette.responses import Response
 from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import DomainError, PolicyDenied
 from careweave.deps import ClockDep, DbSession
-from careweave.medications import rules, service
+from careweave.medications import common, facts, formulary_service, prescribing, refills, rules, tapering
 from careweave.web.auth import WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
@@ -72,15 +72,15 @@ def _page(
 ) -> Response:
     actor = web_user.actor
     try:
-        view = service.medication_list(session, actor, patient_id, clock=clock)
-        tapers = {t.prescription.id: t for t in service.tapers_for(session, actor, patient_id, clock=clock)}
+        view = facts.medication_list(session, actor, patient_id, clock=clock)
+        tapers = {t.prescription.id: t for t in tapering.tapers_for(session, actor, patient_id, clock=clock)}
         denied = None
     except PolicyDenied as exc:
         view, tapers, denied = None, {}, exc.message
-    form = service.formulary(session)
+    form = formulary_service.formulary(session)
     # Each prescription's stored check results: a moderate finding (e.g. the §6.3 boxed warning for a patient
     # aged 24 or under) does not stop the draft, so this is where the prescriber sees it before signing.
-    rx_findings = {p.id: service.findings_of(session, p.id) for p in view.prescriptions} if view else {}
+    rx_findings = {p.id: prescribing.findings_of(session, p.id) for p in view.prescriptions} if view else {}
     return render(
         request,
         "medications/patient.html",
@@ -125,12 +125,12 @@ def prescribe_submit(
     overrides = {
         k.removeprefix("override_"): _t(form, k) for k in form if k.startswith("override_") and _t(form, k)
     }
-    data = service.PrescriptionIn(
+    data = common.PrescriptionIn(
         patient_id=patient_id,
         medication=_t(form, "medication"),
         strength=_t(form, "strength"),
         form=_t(form, "form") or None,
-        sig=service.SigIn(
+        sig=common.SigIn(
             _num(form, "dose"), _t(form, "unit") or "mg", _t(form, "route") or "oral", _t(form, "frequency")
         ),
         quantity=_num(form, "quantity"),
@@ -145,8 +145,8 @@ def prescribe_submit(
     )
     draft = {k: _t(form, k) for k in form}
     try:
-        service.create_prescription(session, web_user.actor, data, clock=clock)
-    except service.FindingsError as exc:
+        prescribing.create_prescription(session, web_user.actor, data, clock=clock)
+    except common.FindingsError as exc:
         return _page(
             request,
             session,
@@ -168,11 +168,11 @@ def prescribe_submit(
 def _rx_action(
     request: Request, session: DbSession, web_user: WebUser, clock: ClockDep, rx_id: uuid.UUID, fn: Any
 ) -> Response:
-    rx = service._load_rx(session, rx_id)
+    rx = common.load_rx(session, rx_id)
     try:
         fn()
     except DomainError as exc:
-        findings = list(exc.findings) if isinstance(exc, service.FindingsError) else None
+        findings = list(exc.findings) if isinstance(exc, common.FindingsError) else None
         return _page(
             request,
             session,
@@ -196,7 +196,7 @@ def sign_submit(
         web_user,
         clock,
         rx_id,
-        lambda: service.sign_prescription(session, web_user.actor, rx_id, clock=clock),
+        lambda: prescribing.sign_prescription(session, web_user.actor, rx_id, clock=clock),
     )
 
 
@@ -215,7 +215,7 @@ def stop_submit(
         web_user,
         clock,
         rx_id,
-        lambda: service.stop_prescription(
+        lambda: prescribing.stop_prescription(
             session, web_user.actor, rx_id, reason=_t(form, "reason"), clock=clock
         ),
     )
@@ -244,7 +244,7 @@ def taper_submit(
         web_user,
         clock,
         rx_id,
-        lambda: service.create_taper(
+        lambda: tapering.create_taper(
             session, web_user.actor, rx_id, steps, start=_date(form, "start_date"), clock=clock
         ),
     )
@@ -265,7 +265,7 @@ def reconcile_submit(
             kind, _, ident = key.removeprefix("action_").partition("_")
             try:
                 items.append(
-                    service.ReconcileItem(
+                    facts.ReconcileItem(
                         kind,
                         uuid.UUID(ident),
                         _t(form, key),
@@ -276,7 +276,7 @@ def reconcile_submit(
             except ValueError:
                 continue
     try:
-        service.reconcile(session, web_user.actor, patient_id, items, clock=clock)
+        facts.reconcile(session, web_user.actor, patient_id, items, clock=clock)
     except DomainError as exc:
         return _page(request, session, web_user, clock, patient_id, error=exc, status_code=exc.status)
     return _see_other(f"/patients/{patient_id}/medications")
@@ -290,7 +290,7 @@ def rx_document(
 
     from careweave.medications.models import PharmacyOutbox
 
-    service.get_prescription(session, web_user.actor, rx_id, clock=clock)
+    prescribing.get_prescription(session, web_user.actor, rx_id, clock=clock)
     row = session.scalars(
         select(PharmacyOutbox)
         .where(PharmacyOutbox.prescription_id == rx_id)
@@ -308,7 +308,7 @@ def rx_document(
 
 @router.get("/refills")
 def refill_queue_page(request: Request, session: DbSession, web_user: WebUser = PRESCRIBERS) -> Response:
-    rows = service.refill_queue(session, web_user.actor)
+    rows = refills.refill_queue(session, web_user.actor)
     return render(request, "medications/refills.html", {"rows": rows})
 
 
@@ -320,7 +320,7 @@ def refill_decision(
     form: PostedForm,
     web_user: WebUser = PRESCRIBERS,
 ) -> Response:
-    service.decide_refill(
+    refills.decide_refill(
         session,
         web_user.actor,
         request_id,
@@ -344,11 +344,13 @@ def my_medications(
 ) -> Response:
     actor = web_user.actor
     assert actor.patient_id is not None
-    view = service.medication_list(session, actor, actor.patient_id, clock=clock)
-    tapers = {t.prescription.id: t for t in service.tapers_for(session, actor, actor.patient_id, clock=clock)}
+    view = facts.medication_list(session, actor, actor.patient_id, clock=clock)
+    tapers = {
+        t.prescription.id: t for t in tapering.tapers_for(session, actor, actor.patient_id, clock=clock)
+    }
     pending = {
         r.prescription_id
-        for r in service.refill_requests_for_patient(session, actor, actor.patient_id)
+        for r in refills.refill_requests_for_patient(session, actor, actor.patient_id)
         if r.status == "pending"
     }
     return render(
@@ -362,7 +364,7 @@ def my_medications(
 def my_refill(
     rx_id: uuid.UUID, session: DbSession, clock: ClockDep, form: PostedForm, web_user: WebUser = PATIENT
 ) -> Response:
-    service.request_refill(session, web_user.actor, rx_id, note=_t(form, "note") or None, clock=clock)
+    refills.request_refill(session, web_user.actor, rx_id, note=_t(form, "note") or None, clock=clock)
     return _see_other("/my/medications?requested=true")
 
 
@@ -373,7 +375,7 @@ def my_refill(
 def admin_formulary(
     request: Request, session: DbSession, web_user: WebUser = ADMIN, error: str | None = None
 ) -> Response:
-    items = service.list_formulary(session, web_user.actor)
+    items = formulary_service.list_formulary(session, web_user.actor)
     return render(
         request, "medications/formulary.html", {"items": items, "classes": rules.CLASS_LABELS, "error": None}
     )
@@ -394,9 +396,9 @@ def admin_formulary_add(
         "sources": [_t(form, "source")] if _t(form, "source") else [],
     }
     try:
-        service.add_formulary_entry(session, web_user.actor, data, clock=clock)
+        formulary_service.add_formulary_entry(session, web_user.actor, data, clock=clock)
     except DomainError as exc:
-        items = service.list_formulary(session, web_user.actor)
+        items = formulary_service.list_formulary(session, web_user.actor)
         return render(
             request,
             "medications/formulary.html",

@@ -336,3 +336,272 @@ def test_lithium_starts_real_monitoring_a_dose_change_adds_a_level_and_stopping_
     assert stop.status_code == 200, stop.text
     final = client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["ben"]).json()
     assert open_before and not [o for o in final if o["status"] == "ordered"]
+
+
+# ------------------------------------------------------------------ review fixes (issue #7 follow-up)
+
+
+def _signed(client, w, medication="sertraline", who="ben", **kw):  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/prescriptions", json=rx(w["pid"], medication, **kw), headers=w["h"][who])
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert client.post(f"/api/v1/prescriptions/{rid}/sign", headers=w["h"][who]).status_code == 200
+    return rid
+
+
+BUP = {
+    "strength": "8 mg",
+    "sig": {"dose": 8, "unit": "mg", "route": "sublingual", "frequency": "once_daily"},
+}
+
+
+def test_buprenorphine_supply_limits_count_refills(client, w):
+    # §4.3: initial supply at most 6 calendar months in total; PDMP unavailable -> a 7-day supply at a time
+    long = rx(
+        w["pid"], "buprenorphine", days_supply=180, refills=5, pdmp_reviewed_at="2026-11-27T14:30:00Z", **BUP
+    )
+    r = client.post("/api/v1/prescriptions", json=long, headers=w["h"]["ben"])
+    assert r.status_code == 403 and "refills included" in r.json()["error"]["message"]
+    week = rx(w["pid"], "buprenorphine", days_supply=7, refills=5, pdmp_unavailable=True, **BUP)
+    r = client.post("/api/v1/prescriptions", json=week, headers=w["h"]["ben"])
+    assert r.status_code == 403 and "without refills" in r.json()["error"]["message"]
+    stale = rx(w["pid"], "buprenorphine", refills=0, pdmp_reviewed_at="2026-10-01T09:00:00Z", **BUP)
+    assert client.post("/api/v1/prescriptions", json=stale, headers=w["h"]["ben"]).status_code == 403
+    future = rx(w["pid"], "buprenorphine", refills=0, pdmp_reviewed_at="2026-11-29T09:00:00Z", **BUP)
+    assert client.post("/api/v1/prescriptions", json=future, headers=w["h"]["ben"]).status_code == 403
+
+
+def test_c_iii_iv_refills_above_five_are_refused(client, w):
+    # product rule from 21 CFR 1306.22(a): Schedule III/IV at most five refills
+    body = rx(
+        w["pid"],
+        "lorazepam",
+        strength="1 mg",
+        sig={"dose": 1, "unit": "mg", "route": "oral", "frequency": "once_daily"},
+        refills=6,
+    )
+    r = client.post("/api/v1/prescriptions", json=body, headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "refills"
+
+
+def test_dose_change_and_taper_need_authority_and_a_checked_dose(client, w, session):
+    rid = _signed(client, w)
+    # Ohio-only psychiatrist on the team: no authority in NY (§3, §4.1)
+    dose = {"dose": 100, "unit": "mg", "frequency": "once_daily"}
+    r = client.post(f"/api/v1/prescriptions/{rid}/dose", json=dose, headers=w["h"]["ohio"])
+    assert r.status_code == 403, r.text
+    steps = {"steps": [{"dose": 25, "unit": "mg", "days": 7}]}
+    assert (
+        client.post(f"/api/v1/prescriptions/{rid}/taper", json=steps, headers=w["h"]["ohio"]).status_code
+        == 403
+    )
+    huge = {"steps": [{"dose": 4000, "unit": "mg", "days": 7}, {"dose": 25, "unit": "mg", "days": 7}]}
+    r = client.post(f"/api/v1/prescriptions/{rid}/taper", json=huge, headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "steps.0.dose"
+    other_unit = {"steps": [{"dose": 25, "unit": "tablet", "days": 7}]}
+    r = client.post(f"/api/v1/prescriptions/{rid}/taper", json=other_unit, headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "steps.0.unit"
+    assert (
+        client.post(f"/api/v1/prescriptions/{rid}/taper", json=steps, headers=w["h"]["ben"]).status_code
+        == 201
+    )
+
+
+def test_dose_check_cannot_be_skipped_by_changing_the_unit(client, w):
+    body = rx(w["pid"], sig={"dose": 5000, "unit": "milligrams", "route": "oral", "frequency": "once_daily"})
+    r = client.post("/api/v1/prescriptions", json=body, headers=w["h"]["ben"])
+    assert r.status_code == 422 and [f["field"] for f in r.json()["error"]["fields"]] == ["sig.unit"]
+    body["sig"]["unit"] = "g"  # 5,000 g: converted and checked
+    r = client.post("/api/v1/prescriptions", json=body, headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["findings"][0]["code"] == "dose_above_range"
+    rid = _signed(client, w)
+    r = client.post(
+        f"/api/v1/prescriptions/{rid}/dose",
+        json={"dose": 5000, "unit": "milligrams", "frequency": "once_daily"},
+        headers=w["h"]["ben"],
+    )
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "unit"
+
+
+def test_free_text_outside_medication_is_mapped_or_flagged(client, w):
+    # §6.2 MAOI + serotonergic (tramadol): the reported name maps to the formulary entry
+    r = client.post(
+        f"/api/v1/patients/{w['pid']}/medications",
+        json={"outside_medications": [{"name": "Tramadol"}, {"name": "Ultram"}, {"name": "Grandma's tonic"}]},
+        headers=w["h"]["ana"],
+    )
+    assert r.status_code == 201, r.text
+    codes = {o["name"]: o["formulary_code"] for o in r.json()["outside_medications"]}
+    assert codes == {"Tramadol": "tramadol", "Ultram": "tramadol", "Grandma's tonic": None}
+    r = client.post(
+        "/api/v1/prescriptions",
+        json=rx(
+            w["pid"],
+            "phenelzine",
+            strength="15 mg",
+            sig={"dose": 15, "unit": "mg", "frequency": "three_times_daily"},
+        ),
+        headers=w["h"]["ben"],
+    )
+    assert r.status_code == 409 and r.json()["findings"][0]["code"] == "maoi_serotonergic"
+    r = client.post("/api/v1/prescriptions", json=rx(w["pid"]), headers=w["h"]["ben"])
+    assert r.status_code == 201, r.text
+    unchecked = [f for f in r.json()["findings"] if f["code"] == "unchecked_outside_medication"]
+    assert (
+        unchecked and unchecked[0]["severity"] == "moderate" and "Grandma's tonic" in unchecked[0]["message"]
+    )
+
+
+def test_reconciliation_stop_and_change_go_through_the_prescription_transitions(client, w, session):
+    body = rx(
+        w["pid"],
+        "lithium_carbonate",
+        strength="300 mg",
+        sig={"dose": 300, "unit": "mg", "route": "oral", "frequency": "three_times_daily"},
+    )
+    rid = _signed(
+        client,
+        w,
+        **{k: v for k, v in body.items() if k not in ("patient_id", "medication")},
+        medication="lithium_carbonate",
+    )
+    url = f"/api/v1/patients/{w['pid']}/medication-reconciliations"
+    change = {
+        "items": [
+            {"kind": "prescription", "id": rid, "action": "change", "dose": 300, "frequency": "twice_daily"}
+        ]
+    }
+    r = client.post(url, json=change, headers=w["h"]["ben"])
+    assert r.status_code == 201, r.text
+    orders = client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["ben"]).json()
+    assert any(o.get("reason") == "dose_change" for o in orders)
+    assert (
+        client.get(f"/api/v1/prescriptions/{rid}", headers=w["h"]["ben"]).json()["sig"]["frequency"]
+        == "twice_daily"
+    )
+    stop = {"items": [{"kind": "prescription", "id": rid, "action": "stop", "note": "remission"}]}
+    assert client.post(url, json=stop, headers=w["h"]["ben"]).status_code == 201
+    final = client.get(f"/api/v1/patients/{w['pid']}/lab-orders", headers=w["h"]["ben"]).json()
+    assert not [o for o in final if o["status"] == "ordered"]
+    stopped = session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.stopped")).all()
+    assert [str(e.entity_id) for e in stopped] == [rid]
+    bad = {"items": [], "appointment_id": "00000000-0000-0000-0000-000000000001"}
+    r = client.post(url, json=bad, headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "appointment_id"
+
+
+def test_therapist_without_medications_consent_cannot_write_facts(client, w, session):
+    from careweave.medications.models import MedicationProfile, OutsideMedication
+
+    body = {"outside_medications": [{"name": "sertraline"}], "profile": {"pregnancy_status": "pregnant"}}
+    r = client.post(f"/api/v1/patients/{w['pid']}/medications", json=body, headers=w["h"]["cara"])
+    assert r.status_code == 403
+    session.expire_all()
+    assert session.scalars(select(OutsideMedication)).all() == []
+    assert session.scalars(select(MedicationProfile)).all() == []
+    ana = identity.actor_for(session, w["users"]["ana"])
+    grant = consent.GrantIn(
+        grantee_user_id=w["users"]["cara"].id, care_team=False, categories=("medications",)
+    )
+    consent.grant(session, ana, ana.patient_id, grant, clock=NOW)
+    session.commit()
+    r = client.post(f"/api/v1/patients/{w['pid']}/medications", json=body, headers=w["h"]["cara"])
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("stopped", ["venlafaxine", "clomipramine"])
+def test_maoi_after_a_stopped_snri_or_tca_needs_the_washout(client, w, stopped):
+    # §6.2 row 'MAOI + serotonergic drugs' (SSRIs, SNRIs, TCAs esp. clomipramine): 2-week washout before an MAOI
+    sig = {"dose": 75, "unit": "mg", "route": "oral", "frequency": "once_daily"}
+    rid = _signed(client, w, stopped, strength="75 mg", sig=sig)
+    client.post(f"/api/v1/prescriptions/{rid}/stop", json={"reason": "switching"}, headers=w["h"]["ben"])
+    r = client.post(
+        "/api/v1/prescriptions",
+        json=rx(
+            w["pid"],
+            "phenelzine",
+            strength="15 mg",
+            sig={"dose": 15, "unit": "mg", "frequency": "three_times_daily"},
+        ),
+        headers=w["h"]["ben"],
+    )
+    assert r.status_code == 409, r.text
+    assert "washout_serotonergic_before_maoi" in [f["code"] for f in r.json()["findings"]]
+
+
+@pytest.mark.parametrize("medication", ["ibuprofen", "linezolid", "meperidine", "tramadol"])
+def test_interaction_only_entries_are_not_prescribable(client, w, medication):
+    r = client.post("/api/v1/prescriptions", json=rx(w["pid"], medication), headers=w["h"]["ben"])
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "medication"
+
+
+def test_admin_entry_class_implies_tags_and_must_be_known(client, w):
+    entry = {
+        "code": "ssri_test",
+        "ingredient": "testraline",
+        "class": "ssri",
+        "sources": ["test entry"],
+    }
+    assert client.post("/api/v1/formulary", json=entry, headers=w["h"]["dee"]).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/formulary", json={**entry, "code": "x_test", "class": "made_up"}, headers=w["h"]["dee"]
+        ).status_code
+        == 422
+    )
+    client.post(
+        f"/api/v1/patients/{w['pid']}/medications",
+        json={"outside_medications": [{"name": "testraline"}]},
+        headers=w["h"]["ana"],
+    )
+    r = client.post(
+        "/api/v1/prescriptions",
+        json=rx(
+            w["pid"],
+            "phenelzine",
+            strength="15 mg",
+            sig={"dose": 15, "unit": "mg", "frequency": "three_times_daily"},
+        ),
+        headers=w["h"]["ben"],
+    )
+    assert r.status_code == 409 and r.json()["findings"][0]["code"] == "maoi_serotonergic"
+
+
+def test_non_finite_numbers_are_422_not_500(client, w):
+    import json as _json
+
+    body = rx(w["pid"])
+    body["sig"]["dose"] = float("nan")
+    r = client.post(
+        "/api/v1/prescriptions",
+        content=_json.dumps(body),
+        headers={**w["h"]["ben"], "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    rid = _signed(client, w)
+    r = client.post(
+        f"/api/v1/prescriptions/{rid}/taper",
+        content='{"steps": [{"dose": NaN, "unit": "mg", "days": 7}]}',
+        headers={**w["h"]["ben"], "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+
+
+def test_sign_blocked_and_reads_are_audited(client, w, session):
+    r = client.post("/api/v1/prescriptions", json=rx(w["pid"]), headers=w["h"]["ben"])
+    rid = r.json()["id"]
+    client.post(
+        f"/api/v1/patients/{w['pid']}/medications",
+        json={"outside_medications": [{"name": "Nardil"}]},
+        headers=w["h"]["ana"],
+    )
+    assert client.post(f"/api/v1/prescriptions/{rid}/sign", headers=w["h"]["ben"]).status_code == 409
+    client.get(f"/api/v1/prescriptions/{rid}", headers=w["h"]["ben"])
+    client.get(f"/api/v1/patients/{w['pid']}/prescriptions", headers=w["h"]["ben"])
+    client.get(f"/api/v1/patients/{w['pid']}/tapers", headers=w["h"]["ben"])
+    session.expire_all()
+    actions = [e.action for e in session.scalars(select(AuditEvent))]
+    blocked = session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.blocked")).all()
+    assert [str(e.entity_id) for e in blocked] == [rid] and blocked[0].details["at"] == "sign"
+    for action in ("prescription.viewed", "prescription.list_viewed", "medication.tapers_viewed"):
+        assert action in actions, action

@@ -148,3 +148,39 @@ def test_admin_formulary_page(client, w):
         follow_redirects=True,
     )
     assert r.status_code == 200 and "testamine" in r.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("days_supply", "nan"), ("refills", "1e400"), ("dose", "nan"), ("quantity", "inf")]
+)
+def test_non_finite_numbers_on_the_prescription_form_are_field_errors(client, w, field, value):
+    web_login(client, w["ben"].email)
+    token = csrf(client, f"/patients/{w['pid']}/medications")
+    r = client.post(
+        f"/patients/{w['pid']}/medications/prescriptions",
+        data={"csrf_token": token, **form(w["pid"], **{field: value})},
+    )
+    assert r.status_code == 422 and "finite number" in r.text
+
+
+def test_non_finite_taper_dose_is_a_field_error(client, w, session):
+    data = common.PrescriptionIn(
+        patient_id=w["pid"],
+        medication="sertraline",
+        strength="50 mg",
+        sig=common.SigIn(50, "mg", "oral", "once_daily"),
+        quantity=30,
+        refills=0,
+        days_supply=30,
+    )
+    rx, _ = prescribing.create_prescription(session, w["ben_actor"], data, clock=NOW)
+    prescribing.sign_prescription(session, w["ben_actor"], rx.id, clock=NOW)
+    session.commit()
+    web_login(client, w["ben"].email)
+    token = csrf(client, f"/patients/{w['pid']}/medications")
+    for dose, days in (("nan", "7"), ("25", "1e400")):
+        r = client.post(
+            f"/prescriptions/{rx.id}/taper",
+            data={"csrf_token": token, "dose_0": dose, "unit_0": "mg", "days_0": days},
+        )
+        assert r.status_code == 422 and "finite number" in r.text

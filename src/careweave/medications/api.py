@@ -50,7 +50,7 @@ class FormularyItemRead(BaseModel):
 
 
 class FormularyEntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     code: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_]+$")]
     ingredient: Text
     rxcui: Annotated[str | None, Field(max_length=20, pattern=r"^[0-9]+$")] = None
@@ -174,7 +174,7 @@ class MedicationsRead(BaseModel):
 
 
 class OutsideIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: Text
     formulary_code: Annotated[str | None, Field(max_length=60)] = None
     dose_text: Text | None = None
@@ -182,7 +182,7 @@ class OutsideIn(BaseModel):
 
 
 class AllergyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     substance: Text
     formulary_code: Annotated[str | None, Field(max_length=60)] = None
     drug_class: Annotated[str | None, Field(max_length=60)] = None
@@ -191,7 +191,7 @@ class AllergyIn(BaseModel):
 
 
 class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     pregnancy_status: Literal["unknown", "not_pregnant", "pregnant", "not_applicable"] | None = None
     breastfeeding: bool | None = None
     hla_b_1502: Literal["positive", "negative"] | None = None
@@ -200,7 +200,7 @@ class ProfileIn(BaseModel):
 class MedicationFactsIn(BaseModel):
     """Any of: outside medications, allergies/intolerances, pregnancy/breastfeeding status."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     outside_medications: list[OutsideIn] = Field(default=[], max_length=20)
     allergies: list[AllergyIn] = Field(default=[], max_length=20)
     profile: ProfileIn | None = None
@@ -326,16 +326,20 @@ def post_medications(
 
 
 class ReconcileItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["prescription", "outside"]
     id: uuid.UUID
     action: Literal["confirm", "stop", "change"]
     note: LongText | None = None
     dose_text: Text | None = None
+    dose: Annotated[float | None, Field(gt=0, le=100000)] = None
+    unit: Annotated[str | None, Field(min_length=1, max_length=20)] = None
+    frequency: Annotated[str | None, Field(min_length=1, max_length=60)] = None
+    override_reasons: dict[Annotated[str, Field(max_length=80)], LongText] = Field(default={}, max_length=10)
 
 
 class ReconcileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     items: list[ReconcileItemIn] = Field(max_length=100)
     appointment_id: uuid.UUID | None = None
 
@@ -360,7 +364,20 @@ def post_reconciliation(
         session,
         actor,
         patient_id,
-        [facts.ReconcileItem(i.kind, i.id, i.action, i.note, i.dose_text) for i in body.items],
+        [
+            facts.ReconcileItem(
+                i.kind,
+                i.id,
+                i.action,
+                i.note,
+                i.dose_text,
+                i.dose,
+                i.unit,
+                i.frequency,
+                i.override_reasons,
+            )
+            for i in body.items
+        ],
         appointment_id=body.appointment_id,
         clock=clock,
     )
@@ -373,7 +390,7 @@ def post_reconciliation(
 
 
 class SigIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     dose: Annotated[float, Field(gt=0, le=100000)]
     unit: Annotated[str, Field(min_length=1, max_length=20)]
     route: Annotated[str, Field(min_length=1, max_length=30)] = "oral"
@@ -381,7 +398,7 @@ class SigIn(BaseModel):
 
 
 class PrescriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     patient_id: uuid.UUID
     medication: Annotated[str, Field(min_length=1, max_length=60, description="formulary code or RXCUI")]
     strength: Annotated[str, Field(min_length=1, max_length=60)]
@@ -496,7 +513,7 @@ def _stored_findings(session: DbSession, rx: Prescription) -> list[FindingRead]:
 def get_prescription(
     prescription_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> PrescriptionRead:
-    rx = prescribing.get_prescription(session, actor, prescription_id, clock=clock)
+    rx = prescribing.get_prescription(session, actor, prescription_id, clock=clock, interface="api")
     return rx_read(rx, _stored_findings(session, rx))
 
 
@@ -504,7 +521,10 @@ def get_prescription(
 def list_prescriptions(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[PrescriptionRead]:
-    return [rx_read(rx) for rx in prescribing.list_prescriptions(session, actor, patient_id, clock=clock)]
+    return [
+        rx_read(rx)
+        for rx in prescribing.list_prescriptions(session, actor, patient_id, clock=clock, interface="api")
+    ]
 
 
 @router.post("/prescriptions/{prescription_id}/sign", response_model=PrescriptionRead, responses=RX_ERRORS)
@@ -519,7 +539,7 @@ def sign(
 
 
 class StopIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00]*$")]
 
 
@@ -533,7 +553,7 @@ def stop(
 
 
 class DoseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     dose: Annotated[float, Field(gt=0, le=100000)]
     unit: Annotated[str, Field(min_length=1, max_length=20)]
     frequency: Annotated[str, Field(min_length=1, max_length=60)]
@@ -566,14 +586,14 @@ def dose(
 
 
 class TaperStepIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     dose: Annotated[float, Field(ge=0, le=100000)]
     unit: Annotated[str, Field(min_length=1, max_length=20)]
     days: Annotated[int, Field(ge=1, le=365)]
 
 
 class TaperIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     steps: list[TaperStepIn] = Field(min_length=1, max_length=rules.MAX_TAPER_STEPS)
     start_date: date | None = None
 
@@ -638,14 +658,16 @@ def taper(
 def tapers(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[TaperRead]:
-    return [taper_read(v) for v in tapering.tapers_for(session, actor, patient_id, clock=clock)]
+    return [
+        taper_read(v) for v in tapering.tapers_for(session, actor, patient_id, clock=clock, interface="api")
+    ]
 
 
 # ------------------------------------------------------------------ refills
 
 
 class RefillIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     note: LongText | None = None
 
 
@@ -702,7 +724,7 @@ def refill_queue(actor: CurrentActor, session: DbSession) -> list[RefillRead]:
 
 
 class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     approve: bool
     note: LongText | None = None
 

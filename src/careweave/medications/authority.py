@@ -119,6 +119,7 @@ def authorize(
     today: date,
     *,
     clock: Clock,
+    telemedicine: bool = True,
 ) -> Authority:
     """The rule that authorises this prescriber to prescribe ``item`` for the patient today, or NotAuthorized
     (403, audited as "prescription.denied") with the reason."""
@@ -146,6 +147,8 @@ def authorize(
     assert item.schedule is not None
     if problem := controlled_problem(facts, patient.state, today, item.schedule):
         raise _deny(session, actor, patient, problem, clock=clock, code="no_dea")
+    if not telemedicine:
+        return Authority("controlled_change", {**details, "schedule": item.schedule})
     first, prior = _prior_supply(session, patient.id, item)
     auth = rules.telemedicine_authorization(
         rules.ControlledRequest(
@@ -156,6 +159,7 @@ def authorize(
             pdmp_reviewed_at=data.pdmp_reviewed_at,
             pdmp_unavailable=data.pdmp_unavailable,
             days_supply=data.days_supply,
+            refills=data.refills,
             first_start=first,
             prior_days=prior,
         )

@@ -175,8 +175,10 @@ def require_team(
     roles: frozenset[Role],
     event: str,
     patient_self: bool = False,
+    category: str | None = None,
 ) -> tuple[Patient, policy.PatientRef]:
-    """Writes: the patient themself (when allowed), or a clinician of ``roles`` on the care team."""
+    """Writes: the patient themself (when allowed), or a clinician of ``roles`` on the care team (and, with
+    ``category``, allowed that consent category, checked before anything is written)."""
     patient, ref = patients.get_patient_ref(session, patient_id)
     if actor.role is Role.PATIENT:
         if patient_self and actor.patient_id == patient.id:
@@ -186,7 +188,7 @@ def require_team(
         if actor.role in CLINICAL_ROLES and policy.category_verdict(actor, ref, None).allowed:
             raise PolicyDenied(role_refusal(actor))
         raise NotFound("No such patient.")
-    verdict = policy.category_verdict(actor, ref, None)
+    verdict = policy.category_verdict(actor, ref, category)  # type: ignore[arg-type]
     if not verdict.allowed:
         raise _refuse(session, actor, verdict, ref, clock=clock, event=event)
     return patient, ref

@@ -5,8 +5,8 @@ breastfeeding, HLA-B*15:02) and medication reconciliation at a psychiatric visit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -39,6 +39,7 @@ from careweave.medications.models import (
     Taper,
 )
 from careweave.patients.models import Patient
+from careweave.scheduling.models import Appointment
 
 # ------------------------------------------------------------------ medication list
 
@@ -152,7 +153,7 @@ def med_items(
         items.append(
             rules.MedItem(
                 name=o.name,
-                item=form.get(o.formulary_code),
+                item=form.get(o.formulary_code) or form.match_name(o.name),
                 active=o.status == "active",
                 stopped_on=o.stopped_on,
                 source="outside",
@@ -209,11 +210,16 @@ def add_outside_medication(
         roles=FACT_WRITERS,
         event="medication.write_denied",
         patient_self=True,
+        category="medications",
     )
     name = name.strip()
     if not name:
         raise InvalidInput("Name the medication.", fields=[FieldError("name", "required")])
-    code = _code_or_none(formulary(session), formulary_code, "formulary_code")
+    form = formulary(session)
+    code = _code_or_none(form, formulary_code, "formulary_code")
+    if code is None:
+        match = form.match_name(name)  # code, ingredient, RXCUI or a brand/synonym in the data
+        code = match.code if match else None
     row = OutsideMedication(
         patient_id=patient.id,
         name=name[:200],
@@ -259,6 +265,7 @@ def add_allergy(
         roles=FACT_WRITERS,
         event="medication.write_denied",
         patient_self=True,
+        category="medications",
     )
     errors = []
     if not substance.strip():
@@ -272,7 +279,7 @@ def add_allergy(
     form = formulary(session)
     code = _code_or_none(form, formulary_code, "formulary_code")
     if code is None and drug_class is None:
-        match = form.get(substance.strip().lower().replace(" ", "_"))
+        match = form.match_name(substance)
         code = match.code if match else None
     row = Allergy(
         patient_id=patient.id,
@@ -316,6 +323,7 @@ def set_profile(
         roles=FACT_WRITERS,
         event="medication.write_denied",
         patient_self=True,
+        category="medications",
     )
     errors = []
     if pregnancy_status is not None and pregnancy_status not in (
@@ -366,6 +374,10 @@ class ReconcileItem:
     action: str
     note: str | None = None
     dose_text: str | None = None  # outside medications: the new dose for "change"
+    dose: float | None = None  # prescriptions: the new dose for "change" (with unit and frequency)
+    unit: str | None = None
+    frequency: str | None = None
+    override_reasons: Mapping[str, str] | None = None
 
 
 def reconcile(
@@ -377,11 +389,20 @@ def reconcile(
     appointment_id: uuid.UUID | None = None,
     clock: Clock,
 ) -> Reconciliation:
-    """Medication reconciliation at a psychiatric visit: each item confirmed, stopped or changed; who and when."""
+    """Medication reconciliation at a psychiatric visit: each item confirmed, stopped or changed; who and when.
+    A prescription stopped or changed here goes through prescribing.stop_prescription / change_dose, so its
+    monitoring ends (or the lithium level is ordered), the checks run again and the change is audited."""
+    from careweave.medications import prescribing  # prescribing imports this module
+
     patient, _ = require_team(
         session, actor, patient_id, clock=clock, roles=PRESCRIBER_ROLES, event="medication.write_denied"
     )
     errors = []
+    if appointment_id is not None:
+        appt = session.get(Appointment, appointment_id)
+        if appt is None or appt.patient_id != patient.id:
+            errors.append(FieldError("appointment_id", "not an appointment of this patient"))
+    rx_actions: list[tuple[int, ReconcileItem, Prescription]] = []
     stored: list[dict[str, Any]] = []
     for i, it in enumerate(items):
         if it.action not in RECONCILE_ACTIONS:
@@ -417,22 +438,43 @@ def reconcile(
                 "action": it.action,
                 "note": it.note,
             }
-            if it.action == "stop" and rx.status not in ENDED:
-                rx.status, rx.status_reason = (
-                    "stopped",
-                    (it.note or "Stopped at medication reconciliation")[:1000],
-                )
-                rx.ended_at, rx.ended_on, rx.ended_by = (
-                    clock.now(),
-                    patient_today(patient, clock),
-                    actor.user_id,
-                )
+            if it.action == "change":
+                if it.dose is None:
+                    errors.append(
+                        FieldError(f"items.{i}.dose", "a change of a prescription needs the new dose")
+                    )
+                    continue
+                it = replace(it, unit=it.unit or rx.dose_unit, frequency=it.frequency or rx.frequency)
+                entry["previous"] = {"dose": rx.dose, "unit": rx.dose_unit, "frequency": rx.frequency}
+                entry["new"] = {"dose": it.dose, "unit": it.unit, "frequency": it.frequency}
+            if it.action in ("stop", "change") and not (it.action == "stop" and rx.status in ENDED):
+                rx_actions.append((i, it, rx))
         else:
             errors.append(FieldError(f"items.{i}.kind", "prescription or outside"))
             continue
         stored.append(entry)
     if errors:
         raise InvalidInput("The reconciliation is not valid.", fields=errors)
+    for _i, it, rx in rx_actions:
+        if it.action == "stop":
+            prescribing.stop_prescription(
+                session,
+                actor,
+                rx.id,
+                reason=it.note or "Stopped at medication reconciliation",
+                clock=clock,
+            )
+        else:
+            prescribing.change_dose(
+                session,
+                actor,
+                rx.id,
+                dose=float(it.dose or 0),
+                unit=it.unit or "",
+                frequency=it.frequency or "",
+                override_reasons=it.override_reasons,
+                clock=clock,
+            )
     rec = Reconciliation(
         patient_id=patient.id,
         appointment_id=appointment_id,

@@ -8,6 +8,7 @@ cannot be loaded, prescribing is refused (503), never left unchecked (docs/adr/0
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -52,12 +53,21 @@ def _validate_rx(
     item = form.get(data.medication)
     if item is None:
         errors.append(FieldError("medication", "not a formulary code or RXCUI in the formulary"))
+    elif not item.prescribable:
+        errors.append(
+            FieldError(
+                "medication",
+                f"{item.ingredient} is listed only for interaction checks and cannot be prescribed here",
+            )
+        )
     if not data.strength.strip():
         errors.append(FieldError("strength", "required"))
     if data.sig.dose <= 0:
         errors.append(FieldError("sig.dose", "must be greater than 0"))
     if not data.sig.unit.strip():
         errors.append(FieldError("sig.unit", "required"))
+    elif item is not None and (problem := rules.unit_problem(item, data.sig.unit, check_rules)):
+        errors.append(FieldError("sig.unit", problem))
     if not data.sig.route.strip():
         errors.append(FieldError("sig.route", "required"))
     if rules.doses_per_day(data.sig.frequency, check_rules) is None:
@@ -78,7 +88,45 @@ def _validate_rx(
             "Schedule II prescriptions cannot be refilled.",
             fields=[FieldError("refills", "must be 0 for C-II")],
         )
+    if item.schedule in ("C-III", "C-IV") and data.refills > MAX_C3_C4_REFILLS:
+        # Product rule from federal law, not the spec: 21 CFR 1306.22(a) - a Schedule III or IV prescription may
+        # not be refilled more than five times (nor more than six months after issue).
+        raise InvalidInput(
+            "Schedule III and IV prescriptions may be refilled at most 5 times (21 CFR 1306.22(a)).",
+            fields=[FieldError("refills", "at most 5 for C-III/C-IV")],
+        )
     return item
+
+
+MAX_C3_C4_REFILLS = 5
+
+
+def _unit(unit: str, item: rules.FormularyItem, check_rules: rules.CheckRules, field_name: str) -> str:
+    """The unit as the data spells it, or 422 naming the field."""
+    if problem := rules.unit_problem(item, unit, check_rules):
+        raise InvalidInput("The dose unit is not valid.", fields=[FieldError(field_name, problem)])
+    canonical = rules.canonical_unit(unit, check_rules)
+    assert canonical is not None
+    return canonical
+
+
+def rx_data(rx: Prescription) -> PrescriptionIn:
+    """A stored prescription as the input authority checks."""
+    return PrescriptionIn(
+        patient_id=rx.patient_id,
+        medication=rx.formulary_code,
+        strength=rx.strength,
+        sig=SigIn(rx.dose, rx.dose_unit, rx.route, rx.frequency),
+        quantity=rx.quantity,
+        refills=rx.refills,
+        days_supply=rx.days_supply,
+        modality=rx.modality or "audio_video",
+        in_person_evaluated_on=date.fromisoformat(rx.authority["in_person_evaluated_on"])
+        if rx.authority.get("in_person_evaluated_on")
+        else None,
+        pdmp_reviewed_at=rx.pdmp_reviewed_at,
+        pdmp_unavailable=rx.pdmp_unavailable,
+    )
 
 
 def _finding_dicts(findings: Sequence[rules.Finding]) -> list[dict[str, str]]:
@@ -173,7 +221,7 @@ def create_prescription(
         strength=data.strength.strip(),
         form=data.form or (item.forms[0] if len(item.forms) == 1 else None),
         dose=data.sig.dose,
-        dose_unit=data.sig.unit.strip(),
+        dose_unit=rules.canonical_unit(data.sig.unit, check_rules) or data.sig.unit.strip(),
         route=data.sig.route.strip(),
         frequency=data.sig.frequency,
         doses_per_day=rules.doses_per_day(data.sig.frequency, check_rules),
@@ -229,11 +277,26 @@ def create_prescription(
     return rx, findings
 
 
-def get_prescription(session: Session, actor: Actor, rx_id: uuid.UUID, *, clock: Clock) -> Prescription:
+def get_prescription(
+    session: Session, actor: Actor, rx_id: uuid.UUID, *, clock: Clock, interface: str | None = None
+) -> Prescription:
+    """One prescription; with ``interface`` the read is audited here (callers that audit their own reads, such
+    as FHIR, pass none)."""
     rx = load_rx(session, rx_id)
     if rx.status == "draft" and rx.prescriber_user_id != actor.user_id:
         raise NotFound("No such prescription.")
     require_read(session, actor, rx.patient_id, clock=clock)
+    if interface:
+        audit.record(
+            session,
+            actor,
+            "prescription.viewed",
+            clock=clock,
+            entity_type="prescription",
+            entity_id=rx.id,
+            patient_id=rx.patient_id,
+            details={"category": "medications", "interface": interface},
+        )
     return rx
 
 
@@ -245,9 +308,20 @@ def findings_of(session: Session, rx_id: uuid.UUID) -> list[PrescriptionFinding]
 
 
 def list_prescriptions(
-    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock
+    session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock, interface: str | None = None
 ) -> list[Prescription]:
     patient, _ = require_read(session, actor, patient_id, clock=clock)
+    if interface:
+        audit.record(
+            session,
+            actor,
+            "prescription.list_viewed",
+            clock=clock,
+            entity_type="patient",
+            entity_id=patient.id,
+            patient_id=patient.id,
+            details={"category": "medications", "interface": interface},
+        )
     return [
         p
         for p in prescriptions_of(session, patient.id)
@@ -347,22 +421,7 @@ def sign_prescription(
     if item is None:
         raise PrescribingUnavailable("The prescription's medication is no longer in the formulary.")
     today = patient_today(patient, clock)
-    data = PrescriptionIn(
-        patient_id=patient.id,
-        medication=rx.formulary_code,
-        strength=rx.strength,
-        sig=SigIn(rx.dose, rx.dose_unit, rx.route, rx.frequency),
-        quantity=rx.quantity,
-        refills=rx.refills,
-        days_supply=rx.days_supply,
-        modality=rx.modality or "audio_video",
-        in_person_evaluated_on=date.fromisoformat(rx.authority["in_person_evaluated_on"])
-        if rx.authority.get("in_person_evaluated_on")
-        else None,
-        pdmp_reviewed_at=rx.pdmp_reviewed_at,
-        pdmp_unavailable=rx.pdmp_unavailable,
-    )
-    authorize(session, actor, patient, item, data, today, clock=clock)
+    authorize(session, actor, patient, item, rx_data(rx), today, clock=clock)
     stored = {f.code: f for f in findings_of(session, rx.id)}
     findings = rules.run_checks(
         rules.Proposed(item, rx.dose, rx.dose_unit, rx.frequency, max(rx.started_on, today)),
@@ -372,6 +431,23 @@ def sign_prescription(
         check_rules,
     )
     verdict = rules.gate(findings, {c: f.override_reason or "" for c, f in stored.items()})
+    if verdict.blocked or verdict.missing_overrides:
+        audit.record(
+            session,
+            actor,
+            "prescription.blocked" if verdict.blocked else "prescription.override_required",
+            clock=clock,
+            outcome="denied",
+            entity_type="prescription",
+            entity_id=rx.id,
+            patient_id=patient.id,
+            details={
+                "category": "medications",
+                "medication": item.code,
+                "at": "sign",
+                "findings": [f.code for f in findings],
+            },
+        )
     if verdict.blocked:
         raise Contraindicated("Not signed: " + " ".join(f.message for f in verdict.blocked), findings)
     if verdict.missing_overrides:
@@ -500,11 +576,16 @@ def change_dose(
     item = form.get(rx.formulary_code)
     if item is None:
         raise PrescribingUnavailable("The prescription's medication is no longer in the formulary.")
-    if dose <= 0 or rules.doses_per_day(frequency, check_rules) is None:
+    if not math.isfinite(dose) or dose <= 0 or rules.doses_per_day(frequency, check_rules) is None:
+        bad_dose = not math.isfinite(dose) or dose <= 0
         raise InvalidInput(
-            "The dose is not valid.", fields=[FieldError("dose" if dose <= 0 else "frequency", "invalid")]
+            "The dose is not valid.", fields=[FieldError("dose" if bad_dose else "frequency", "invalid")]
         )
+    unit = _unit(unit, item, check_rules, "unit")
     today = patient_today(patient, clock)
+    # A dose change is a prescribing act: the prescriber's own authority in the patient's state today (licence,
+    # DEA for the schedule). No new supply is issued, so the telemedicine supply rule is not re-run.
+    authorize(session, actor, patient, item, rx_data(rx), today, clock=clock, telemedicine=False)
     findings = rules.check_dose(rules.Proposed(item, dose, unit, frequency, today), check_rules)
     verdict = rules.gate(findings, override_reasons or {})
     if verdict.missing_overrides:

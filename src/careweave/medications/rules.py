@@ -45,6 +45,15 @@ CLASS_LABELS = {
     "other_serotonergic": "other serotonergic drugs",
 }
 MONITORING_PROTOCOLS = ("lithium", "clozapine", "valproate", "sga_metabolic")
+# A class implies the tags the interaction selectors use, so an entry (an administrator's too) cannot escape
+# e.g. the MAOI rules by leaving a tag out.
+CLASS_TAGS: dict[str, frozenset[str]] = {
+    "ssri": frozenset({"serotonergic", "antidepressant"}),
+    "snri": frozenset({"serotonergic", "antidepressant"}),
+    "tca": frozenset({"serotonergic", "antidepressant"}),
+    "maoi": frozenset({"maoi", "antidepressant"}),
+    "antidepressant_other": frozenset({"antidepressant"}),
+}
 RXCUI_STATUSES = ("verified_cpic", "secondary", "not_verified", "not_found", "not_in_spec", "unverified")
 
 
@@ -80,6 +89,7 @@ class FormularyItem:
     sources: tuple[str, ...] = ()
     notes: str | None = None
     origin: str = "package"  # package | admin
+    prescribable: bool = True  # False: listed only so interactions with it are checked (spec §6.2)
 
     @property
     def controlled(self) -> bool:
@@ -95,6 +105,7 @@ class Formulary:
     version: str
     items: Mapping[str, FormularyItem]
     boxed_warnings: Mapping[str, Mapping[str, Any]]
+    synonyms: Mapping[str, str] = field(default_factory=dict)  # lower-case name -> code
 
     def get(self, code_or_rxcui: str | None) -> FormularyItem | None:
         if not code_or_rxcui:
@@ -105,11 +116,27 @@ class Formulary:
             return found
         return next((i for i in self.items.values() if i.rxcui and i.rxcui == key), None)
 
+    def match_name(self, name: str | None) -> FormularyItem | None:
+        """A free-text name (code, ingredient, RXCUI, or a brand/synonym from the data) -> its entry, or None."""
+        if not name:
+            return None
+        key = " ".join(name.strip().lower().replace("_", " ").split())
+        if not key:
+            return None
+        found = self.get(key.replace(" ", "_")) or self.get(key)
+        if found is not None:
+            return found
+        found = next((i for i in self.items.values() if i.ingredient.lower() == key), None)
+        if found is not None:
+            return found
+        code = self.synonyms.get(key)
+        return self.items.get(code) if code else None
+
     def with_items(self, extra: Iterable[FormularyItem]) -> Formulary:
         merged = dict(self.items)
         for item in extra:
             merged.setdefault(item.code, item)  # packaged entries win: an admin adds, never overrides
-        return Formulary(self.version, merged, self.boxed_warnings)
+        return Formulary(self.version, merged, self.boxed_warnings, self.synonyms)
 
 
 def _fail(where: str, message: str) -> CheckDataUnavailable:
@@ -133,6 +160,12 @@ def parse_item(
         schedule = raw.get("schedule")
         if schedule is not None and schedule not in SCHEDULES:
             raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
+        drug_class = str(raw["class"])
+        if drug_class not in CLASS_LABELS:
+            raise ValueError(f"class {drug_class!r} is not one of {sorted(CLASS_LABELS)}")
+        prescribable = raw.get("prescribable", True)
+        if not isinstance(prescribable, bool):
+            raise ValueError("prescribable must be true or false")
         monitoring = tuple(raw.get("monitoring") or ())
         if bad := [m for m in monitoring if m not in MONITORING_PROTOCOLS]:
             raise ValueError(f"unknown monitoring protocols {bad}")
@@ -141,8 +174,8 @@ def parse_item(
             ingredient=str(raw["ingredient"]),
             rxcui=str(raw["rxcui"]) if raw.get("rxcui") else None,
             rxcui_status=str(raw.get("rxcui_status") or "unverified"),
-            drug_class=str(raw["class"]),
-            tags=frozenset(str(t) for t in raw.get("tags") or ()),
+            drug_class=drug_class,
+            tags=frozenset(str(t) for t in raw.get("tags") or ()) | CLASS_TAGS.get(drug_class, frozenset()),
             schedule=schedule,
             boxed_warnings=tuple(raw.get("boxed_warnings") or ()),
             monitoring=monitoring,
@@ -152,6 +185,7 @@ def parse_item(
             sources=tuple(raw.get("sources") or ()),
             notes=raw.get("notes"),
             origin=origin,
+            prescribable=prescribable,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(where, f"invalid: {exc}") from exc
@@ -180,7 +214,14 @@ def parse_formulary(raw: Mapping[str, Any]) -> Formulary:
         if unknown := [w for w in item.boxed_warnings if w not in boxed]:
             raise _fail("formulary.json", f"{item.code}: unknown boxed warnings {unknown}")
         items[item.code] = item
-    return Formulary(version, items, boxed)
+    synonyms: dict[str, str] = {}
+    for name, code in (raw.get("synonyms") or {}).items():
+        if name in ("description", "source"):
+            continue
+        if str(code) not in items:
+            raise _fail("formulary.json", f"synonym {name!r} names unknown code {code!r}")
+        synonyms[" ".join(str(name).lower().split())] = str(code)
+    return Formulary(version, items, boxed, synonyms)
 
 
 @cache
@@ -242,6 +283,9 @@ class CheckRules:
     boxed: Mapping[str, Any]
     hla: Mapping[str, Any]
     frequencies: Mapping[str, float]
+    units: Mapping[str, tuple[str, float]] = field(default_factory=dict)  # unit -> (base unit, factor)
+    unchecked: Mapping[str, Any] = field(default_factory=dict)
+    age_unknown: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _severity(value: Any, where: str) -> Severity:
@@ -288,6 +332,13 @@ def parse_check_rules(raw: Mapping[str, Any]) -> CheckRules:
             boxed=raw["boxed_warning_notices"],
             hla=raw["hla_b1502"],
             frequencies=frequencies,
+            units={
+                str(k): (str(v["base"]), float(v["factor"]))
+                for k, v in raw["dose_range"]["units"].items()
+                if k != "description"
+            },
+            unchecked=raw["unchecked_outside_medication"],
+            age_unknown=raw["boxed_warning_notices"]["age_unknown"],
         )
         for section, keys in (
             (rules.duplicate, ("severity",)),
@@ -295,9 +346,13 @@ def parse_check_rules(raw: Mapping[str, Any]) -> CheckRules:
             (rules.dose_range, ("above_severity", "below_severity")),
             (rules.boxed, ("age_severity", "pregnancy_severity", "other_severity")),
             (rules.hla, ("positive_severity", "unknown_severity")),
+            (rules.unchecked, ("severity",)),
+            (rules.age_unknown, ("severity",)),
         ):
             for key in keys:
                 _severity(section[key], where)
+        if not rules.units or any(f <= 0 for _, f in rules.units.values()):
+            raise _fail(where, "dose_range.units missing or invalid")
         if not pairs or not washouts:
             raise _fail(where, "no interaction pairs or washouts")
         return rules
@@ -470,13 +525,49 @@ def check_allergies(proposed: Proposed, facts: PatientFacts, rules: CheckRules) 
     return out
 
 
+def canonical_unit(unit: str, rules: CheckRules) -> str | None:
+    """The unit as the data spells it (case-insensitive match), or None when the data does not know it."""
+    wanted = unit.strip().lower()
+    return next((u for u in rules.units if u.lower() == wanted), None)
+
+
+def convert(dose: float, unit: str, to_unit: str, rules: CheckRules) -> float | None:
+    """``dose`` in ``unit`` expressed in ``to_unit`` (mg/mcg/g convert), or None when they do not convert."""
+    a, b = canonical_unit(unit, rules), canonical_unit(to_unit, rules)
+    if a is None or b is None:
+        return None
+    (base_a, fa), (base_b, fb) = rules.units[a], rules.units[b]
+    if base_a != base_b:
+        return None
+    return dose * fa / fb
+
+
+def unit_problem(item: FormularyItem, unit: str, rules: CheckRules) -> str | None:
+    """Why ``unit`` cannot be used for this drug's dose (None: it can). A drug with a sourced range accepts only
+    units that convert to the range's unit, so the dose check can never be skipped by changing the unit."""
+    if canonical_unit(unit, rules) is None:
+        return f"one of {', '.join(rules.units)}"
+    if item.dose is not None and convert(1.0, unit, item.dose.unit, rules) is None:
+        convertible = [u for u in rules.units if convert(1.0, u, item.dose.unit, rules) is not None]
+        return (
+            f"the {item.ingredient} dose is checked in {item.dose.unit}: use one of {', '.join(convertible)}"
+        )
+    return None
+
+
 def check_dose(proposed: Proposed, rules: CheckRules) -> list[Finding]:
-    """The daily dose (dose x doses per day) against the entry's sourced adult range; no range, no check."""
+    """The daily dose (dose x doses per day, converted to the range's unit) against the entry's sourced adult
+    range; no range, no check. A unit that does not convert is refused before this (:func:`unit_problem`)."""
     rng = proposed.item.dose
     per_day = doses_per_day(proposed.frequency, rules)
-    if rng is None or per_day is None or proposed.unit.lower() != rng.unit.lower():
+    if rng is None or per_day is None:
         return []
-    daily = proposed.dose * per_day
+    dose = convert(proposed.dose, proposed.unit, rng.unit, rules) if rules.units else None
+    if dose is None:
+        if proposed.unit.strip().lower() != rng.unit.lower():
+            raise ValueError(f"unit {proposed.unit!r} does not convert to {rng.unit}")
+        dose = proposed.dose
+    daily = dose * per_day
     r = rules.dose_range
     values = {"dose_per_day": daily, "unit": rng.unit, "min": rng.min, "max": rng.max}
     source = r["source_prefix"] + rng.source
@@ -501,7 +592,11 @@ def check_boxed_warnings(
         source = b["source_prefix"] + str(w.get("source", ""))
         max_age = w.get("max_age")
         if max_age is not None:
-            if facts.age is not None and facts.age <= int(max_age):
+            if facts.age is None and b.get("age_unknown"):
+                u = b["age_unknown"]
+                message = _fmt(u["message"], max_age=max_age, text=w["text"])
+                out.append(Finding(f"boxed_{code}_age_unknown", u["severity"], message, source))
+            elif facts.age is not None and facts.age <= int(max_age):
                 message = f"Boxed warning (patient aged {facts.age}, {max_age} or under): {w['text']}"
                 out.append(Finding(f"boxed_{code}", b["age_severity"], message, source))
             continue
@@ -519,6 +614,18 @@ def check_boxed_warnings(
             continue  # the HLA-B*15:02 prompt below says it with the patient's status
         out.append(Finding(f"boxed_{code}", b["other_severity"], f"Boxed warning: {w['text']}", source))
     return out
+
+
+def check_unchecked(meds: Sequence[MedItem], rules: CheckRules) -> list[Finding]:
+    """An active outside medication that maps to no formulary entry cannot be checked: say so, visibly."""
+    u = rules.unchecked
+    if not u:
+        return []
+    return [
+        Finding(u["code"], u["severity"], _fmt(u["message"], name=med.name), u["source"])
+        for med in meds
+        if med.active and med.item is None and med.source == "outside"
+    ]
 
 
 def check_hla(proposed: Proposed, facts: PatientFacts, rules: CheckRules) -> list[Finding]:
@@ -548,6 +655,7 @@ def run_checks(
         *check_dose(proposed, rules),
         *check_boxed_warnings(proposed, facts, formulary, rules),
         *check_hla(proposed, facts, rules),
+        *check_unchecked(meds, rules),
     ]
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -647,6 +755,7 @@ class ControlledRequest:
     pdmp_reviewed_at: datetime | None = None
     pdmp_unavailable: bool = False
     days_supply: int = 30
+    refills: int = 0  # each refill is another days_supply (spec §4.3 limits count the whole supply)
     first_start: date | None = None  # the first prescription under the same rule for this patient, if any
     prior_days: int = 0  # days' supply already prescribed under that rule
 
@@ -671,13 +780,15 @@ def _buprenorphine(rule: TelemedicineRule, req: ControlledRequest) -> Authorizat
         return Authorization(
             False, rule.code, f"{rule.title}: {req.modality.replace('_', '-')} is not allowed."
         )
+    supply = req.days_supply * (1 + max(req.refills, 0))
     if req.pdmp_unavailable:
         limit = int(rule.params.get("pdmp_unavailable_max_days", 7))
-        if req.days_supply > limit:
+        if req.days_supply > limit or req.refills > 0:
             return Authorization(
                 False,
                 rule.code,
-                f"{rule.title}: the PDMP was unavailable, so at most a {limit}-day supply may be prescribed at a time.",
+                f"{rule.title}: the PDMP was unavailable, so at most a {limit}-day supply may be prescribed at a "
+                "time, without refills.",
             )
         return Authorization(True, rule.code, rule.title, {"pdmp_unavailable": True, "max_days": limit})
     if req.pdmp_reviewed_at is None:
@@ -691,18 +802,26 @@ def _buprenorphine(rule: TelemedicineRule, req: ControlledRequest) -> Authorizat
     reviewed = req.pdmp_reviewed_at.date()
     if reviewed > req.on:
         return Authorization(False, rule.code, f"{rule.title}: the PDMP review time is in the future.")
+    max_age = int(rule.params.get("pdmp_review_max_age_days", 7))
+    if reviewed < req.on - timedelta(days=max_age):
+        return Authorization(
+            False,
+            rule.code,
+            f"{rule.title}: the PDMP review of {reviewed.isoformat()} is more than {max_age} days before this "
+            "prescription; review the PDMP again before prescribing.",
+        )
     months = int(rule.params.get("initial_supply_months", 6))
     first = req.first_start or req.on
     limit_day = add_months(first, months)
     allowed_days = (limit_day - first).days
-    total = req.prior_days + req.days_supply
+    total = req.prior_days + supply
     if total > allowed_days:
         return Authorization(
             False,
             rule.code,
             f"{rule.title}: the initial supply may total at most {months} calendar months ({allowed_days} days "
-            f"from {first.isoformat()}); this would make {total} days. A further prescription needs another form "
-            "of telemedicine or an in-person evaluation.",
+            f"from {first.isoformat()}); this would make {total} days (refills included). A further prescription "
+            "needs another form of telemedicine or an in-person evaluation.",
         )
     return Authorization(
         True,

@@ -5,6 +5,7 @@ service) and the administrator's formulary page. Every form works without JavaSc
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from careweave.core.actor import CLINICAL_ROLES, Role
-from careweave.core.errors import DomainError, PolicyDenied
+from careweave.core.errors import DomainError, FieldError, InvalidInput, PolicyDenied
 from careweave.deps import ClockDep, DbSession
 from careweave.medications import common, facts, formulary_service, prescribing, refills, rules, tapering
 from careweave.web.auth import WebUser, check_csrf, require_role
@@ -40,11 +41,28 @@ def _t(form: FormData, name: str) -> str:
     return v.strip() if isinstance(v, str) else ""
 
 
-def _num(form: FormData, name: str, default: float = 0) -> float:
-    try:
-        return float(_t(form, name))
-    except ValueError:
+def _num(form: FormData, name: str, default: float = 0, *, errors: list[FieldError] | None = None) -> float:
+    """A finite number from the form; empty -> ``default``; anything else (text, nan, inf, 1e400) -> ``default``
+    and a field error in ``errors`` (never a 500)."""
+    raw = _t(form, name)
+    if not raw:
         return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        if errors is not None:
+            errors.append(FieldError(name, "a finite number"))
+        return default
+    return value
+
+
+def _int(form: FormData, name: str, errors: list[FieldError]) -> int:
+    value = _num(form, name, errors=errors)
+    if value != int(value):
+        errors.append(FieldError(name, "a whole number"))
+    return int(value)
 
 
 def _date(form: FormData, name: str) -> date | None:
@@ -125,17 +143,21 @@ def prescribe_submit(
     overrides = {
         k.removeprefix("override_"): _t(form, k) for k in form if k.startswith("override_") and _t(form, k)
     }
+    bad: list[FieldError] = []
     data = common.PrescriptionIn(
         patient_id=patient_id,
         medication=_t(form, "medication"),
         strength=_t(form, "strength"),
         form=_t(form, "form") or None,
         sig=common.SigIn(
-            _num(form, "dose"), _t(form, "unit") or "mg", _t(form, "route") or "oral", _t(form, "frequency")
+            _num(form, "dose", errors=bad),
+            _t(form, "unit") or "mg",
+            _t(form, "route") or "oral",
+            _t(form, "frequency"),
         ),
-        quantity=_num(form, "quantity"),
-        refills=int(_num(form, "refills")),
-        days_supply=int(_num(form, "days_supply")),
+        quantity=_num(form, "quantity", errors=bad),
+        refills=_int(form, "refills", bad),
+        days_supply=_int(form, "days_supply", bad),
         pharmacy=_t(form, "pharmacy") or None,
         override_reasons=overrides,
         modality=_t(form, "modality") or "audio_video",
@@ -145,6 +167,8 @@ def prescribe_submit(
     )
     draft = {k: _t(form, k) for k in form}
     try:
+        if bad:
+            raise InvalidInput("Please check the marked fields.", fields=bad)
         prescribing.create_prescription(session, web_user.actor, data, clock=clock)
     except common.FindingsError as exc:
         return _page(
@@ -231,23 +255,25 @@ def taper_submit(
     web_user: WebUser = CLINICIANS,
 ) -> Response:
     steps = []
+    bad: list[FieldError] = []
     for i in range(8):
         if _t(form, f"dose_{i}") and _t(form, f"days_{i}"):
             steps.append(
                 rules.TaperStep(
-                    _num(form, f"dose_{i}"), _t(form, f"unit_{i}") or "mg", int(_num(form, f"days_{i}"))
+                    _num(form, f"dose_{i}", errors=bad),
+                    _t(form, f"unit_{i}") or "mg",
+                    _int(form, f"days_{i}", bad),
                 )
             )
-    return _rx_action(
-        request,
-        session,
-        web_user,
-        clock,
-        rx_id,
-        lambda: tapering.create_taper(
+
+    def create() -> Any:
+        if bad:
+            raise InvalidInput("Please check the marked fields.", fields=bad)
+        return tapering.create_taper(
             session, web_user.actor, rx_id, steps, start=_date(form, "start_date"), clock=clock
-        ),
-    )
+        )
+
+    return _rx_action(request, session, web_user, clock, rx_id, create)
 
 
 @router.post("/patients/{patient_id}/medications/reconcile")
@@ -260,9 +286,14 @@ def reconcile_submit(
     web_user: WebUser = CLINICIANS,
 ) -> Response:
     items = []
+    bad: list[FieldError] = []
     for key in form:
         if key.startswith("action_") and _t(form, key):
             kind, _, ident = key.removeprefix("action_").partition("_")
+            dose_field = f"dose_{kind}_{ident}"
+            new_dose = None
+            if kind == "prescription" and _t(form, dose_field):
+                new_dose = _num(form, dose_field, errors=bad)
             try:
                 items.append(
                     facts.ReconcileItem(
@@ -270,12 +301,15 @@ def reconcile_submit(
                         uuid.UUID(ident),
                         _t(form, key),
                         _t(form, f"note_{kind}_{ident}") or None,
-                        _t(form, f"dose_{kind}_{ident}") or None,
+                        (_t(form, dose_field) or None) if kind == "outside" else None,
+                        new_dose,
                     )
                 )
             except ValueError:
                 continue
     try:
+        if bad:
+            raise InvalidInput("Please check the marked fields.", fields=bad)
         facts.reconcile(session, web_user.actor, patient_id, items, clock=clock)
     except DomainError as exc:
         return _page(request, session, web_user, clock, patient_id, error=exc, status_code=exc.status)
@@ -290,7 +324,7 @@ def rx_document(
 
     from careweave.medications.models import PharmacyOutbox
 
-    prescribing.get_prescription(session, web_user.actor, rx_id, clock=clock)
+    prescribing.get_prescription(session, web_user.actor, rx_id, clock=clock, interface="web")
     row = session.scalars(
         select(PharmacyOutbox)
         .where(PharmacyOutbox.prescription_id == rx_id)

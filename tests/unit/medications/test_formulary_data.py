@@ -149,5 +149,18 @@ def test_a_finding_quotes_the_range_and_its_source():
     assert "dailymed.nlm.nih.gov" in finding.source
 
 
-def test_a_dose_in_another_unit_is_not_compared():
-    assert daily("citalopram", 60_000, unit="mcg") == {}
+def test_a_dose_in_another_mass_unit_is_converted_and_compared():
+    # the dose check cannot be skipped by changing the unit: 60,000 mcg = 60 mg citalopram (range 20-40 mg)
+    assert daily("citalopram", 60_000, unit="mcg") == {"dose_above_range": "major"}
+    assert daily("citalopram", 0.02, unit="g") == {}
+
+
+def test_units_the_data_does_not_know_are_refused():
+    sert = F.get("sertraline")
+    assert sert is not None
+    assert rules.unit_problem(sert, "milligrams", R) is not None
+    assert rules.unit_problem(sert, "tablet", R) is not None  # a sourced mg range: only mass units
+    assert rules.unit_problem(sert, "MG", R) is None and rules.unit_problem(sert, "mcg", R) is None
+    desv = F.get("desvenlafaxine")  # no sourced range: no dose finding, but the unit must still be known
+    assert desv is not None and desv.dose is None
+    assert rules.unit_problem(desv, "tablet", R) is None and rules.unit_problem(desv, "spoons", R) is not None

@@ -276,7 +276,10 @@ def test_dose_range_edges(dose, frequency, expected):
 
 def test_dose_check_skipped_without_a_sourced_range_or_other_unit():
     assert rules.check_dose(proposed("lamotrigine", 5000), R) == []
-    assert rules.check_dose(proposed("sertraline", 5000, unit="mcg"), R) == []
+    # another mass unit is converted (5,000 mcg = 5 mg/day: below the 25-200 mg range), never skipped
+    assert [f.code for f in rules.check_dose(proposed("sertraline", 5000, unit="mcg"), R)] == [
+        "dose_below_range"
+    ]
 
 
 def test_antidepressant_boxed_warning_at_24_not_25():
@@ -415,3 +418,78 @@ def test_taper_schedule_dates_and_todays_dose():
 
 def test_add_months_clamps_to_month_end():
     assert rules.add_months(date(2026, 8, 31), 6) == date(2027, 2, 28)
+
+
+def test_buprenorphine_supply_counts_refills():
+    # §4.3: initial supply up to 6 calendar months in total (refills are supply too); 7 days at a time when the
+    # PDMP is unavailable (so no refills)
+    seen = datetime(2026, 6, 1, 9)
+    assert not rules.telemedicine_authorization(
+        creq("buprenorphine", pdmp_reviewed_at=seen, days_supply=180, refills=5)
+    ).allowed
+    assert rules.telemedicine_authorization(
+        creq("buprenorphine", pdmp_reviewed_at=seen, days_supply=30, refills=5)
+    ).allowed
+    assert not rules.telemedicine_authorization(
+        creq("buprenorphine", pdmp_unavailable=True, days_supply=7, refills=11)
+    ).allowed
+
+
+def test_buprenorphine_pdmp_review_must_be_recent_and_not_future():
+    # §4.3: the PDMP (prior 12 months) is reviewed before prescribing; platform window: at most 7 days before
+    stale = rules.telemedicine_authorization(creq("buprenorphine", pdmp_reviewed_at=datetime(2026, 5, 1, 9)))
+    assert not stale.allowed and "PDMP review" in stale.reason
+    assert rules.telemedicine_authorization(
+        creq("buprenorphine", pdmp_reviewed_at=datetime(2026, 5, 25, 9))
+    ).allowed
+    assert not rules.telemedicine_authorization(
+        creq("buprenorphine", pdmp_reviewed_at=datetime(2026, 6, 2, 9))
+    ).allowed
+
+
+@pytest.mark.parametrize("stopped", ["venlafaxine", "duloxetine", "clomipramine", "amitriptyline"])
+def test_snri_and_tca_stopped_before_an_maoi_need_the_two_week_washout(stopped):
+    # §6.2 row 'MAOI + serotonergic drugs' (SSRIs, SNRIs, TCAs esp. clomipramine): SNRIs/TCAs follow the SSRI
+    # washout at its conservative end (14 days)
+    med = rules.MedItem(stopped, F.get(stopped), active=False, stopped_on=TODAY)
+    found = rules.check_washouts(proposed("phenelzine"), [med], R)
+    assert [(f.code, f.severity) for f in found] == [("washout_serotonergic_before_maoi", "contraindicated")]
+    later = rules.check_washouts(proposed("phenelzine", start=TODAY + timedelta(days=14)), [med], R)
+    assert later == []
+
+
+def test_class_implies_interaction_tags_and_unknown_classes_are_refused():
+    item = rules.parse_item({"code": "x", "ingredient": "x", "class": "ssri"}, origin="admin")
+    assert {"serotonergic", "antidepressant"} <= item.tags
+    assert "maoi" in rules.parse_item({"code": "y", "ingredient": "y", "class": "maoi"}).tags
+    with pytest.raises(rules.CheckDataUnavailable):
+        rules.parse_item({"code": "z", "ingredient": "z", "class": "made_up"})
+
+
+def test_interaction_only_entries_are_not_prescribable():
+    for code in ("ibuprofen", "linezolid", "meperidine", "tramadol", "hydrochlorothiazide", "lisinopril"):
+        assert not F.get(code).prescribable, code
+    assert F.get("sertraline").prescribable and F.get("buprenorphine").prescribable
+
+
+def test_free_text_names_map_by_code_ingredient_rxcui_or_brand():
+    assert F.match_name("Tramadol").code == "tramadol"
+    assert F.match_name("  ZOLOFT ").code == "sertraline"
+    assert F.match_name("lithium").code == "lithium_carbonate"
+    assert F.match_name("36437").code == "sertraline"
+    assert F.match_name("grandma's tonic") is None
+
+
+def test_an_unmapped_outside_medication_is_a_visible_moderate_finding():
+    meds = [rules.MedItem("grandma's tonic", None, source="outside")]
+    found = rules.run_checks(proposed("sertraline", 50), meds, rules.PatientFacts(age=40), F, R)
+    assert [(f.code, f.severity) for f in found] == [("unchecked_outside_medication", "moderate")]
+
+
+def test_unknown_age_gives_the_boxed_warning_as_possible():
+    # §6.3: antidepressant boxed warning for ages <= 24; age unknown -> it may apply
+    found = rules.check_boxed_warnings(proposed("sertraline", 50), rules.PatientFacts(age=None), F, R)
+    assert [(f.code, f.severity) for f in found] == [
+        ("boxed_antidepressant_suicidality_age_unknown", "moderate")
+    ]
+    assert "Age unknown" in found[0].message

@@ -171,6 +171,7 @@ def _worker_pass(
     """One pass of every background duty; returns how many safety alerts were escalated."""
     from careweave.directory import licensing
     from careweave.jobs import queue
+    from careweave.labs import service as labs
     from careweave.notify.sms import make_sms_sender
     from careweave.outcomes import service as outcomes
     from careweave.safety import service as safety
@@ -185,6 +186,8 @@ def _worker_pass(
         typer.echo(f"worker: marked {expired} licence(s) expired")
     with unit_of_work(factory) as session:  # offers past their deadline (a safety net for their jobs)
         waitlist.expire_due(session, clock=clock, settings=settings)
+    with unit_of_work(factory) as session:  # lab monitoring: extend plans nearing their horizon (issue #7)
+        labs.extend_due_plans(session, clock=clock)
     with unit_of_work(factory) as session:  # measurement-based care: due check-ins, idle episodes (issue #8)
         outcomes.enqueue_due_reminders(session, clock=clock)
         outcomes.close_idle_episodes(session, clock=clock)
@@ -230,8 +233,8 @@ def _worker_loop(settings: Settings, *, once: bool) -> None:
 def worker(
     once: Annotated[bool, typer.Option(help="Run one pass and exit (for cron or tests)")] = False,
 ) -> None:
-    """Background work: escalate safety alerts nobody acknowledged in time, mark expired licences, and run
-    due jobs (appointment reminders and notices).
+    """Background work: escalate safety alerts nobody acknowledged in time, mark expired licences, extend lab
+    monitoring plans nearing their horizon, and run due jobs (appointment reminders and notices).
 
     Safe to run several copies: each pass claims due alerts and jobs with FOR UPDATE SKIP LOCKED.
     """

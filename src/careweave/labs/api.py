@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -11,8 +12,16 @@ from starlette.responses import Response
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.labs import service
-from careweave.labs.models import LabAlert, LabOrder, LabResult
-from careweave.labs.schemas import LabAlertRead, LabOrderRead, LabResultCreate, LabResultRead, RecordedRead
+from careweave.labs.models import LabAlert, LabOrder, LabResult, MonitoringPlan
+from careweave.labs.schemas import (
+    BenUpdate,
+    LabAlertRead,
+    LabOrderRead,
+    LabResultCreate,
+    LabResultRead,
+    MonitoringPlanRead,
+    RecordedRead,
+)
 
 router = APIRouter(tags=["labs"])
 HL7_MEDIA = "x-application/hl7-v2+er7"
@@ -29,7 +38,7 @@ class Hl7Response(Response):
     media_type = HL7_MEDIA
 
 
-def order_read(o: LabOrder, today) -> LabOrderRead:  # type: ignore[no-untyped-def]
+def order_read(o: LabOrder, today: date) -> LabOrderRead:
     return LabOrderRead(
         id=o.id,
         patient_id=o.patient_id,
@@ -94,8 +103,9 @@ def alert_read(a: LabAlert, patient_name: str | None = None) -> LabAlertRead:
 def list_lab_orders(
     patient_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> list[LabOrderRead]:
-    today = clock.now().date()
-    return [order_read(o, today) for o in service.list_orders(session, actor, patient_id, clock=clock)]
+    orders = service.list_orders(session, actor, patient_id, clock=clock)
+    today = service.patient_today(session, patient_id, clock=clock)  # the patient's day, as on the pages
+    return [order_read(o, today) for o in orders]
 
 
 @router.get(
@@ -139,7 +149,7 @@ def create_lab_result(
         clock=clock,
         order_id=body.order_id,
     )
-    today = clock.now().date()
+    today = service.patient_today(session, patient_id, clock=clock)
     return RecordedRead(
         result=result_read(recorded.result),
         alert=alert_read(recorded.alert) if recorded.alert else None,
@@ -221,3 +231,33 @@ def acknowledge_lab_alert(
     alert_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> LabAlertRead:
     return alert_read(service.acknowledge_alert(session, actor, alert_id, clock=clock))
+
+
+def plan_read(p: MonitoringPlan) -> MonitoringPlanRead:
+    return MonitoringPlanRead(
+        id=p.id,
+        patient_id=p.patient_id,
+        prescription_id=p.prescription_id,
+        prescriber_user_id=p.prescriber_user_id,
+        protocol=p.protocol,  # type: ignore[arg-type]
+        started_on=p.started_on,
+        status=p.status,  # type: ignore[arg-type]
+        ben=p.ben,
+        episode=p.episode,
+    )
+
+
+@router.post(
+    "/monitoring-plans/{plan_id}/ben",
+    response_model=MonitoringPlanRead,
+    responses={
+        403: {"description": "Not the plan's prescriber, or not shared with you"},
+        404: {"description": "No such plan, or not yours to see"},
+        422: {"description": "Not a clozapine plan, or the plan is stopped"},
+    },
+    summary="Record or clear benign (ethnic) neutropenia on a clozapine monitoring plan (its prescriber)",
+)
+def set_plan_ben(
+    plan_id: uuid.UUID, body: BenUpdate, actor: CurrentActor, session: DbSession, clock: ClockDep
+) -> MonitoringPlanRead:
+    return plan_read(service.set_ben(session, actor, plan_id, ben=body.ben, clock=clock))

@@ -4,18 +4,20 @@ What Careweave reads (docs/labs.md, "HL7 v2 mapping"):
 
 - MSH-9 must be ``ORU^R01``; MSH-10 (control id) and MSH-3/MSH-4 (sending application/facility) identify the
   message, so a message sent twice is stored once;
+- exactly one PID (one patient per message: a second patient group is refused, never filed on the first);
 - PID-3: the patient's **Careweave patient id** (a UUID, printed on the requisition), in any repetition whose
   assigning authority (PID-3.4) is ``CAREWEAVE`` or whose value is a UUID;
 - each OBX: OBX-3 with a LOINC code (coding system ``LN`` in OBX-3.3, or in the alternate triplet OBX-3.4/3.6),
   OBX-2 value type (``NM`` values must be numbers), OBX-5 value, OBX-6 unit, OBX-7 reference range, OBX-8
   abnormal flag, OBX-11 result status (only ``F`` final and ``C`` corrected are stored), OBX-14 observation
-  time (else OBR-7); a time without an offset is read as UTC.
+  time (else OBR-7 of the OBX's own order group); a time without an offset is read as UTC.
 
 Any problem raises :class:`Hl7Error` naming the segment and field (``OBX[2]-5``): the caller stores nothing.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -115,10 +117,18 @@ def parse_oru(text: str) -> OruMessage:
     if len(control_id) > 64:
         raise Hl7Error("MSH-10", "message control id longer than 64 characters")
     sender = f"{_field(msh, 3)}^{_field(msh, 4)}"[:200]
-    try:
-        pid = msg.segment("PID")
-    except KeyError:
-        raise Hl7Error("PID", "missing PID segment") from None
+    # One patient per message: every result lands on the patient PID-3 names, so a message with a second patient
+    # group (PID ... OBX, PID ... OBX) is refused whole rather than filing the second patient's results on the
+    # first. Segments are read in order: each OBX takes its time from the OBR of its own order group.
+    pids = [seg for seg in msg if str(seg[0]) == "PID"]
+    if not pids:
+        raise Hl7Error("PID", "missing PID segment")
+    if len(pids) > 1:
+        raise Hl7Error(
+            "PID",
+            f"one patient per message: this message has {len(pids)} PID segments; send one message per patient",
+        )
+    pid = pids[0]
     ids: list[tuple[str, str]] = []
     for rep in range(1, 21):
         try:
@@ -129,17 +139,25 @@ def parse_oru(text: str) -> OruMessage:
             ids.append((value, _field(pid, 3, 4, rep)))
     if not ids:
         raise Hl7Error("PID-3", "missing patient identifier")
-    try:
-        obr_time = _field(msg.segment("OBR"), 7)
-    except KeyError:
-        obr_time = ""
-    try:
-        segments = list(msg.segments("OBX"))
-    except KeyError:
-        raise Hl7Error("OBX", "no OBX segment: nothing to store") from None
+    segments: list[tuple[Any, str, str]] = []  # (OBX, its OBR-7, where that time came from)
+    seen_pid = False
+    obr_time, obr_where, obr_n = "", "OBR-7", 0
+    for seg in msg:
+        kind_ = str(seg[0])
+        if kind_ == "PID":
+            seen_pid = True
+        elif kind_ == "OBR":
+            obr_n += 1
+            obr_time, obr_where = _field(seg, 7), f"OBR[{obr_n}]-7" if obr_n > 1 else "OBR-7"
+        elif kind_ == "OBX":
+            if not seen_pid:
+                raise Hl7Error(f"OBX[{len(segments) + 1}]", "an OBX segment before the PID segment")
+            segments.append((seg, obr_time, obr_where))
+    if not segments:
+        raise Hl7Error("OBX", "no OBX segment: nothing to store")
     observations: list[Observation] = []
     skipped = 0
-    for i, obx in enumerate(segments, start=1):
+    for i, (obx, obr_time, obr_where) in enumerate(segments, start=1):
         where = f"OBX[{i}]"
         status = _field(obx, 11).upper()
         if status not in STORED_STATUSES:
@@ -156,12 +174,14 @@ def parse_oru(text: str) -> OruMessage:
                 value = float(value_text)
             except ValueError:
                 raise Hl7Error(f"{where}-5", f"{value_text!r} is not a number (OBX-2 is NM)") from None
+            if not math.isfinite(value):
+                raise Hl7Error(f"{where}-5", f"{value_text!r} is not a finite number (OBX-2 is NM)")
         when = _field(obx, 14)
         observed_at = _time(when, f"{where}-14") if when else None
         if observed_at is None:
             if not obr_time:
                 raise Hl7Error(f"{where}-14", "missing observation time (OBX-14, or OBR-7)")
-            observed_at = _time(obr_time, "OBR-7")
+            observed_at = _time(obr_time, obr_where)
         observations.append(
             Observation(
                 index=i,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from careweave.labs.models import LabAlert, LabMessage, LabOrder, LabResult, MonitoringPlan
@@ -39,6 +39,36 @@ def plan_for(session: Session, prescription_id: uuid.UUID, protocol: str) -> Mon
             MonitoringPlan.prescription_id == prescription_id, MonitoringPlan.protocol == protocol
         )
     ).first()
+
+
+def plans_to_extend(
+    session: Session, *, protocols: Iterable[str], before: date, limit: int = 200
+) -> list[uuid.UUID]:
+    """Active plans of ``protocols`` whose scheduled orders end before ``before`` (the rolling extension)."""
+    last = func.max(LabOrder.due_on)
+    stmt = (
+        select(MonitoringPlan.id)
+        .join(LabOrder, (LabOrder.plan_id == MonitoringPlan.id) & (LabOrder.reason == "schedule"))
+        .where(MonitoringPlan.status == "active", MonitoringPlan.protocol.in_(list(protocols)))
+        .group_by(MonitoringPlan.id)
+        .having(last < before)
+        .order_by(last, MonitoringPlan.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def lock_plan(session: Session, plan_id: uuid.UUID, *, skip_locked: bool = False) -> MonitoringPlan | None:
+    """The plan, locked for update (PostgreSQL); with ``skip_locked``, None when another worker holds it."""
+    stmt = select(MonitoringPlan).where(MonitoringPlan.id == plan_id)
+    return session.scalars(stmt.with_for_update(skip_locked=skip_locked)).first()
+
+
+def last_scheduled_due(session: Session, plan_id: uuid.UUID) -> date | None:
+    """The latest due date generated from the plan's schedule (any status): how far the schedule reaches."""
+    return session.scalar(
+        select(func.max(LabOrder.due_on)).where(LabOrder.plan_id == plan_id, LabOrder.reason == "schedule")
+    )
 
 
 def plans_for_prescription(session: Session, prescription_id: uuid.UUID) -> list[MonitoringPlan]:

@@ -111,10 +111,29 @@ def _dates(start: date, rule: dict[str, Any], horizon: date) -> list[date]:
         k += 1
 
 
-def schedule(name: str, started_on: date) -> list[DueItem]:
-    """Every due item of protocol ``name`` from ``started_on`` to the protocol's horizon, sorted by date."""
+def horizon_months(name: str) -> int:
+    return int(protocol(name)["horizon_months"])
+
+
+def repeats(name: str) -> bool:
+    """Does protocol ``name`` have an open-ended repeating item (an ``every`` rule with no end)? Only such
+    protocols are extended past their horizon (see :func:`schedule` with ``after``)."""
+    return any(
+        "every" in rule and "through" not in rule and "before" not in rule
+        for item in protocol(name)["items"]
+        for rule in item["schedule"]
+    )
+
+
+def schedule(
+    name: str, started_on: date, *, through: date | None = None, after: date | None = None
+) -> list[DueItem]:
+    """Every due item of protocol ``name`` from ``started_on`` to the protocol's horizon (or to ``through``),
+    sorted by date; with ``after``, only the items due after that date (the rolling extension of a plan whose
+    orders were generated up to ``after``). Dates are always counted from ``started_on``, so an extension
+    continues the same series."""
     p = protocol(name)
-    horizon = add_offset(started_on, {"months": p["horizon_months"]})
+    horizon = through or add_offset(started_on, {"months": p["horizon_months"]})
     items: list[DueItem] = []
     for item in p["items"]:
         t = test(item["test"])
@@ -126,6 +145,8 @@ def schedule(name: str, started_on: date) -> list[DueItem]:
                     items.append(
                         DueItem(item["code"], item["test"], t["order_loinc"], d, "schedule", item["spec"])
                     )
+    if after is not None:
+        items = [i for i in items if i.due_on > after]
     return sorted(items, key=lambda i: (i.due_on, i.item))
 
 

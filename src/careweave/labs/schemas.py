@@ -79,6 +79,24 @@ class LabAlertRead(BaseModel):
     acknowledged_by: uuid.UUID | None
 
 
+class BenUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ben: bool = Field(description="benign (ethnic) neutropenia: ANC ≥ 1,000/µL is not an alert (spec §6.4)")
+
+
+class MonitoringPlanRead(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    prescription_id: uuid.UUID
+    prescriber_user_id: uuid.UUID | None
+    protocol: Literal["lithium", "clozapine", "valproate", "sga_metabolic"]
+    started_on: dt.date
+    status: Literal["active", "stopped"]
+    ben: bool
+    episode: str | None
+
+
 class RecordedRead(BaseModel):
     result: LabResultRead
     alert: LabAlertRead | None

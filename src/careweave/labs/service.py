@@ -4,9 +4,11 @@ staff or ingested as HL7 v2 ORU^R01, alerts to the prescriber with the protocol'
 Access: a patient's labs belong to the "medications" category of the record (policy.Action.MEDICATION_READ:
 the patient themself; care-team clinicians the patient shared medications with); the prescriber of a monitored
 prescription is its author and sees its labs while on the team. Entering a result or cancelling an order needs a
-clinician who may read them. HL7 ingestion is an interface operation: staff (clinicians, administrators) or the
-system actor post messages; the results land on the patient the message names. Every read and write is audited
-in the same transaction (ids and codes only, never values).
+clinician who may read them. HL7 ingestion: the system actor (``careweave labs ingest``) and the clinic's
+administrators (the lab interface's account) post messages for any patient of their clinic; a clinician posts
+only for a patient whose labs they may read, exactly as for manual entry. A patient the poster may not see is
+answered exactly like an unknown one. Every read and write is audited in the same transaction (ids and codes
+only, never values).
 
 The medications service calls :func:`start_monitoring` when a monitored prescription becomes active and
 :func:`dose_changed` when its dose changes; it has already authorised the prescription.
@@ -14,9 +16,12 @@ The medications service calls :func:`start_monitoring` when a monitored prescrip
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -33,6 +38,9 @@ from careweave.patients import service as patients
 
 MATCH_WINDOW_DAYS = 7  # a result answers the open order due closest to it, at most this many days ahead
 INGEST_ROLES = CLINICAL_ROLES | {Role.ADMIN}
+# The rolling extension (extend_due_plans): a plan whose scheduled orders end within this many days gets the next
+# protocol horizon's worth of orders, so monitoring never stops at the first horizon.
+EXTEND_LOOKAHEAD_DAYS = 92
 
 
 class UnknownProtocol(InvalidInput):
@@ -49,6 +57,25 @@ class UnsupportedMediaType(DomainError):
 
 class NotAClinician(PolicyDenied):
     code = "labs.clinicians_only"
+
+
+class NotThePrescriber(PolicyDenied):
+    code = "labs.prescriber_only"
+
+
+class RecordedMalformedMessage(MalformedMessage):
+    """The same answer as an unknown patient, after auditing the refused ingestion (the unit keeps that row;
+    nothing else has been written yet)."""
+
+    keep_changes = True
+
+
+def _unknown_patient(*, recorded: bool = False) -> MalformedMessage:
+    cls = RecordedMalformedMessage if recorded else MalformedMessage
+    return cls(
+        "HL7 v2 message refused: PID-3: no Careweave patient with this id.",
+        fields=[FieldError("PID-3", "no Careweave patient with this id")],
+    )
 
 
 def _clock(clock: Clock | None) -> Clock:
@@ -89,6 +116,44 @@ def _require_clinician(actor: Actor) -> None:
     if actor.is_system or actor.role in CLINICAL_ROLES:
         return
     raise NotAClinician("Only clinicians enter lab results and manage lab orders.")
+
+
+def _require_ingest(session: Session, actor: Actor, ref: policy.PatientRef, *, clock: Clock) -> None:
+    """May ``actor`` file HL7 results on this patient? The system actor: yes. An administrator (the lab
+    interface's account): patients of their own clinic. A clinician: the same access as manual entry (may read the
+    patient's labs). A patient the poster may not see gets the unknown-patient answer; a care-team member the
+    patient has not shared medications with gets 403 with the reason, as for manual entry."""
+    if actor.is_system:
+        return
+    if actor.role is Role.ADMIN:
+        verdict = (
+            policy.ALLOW
+            if actor.clinic_id is not None and actor.clinic_id == ref.clinic_id
+            else policy.HIDDEN
+        )
+    else:
+        verdict = _read_verdict(session, actor, ref)
+    if verdict.allowed:
+        return
+    audit.record(
+        session,
+        actor,
+        "lab_message.ingested",
+        clock=clock,
+        outcome="denied",
+        patient_id=ref.patient_id,
+        details={"action": policy.Action.MEDICATION_READ.value, "on_team": verdict.on_team},
+    )
+    if verdict.on_team:
+        raise policy.refusal(verdict, ref, recorded=True)
+    raise _unknown_patient(recorded=True)
+
+
+def _zone(name: str | None) -> tzinfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return UTC
 
 
 def may_read(session: Session, actor: Actor, patient_id: uuid.UUID) -> bool:
@@ -254,6 +319,98 @@ def stop_monitoring(
     return cancelled
 
 
+def set_ben(session: Session, actor: Actor, plan_id: uuid.UUID, *, ben: bool, clock: Clock) -> MonitoringPlan:
+    """Record (or clear) benign (ethnic) neutropenia on a clozapine monitoring plan. Only the plan's prescriber,
+    while they may read the patient's labs. Results from now on are classified with the BEN threshold
+    (spec §6.4: ANC ≥ 1,000/µL); results already stored keep their alerts."""
+    plan = repo.lock_plan(session, plan_id)
+    if plan is None:
+        raise NotFound("No such monitoring plan.")
+    _, ref = patients.get_patient_ref(session, plan.patient_id)
+    _require_read(session, actor, ref, clock=clock, event="monitoring.ben_changed")
+    if actor.user_id is None or actor.user_id != plan.prescriber_user_id:
+        raise NotThePrescriber("Only the prescriber of this monitoring plan records benign neutropenia.")
+    if plan.protocol != "clozapine":
+        raise InvalidInput(
+            "Benign neutropenia applies to clozapine monitoring only.",
+            fields=[FieldError("ben", "clozapine monitoring plans only")],
+        )
+    if plan.status != "active":
+        raise InvalidInput(
+            "The monitoring plan is stopped.", fields=[FieldError("plan_id", f"plan is {plan.status}")]
+        )
+    before = plan.ben
+    plan.ben = ben
+    audit.record(
+        session,
+        actor,
+        "monitoring.ben_changed",
+        clock=clock,
+        entity_type="monitoring_plan",
+        entity_id=plan.id,
+        patient_id=plan.patient_id,
+        details={"ben": ben, "was": before},
+    )
+    session.flush()
+    return plan
+
+
+def plan_of_patient(session: Session, plan_id: uuid.UUID, patient_id: uuid.UUID) -> MonitoringPlan:
+    """The plan, when it belongs to this patient (for page routes that name both); access is checked by the
+    operation that follows."""
+    plan = repo.plan(session, plan_id)
+    if plan is None or plan.patient_id != patient_id:
+        raise NotFound("No such monitoring plan.")
+    return plan
+
+
+def extend_plan(session: Session, plan: MonitoringPlan, *, through: date) -> list[LabOrder]:
+    """Add the plan's scheduled orders after the last one generated, up to at least ``through`` (and at least
+    one protocol horizon further). Dates are counted from the plan's start, so the series continues unchanged;
+    items with an end (baselines, the first year's levels) are not repeated. Returns the new orders."""
+    last = repo.last_scheduled_due(session, plan.id)
+    if last is None or not rules.repeats(plan.protocol):
+        return []
+    until = max(rules.add_offset(last, {"months": rules.horizon_months(plan.protocol)}), through)
+    items = rules.schedule(plan.protocol, plan.started_on, through=until, after=last)
+    orders = _orders_from(plan, items, ordered_by=plan.prescriber_user_id)
+    repo.add(session, *orders)
+    return orders
+
+
+def extend_due_plans(session: Session, *, clock: Clock | None = None, limit: int = 200) -> int:
+    """Worker pass (careweave.cli._worker_pass): every active plan whose scheduled orders end within
+    EXTEND_LOOKAHEAD_DAYS gets the next horizon of orders, so monitoring continues past 24 (or 60) months. Each
+    plan is locked (SKIP LOCKED: concurrent workers split the work) and checked again. Returns the orders added."""
+    clock = _clock(clock)
+    before = clock.now().date() + timedelta(days=EXTEND_LOOKAHEAD_DAYS)
+    protocols = [p for p in rules.PROTOCOLS if rules.repeats(p)]
+    added = 0
+    for plan_id in repo.plans_to_extend(session, protocols=protocols, before=before, limit=limit):
+        plan = repo.lock_plan(session, plan_id, skip_locked=True)
+        if plan is None or plan.status != "active":
+            continue
+        last = repo.last_scheduled_due(session, plan.id)
+        if last is None or last >= before:  # another worker extended it meanwhile
+            continue
+        orders = extend_plan(session, plan, through=before)
+        if not orders:
+            continue
+        added += len(orders)
+        audit.record(
+            session,
+            Actor.system(),
+            "monitoring.extended",
+            clock=clock,
+            entity_type="monitoring_plan",
+            entity_id=plan.id,
+            patient_id=plan.patient_id,
+            details={"orders": len(orders), "through": orders[-1].due_on.isoformat()},
+        )
+    session.flush()
+    return added
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -267,6 +424,9 @@ class LabsView:
     results: list[LabResult]
     alerts: list[LabAlert]
     names: dict[uuid.UUID, str] = field(default_factory=dict)
+    timezone: str = (
+        "UTC"  # the patient's zone: due dates are their calendar days; naive times entered are theirs
+    )
 
     @property
     def open_orders(self) -> list[LabOrder]:
@@ -300,6 +460,11 @@ def local_today(zone: str | None, now: datetime) -> date:
         return now.date()
 
 
+def patient_today(session: Session, patient_id: uuid.UUID, *, clock: Clock) -> date:
+    """The patient's own calendar day now (what "overdue" is measured against)."""
+    return local_today(patients.timezones(session, {patient_id}).get(patient_id), clock.now())
+
+
 def get_labs(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Clock) -> LabsView:
     patient, ref = patients.get_patient_ref(session, patient_id)
     _require_read(session, actor, ref, clock=clock, event="labs.viewed")
@@ -312,6 +477,7 @@ def get_labs(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock: Cl
         orders=repo.orders_for_patient(session, patient.id),
         results=repo.results_for_patient(session, patient.id),
         alerts=repo.alerts_for_patient(session, patient.id),
+        timezone=str(_zone(patient.timezone)),
     )
     audit.record(
         session,
@@ -342,20 +508,24 @@ def overdue_for_prescriber(session: Session, actor: Actor, *, clock: Clock) -> l
     # patient's local date (a lab due "today" in New York is not overdue at 9 pm there, after UTC midnight).
     rows = repo.overdue(session, today=now.date() + timedelta(days=1), prescriber_user_id=actor.user_id)
     zones = patients.timezones(session, {o.patient_id for o, _ in rows})
-    kept = [(o, p) for o, p in rows if o.due_on < local_today(zones.get(o.patient_id), now)]
-    return _overdue_items(session, kept, now.date())
+
+    def today_of(o: LabOrder) -> date:
+        return local_today(zones.get(o.patient_id), now)
+
+    kept = [(o, p) for o, p in rows if o.due_on < today_of(o)]
+    return _overdue_items(session, kept, today_of)
 
 
 def overdue_orders(session: Session, *, today: date, limit: int = 500) -> list[OverdueItem]:
     """Every overdue monitoring order of active plans, for a registry (the caller checks access)."""
-    return _overdue_items(session, repo.overdue(session, today=today, limit=limit), today)
+    return _overdue_items(session, repo.overdue(session, today=today, limit=limit), lambda _o: today)
 
 
 def _overdue_items(
-    session: Session, rows: list[tuple[LabOrder, MonitoringPlan]], today: date
+    session: Session, rows: list[tuple[LabOrder, MonitoringPlan]], today_of: Callable[[LabOrder], date]
 ) -> list[OverdueItem]:
     names = patients.display_names(session, {o.patient_id for o, _ in rows})
-    return [OverdueItem(o, p, names.get(o.patient_id, ""), (today - o.due_on).days) for o, p in rows]
+    return [OverdueItem(o, p, names.get(o.patient_id, ""), (today_of(o) - o.due_on).days) for o, p in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,8 +659,14 @@ def _store(
     where: str = "",
 ) -> Recorded:
     """Store one result: match it to its order, classify it, apply the protocol's next step, alert."""
+    if data.value is not None and not math.isfinite(data.value):
+        raise InvalidInput(
+            "The value must be a finite number.",
+            fields=[FieldError(f"{where}-5" if where else "value", "not a finite number")],
+        )
     now = clock.now()
-    observed_on = data.observed_at.date()
+    # the patient's calendar day of the observation: due dates are the patient's days
+    observed_on = local_today(patients.timezones(session, {patient_id}).get(patient_id), data.observed_at)
     test_key = rules.test_for_loinc(data.loinc)
     if order is None and test_key is not None:
         order = (linked or {}).get(test_key) or _closest_open_order(
@@ -608,10 +784,15 @@ def record_result(
     clock: Clock,
     order_id: uuid.UUID | None = None,
 ) -> Recorded:
-    """A result entered by staff (source ``manual``), matched to ``order_id`` or to the closest open order."""
+    """A result entered by staff (source ``manual``), matched to ``order_id`` or to the closest open order.
+    A naive ``observed_at`` is the patient's local time (UTC when their zone is unknown); an aware one is kept
+    as given."""
     patient, ref = patients.get_patient_ref(session, patient_id)
     _require_read(session, actor, ref, clock=clock, event="lab_result.recorded")
     _require_clinician(actor)
+    if data.observed_at.tzinfo is None:
+        data = dataclasses.replace(data, observed_at=data.observed_at.replace(tzinfo=_zone(patient.timezone)))
+    data = dataclasses.replace(data, observed_at=data.observed_at.astimezone(UTC))
     if data.observed_at > clock.now() + timedelta(minutes=5):
         raise InvalidInput(
             "The observation time is in the future.", fields=[FieldError("observed_at", "in the future")]
@@ -651,6 +832,7 @@ def ingest_hl7v2(
     clock = _clock(clock)
     if not (actor.is_system or actor.role in INGEST_ROLES):
         raise PolicyDenied("Only clinic staff or the lab interface may post lab results.")
+    # A clinician also needs access to the patient the message names (_require_ingest, below).
     try:
         parsed = hl7v2.parse_oru(message_text)
         patient_id = parsed.careweave_patient_id()
@@ -658,16 +840,15 @@ def ingest_hl7v2(
         raise MalformedMessage(
             f"HL7 v2 message refused: {exc}", fields=[FieldError(exc.where, exc.message)]
         ) from None
+    try:
+        patient, ref = patients.get_patient_ref(session, patient_id)
+    except NotFound:
+        raise _unknown_patient() from None
+    # access before anything else, the stored ACK of a duplicate included
+    _require_ingest(session, actor, ref, clock=clock)
     existing = repo.message(session, parsed.sender, parsed.control_id)
     if existing is not None:
         return Ingested(existing.ack, True, None, [])
-    try:
-        patient, _ = patients.get_patient_ref(session, patient_id)
-    except NotFound:
-        raise MalformedMessage(
-            "HL7 v2 message refused: PID-3: no Careweave patient with this id.",
-            fields=[FieldError("PID-3", "no Careweave patient with this id")],
-        ) from None
     message = LabMessage(
         id=uuid.uuid4(),
         sender=parsed.sender,

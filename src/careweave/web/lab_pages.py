@@ -4,9 +4,11 @@ lab-alert panels use :func:`home_panels`."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
@@ -58,7 +60,9 @@ def _page(
             "error": error,
             "errors": {f.field: f.message for f in (error.fields if error else [])},
             "form": form or {},
-            "now": clock.now().strftime("%Y-%m-%dT%H:%M"),
+            # the form's default: now on the patient's clock (a time without an offset is theirs)
+            "now": clock.now().astimezone(ZoneInfo(view.timezone)).strftime("%Y-%m-%dT%H:%M"),
+            "me": web_user.actor.user_id,
         },
         status_code=status_code,
     )
@@ -84,7 +88,7 @@ def labs_result_submit(
     clock: ClockDep,
     loinc: Annotated[str, Form(max_length=20)],
     value: Annotated[str, Form(max_length=40)],
-    observed_at: Annotated[str, Form(max_length=20)],
+    observed_at: Annotated[str, Form(max_length=40)],
     unit: Annotated[str, Form(max_length=40)] = "",
     abnormal_flag: Annotated[str, Form(max_length=5)] = "",
     reference_range: Annotated[str, Form(max_length=60)] = "",
@@ -99,16 +103,22 @@ def labs_result_submit(
     }
     try:
         problems = []
+        number: float | None
         try:
             number = float(value)
         except ValueError:
             number = None
             problems.append(FieldError("value", "a number"))
+        if number is not None and not math.isfinite(number):  # "nan", "inf", "1e999"
+            number = None
+            problems.append(FieldError("value", "a finite number"))
         try:
-            when = datetime.fromisoformat(observed_at).replace(tzinfo=UTC)
+            # an offset typed with the time is kept; a time without one is the patient's local time (the
+            # service reads it in their zone, UTC when unknown)
+            when = datetime.fromisoformat(observed_at.strip())
         except ValueError:
             when = clock.now()
-            problems.append(FieldError("observed_at", "a date and time (UTC)"))
+            problems.append(FieldError("observed_at", "a date and time (YYYY-MM-DDTHH:MM[±HH:MM])"))
         if problems:
             raise InvalidInput("Please correct the marked fields.", fields=problems)
         recorded = service.record_result(
@@ -131,6 +141,26 @@ def labs_result_submit(
         return _page(request, session, web_user, clock, patient_id, error=exc, form=form, status_code=422)
     notice = "result_saved_alert" if recorded.alert else "result_saved"
     return RedirectResponse(f"/patients/{patient_id}/labs?notice={notice}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/labs/plans/{plan_id}/ben")
+def labs_plan_ben(
+    request: Request,
+    patient_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    ben: Annotated[str, Form(max_length=5)] = "",
+    web_user: WebUser = CLINICIANS,
+) -> Response:
+    """The prescriber records (checked) or clears benign (ethnic) neutropenia on a clozapine plan."""
+    plan = service.plan_of_patient(session, plan_id, patient_id)
+    try:
+        service.set_ben(session, web_user.actor, plan.id, ben=ben in ("1", "on", "true"), clock=clock)
+    except InvalidInput as exc:
+        session.rollback()
+        return _page(request, session, web_user, clock, patient_id, error=exc, status_code=422)
+    return RedirectResponse(f"/patients/{patient_id}/labs?notice=ben_saved", status_code=303)
 
 
 @router.post("/lab-alerts/{alert_id}/acknowledge")

@@ -300,3 +300,20 @@ def test_other_results_use_the_laboratorys_flag():
     assert rules.classify("lfts", 800, date(2026, 2, 2), abnormal_flag="HH").severity == "critical"
     assert rules.classify("lfts", 20, date(2026, 2, 2), abnormal_flag="N").severity is None
     assert rules.classify(None, None, date(2026, 2, 2)).severity is None
+
+
+def test_schedule_extends_past_the_horizon_from_the_startdate():
+    """The rolling extension (labs.service.extend_due_plans): the same series, counted from the start date; items
+    with an end (baselines, the first year's levels) are not repeated."""
+    start = date(2026, 1, 31)
+    first = rules.schedule("lithium", start)
+    last = max(i.due_on for i in first)
+    assert last == date(2028, 1, 31)
+    more = rules.schedule("lithium", start, through=date(2030, 1, 31), after=last)
+    assert more and min(i.due_on for i in more) > last
+    levels = [i.due_on for i in more if i.item == "lithium.level"]
+    assert levels == [date(2028, 7, 31), date(2029, 1, 31), date(2029, 7, 31), date(2030, 1, 31)]
+    assert not [i for i in more if ".baseline." in i.item]
+    # no date is generated twice across the two calls
+    assert not {(i.item, i.due_on) for i in first} & {(i.item, i.due_on) for i in more}
+    assert all(rules.repeats(p) for p in rules.PROTOCOLS)

@@ -110,8 +110,8 @@ def test_patient_page_chart_review_and_acceptance(client, session, world):
     plan = client.get(f"/patients/{pid}/plan")
     assert "Sertraline 100 mg daily" in plan.text and "Caseload review" in plan.text
     events = client.get(f"/patients/{pid}/outcomes").text
-    assert "Review: Increase the medication dose" in events, events[events.find("Events"):][:1500]
-    assert "Plan v1" in events, events[events.find("Events"):][:1500]
+    assert "Review: Increase the medication dose" in events, events[events.find("Events") :][:1500]
+    assert "Plan v1" in events, events[events.find("Events") :][:1500]
 
 
 def test_minutes_with_the_timer_and_billing_csv(client, world):

@@ -76,7 +76,6 @@ DEFAULT_SEED = 8
 TARGET_PAGE_P99_MS = 100.0  # issue #8: a care manager's caseload page <= 100 ms p99 ...
 TARGET_RATIO = 2.0  # ... and the whole-clinic flagged list within 2x the floor measured in the same run
 PAGE = 200
-SEPARATOR = "\n-- then\n"
 
 GIVEN = [
     "Avery",
@@ -1136,7 +1135,7 @@ def _lit(engine: Engine, ident: str) -> str:
     return f"'{uuid.UUID(ident)}'" if engine.dialect.name == "postgresql" else f"'{ident}'"
 
 
-def flagged_sql(engine: Engine, world: World, viewer: str) -> tuple[str, str, str]:
+def flagged_sql(engine: Engine, world: World, viewer: str) -> tuple[str, FloorPage, str]:
     """(count, first page, every id): the viewer's open episodes with any registry flag, in the registry's
     order (safety, then not improving, then the longest in treatment, then the name)."""
     rs = rules.default_rules()
@@ -1162,33 +1161,47 @@ def flagged_sql(engine: Engine, world: World, viewer: str) -> tuple[str, str, st
                OR e.patient_id IN (SELECT a.patient_id FROM safety_alerts a WHERE a.status = 'open')
                OR e.patient_id IN (SELECT o.patient_id FROM lab_orders o WHERE o.status = 'ordered'
                                    AND o.due_on < '{today}')
-               OR (e.status IS NOT NULL AND e.started_on <= '{enr}'
+               OR (e.status IS NOT NULL AND e.status NOT IN ('response', 'remission')
+                   AND e.started_on <= '{enr}'
                    AND (e.last_review_on IS NULL OR e.last_review_on <= '{review}')
                    AND NOT EXISTS (SELECT 1 FROM measure_summaries s WHERE s.episode_id = e.id
                                    AND s.status IN ('response', 'remission'))))"""
-    safety = f"""(CASE WHEN e.last_item9_positive_on >= '{item9}'
-                   OR e.patient_id IN (SELECT a.patient_id FROM safety_alerts a WHERE a.status = 'open')
-                   THEN 1 ELSE 0 END)"""
-    stuck = "(CASE WHEN e.status = 'not_improving' THEN 1 ELSE 0 END)"
+    safety_test = f"""(e.last_item9_positive_on >= '{item9}'
+                   OR e.patient_id IN (SELECT a.patient_id FROM safety_alerts a WHERE a.status = 'open'))"""
+    # The "flags" order's first keys: 0 safety and not improving, 1 safety, 2 not improving, 3 neither.
+    rank = f"(CASE WHEN {safety_test} THEN 0 ELSE 2 END + (CASE WHEN e.status = 'not_improving' THEN 0 ELSE 1 END))"
     count = f"SELECT count(*) {base}"
-    # The page: the 200th row's (safety, not improving, start) key first, over the episodes alone; then only the
-    # rows up to that key are joined to their patients and sorted by name (the same page as sorting everything).
-    rank = f"({safety.replace('THEN 1 ELSE 0', 'THEN 0 ELSE 2')} + (CASE WHEN e.status = 'not_improving' THEN 0 ELSE 1 END))"
-    bound = f"SELECT {rank} AS rk, e.started_on {base} ORDER BY rk, e.started_on LIMIT 1 OFFSET {PAGE - 1}"
+    # The page's last key, looked for in the first rank (safety and not improving) in start order: the index on
+    # (clinic, status, start) of open episodes reads them in that order, so this stops after the page's rows.
+    probe = f"""SELECT e.started_on {base} AND e.status = 'not_improving' AND {safety_test}
+        ORDER BY e.started_on LIMIT 1 OFFSET {PAGE - 1}"""
+    # Otherwise (fewer rows in the first rank): the flagged rows counted per (rank, start) key.
+    grouped = f"""SELECT f.rk, f.started_on, count(*) FROM (SELECT {rank} AS rk, e.started_on {base}) f
+        GROUP BY f.rk, f.started_on ORDER BY f.rk, f.started_on"""
+    # Then only the rows up to that key, with the conditions the key range implies written out (not improving,
+    # safety, the start's range within one rank) so that the same index finds them; joined to their patients and
+    # sorted by name (the same page as sorting everything).
     page = f"""
-        SELECT f.id FROM (SELECT e.id, e.patient_id, e.started_on, {rank} AS rk {base}) f
+        SELECT f.id FROM (SELECT e.id, e.patient_id, e.started_on, {rank} AS rk {base} {{implied}}) f
         JOIN patients p ON p.id = f.patient_id
         WHERE {{bound}}
         ORDER BY f.rk, f.started_on, p.family_name, p.given_name, f.id
         LIMIT {PAGE}"""
-    del stuck
     every = f"SELECT e.id {base}"
-    return count, bound + SEPARATOR + page, every
+    return count, FloorPage(probe, grouped, page, safety_test), every
 
 
-def floor_clinic(engine: Engine, count: str, paged: str) -> tuple[float, tuple[int, list[Any]]]:
-    """The floor's three statements on one connection: the count, the page's last key, the page."""
-    bound, page = paged.split(SEPARATOR, 1)
+@dataclass(frozen=True)
+class FloorPage:
+    probe: str
+    grouped: str
+    page: str  # with {implied} and {bound} to fill in
+    safety: str
+
+
+def floor_clinic(engine: Engine, count: str, paged: FloorPage) -> tuple[float, tuple[int, list[Any]]]:
+    """The floor on one connection: the count (the one pass over the clinic), the page's last key (in the first
+    rank by the index, else from the rows per key), then the page."""
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -1197,15 +1210,37 @@ def floor_clinic(engine: Engine, count: str, paged: str) -> tuple[float, tuple[i
         started = time.perf_counter()
         cur.execute(count)
         total = cur.fetchall()[0][0]
-        cur.execute(bound)
-        last = cur.fetchall()
-        where = (
-            f"(f.rk < {last[0][0]} OR (f.rk = {last[0][0]} AND f.started_on <= '{last[0][1]}'))"
-            if last
-            else "1 = 1"
-        )
-        cur.execute(page.replace("{bound}", where))
-        ids = [r[0] for r in cur.fetchall()]
+        ids: list[Any] = []
+        if total:
+            cur.execute(paged.probe)
+            found = cur.fetchall()
+            if found:
+                first_rank, last = 0, (0, found[0][0])
+            else:
+                cur.execute(paged.grouped)
+                groups = cur.fetchall()
+                seen, last = 0, groups[-1]
+                for g in groups:
+                    seen += g[2]
+                    if seen >= PAGE:
+                        last = g
+                        break
+                first_rank = groups[0][0]
+            ranks = set(range(first_rank, last[0] + 1))
+            implied = []
+            if ranks <= {0, 2}:
+                implied.append("e.status = 'not_improving'")
+            if ranks <= {0, 1}:
+                implied.append(paged.safety)
+            if first_rank == last[0]:
+                implied.append(f"e.started_on <= '{last[1]}'")
+            where = f"(f.rk < {last[0]} OR (f.rk = {last[0]} AND f.started_on <= '{last[1]}'))"
+            cur.execute(
+                paged.page.replace("{implied}", "".join(" AND " + c for c in implied)).replace(
+                    "{bound}", where
+                )
+            )
+            ids = [r[0] for r in cur.fetchall()]
         elapsed = (time.perf_counter() - started) * 1000
         cur.close()
         raw.rollback()

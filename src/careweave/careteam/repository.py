@@ -92,11 +92,21 @@ def team_facts_many(
 def break_glass_users_many(
     session: Session, patient_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, frozenset[str]]:
+    from sqlalchemy import Uuid, any_, bindparam
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     out: dict[uuid.UUID, set[str]] = {p: set() for p in patient_ids}
     if patient_ids:
+        # On PostgreSQL one array parameter, not an IN of one parameter per patient (a registry page's 200): the
+        # driver would parse a new statement text for every page size.
+        among = (
+            BreakGlassAccess.patient_id == any_(bindparam(None, list(patient_ids), type_=ARRAY(Uuid())))
+            if session.get_bind().dialect.name == "postgresql"
+            else BreakGlassAccess.patient_id.in_(patient_ids)
+        )
         rows = session.execute(
             select(BreakGlassAccess.patient_id, BreakGlassAccess.user_id).where(
-                BreakGlassAccess.patient_id.in_(patient_ids), BreakGlassAccess.expires_at > now
+                among, BreakGlassAccess.expires_at > now
             )
         ).all()
         for p, u in rows:

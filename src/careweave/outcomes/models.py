@@ -34,11 +34,31 @@ class CareEpisode(Entity):
             sqlite_where=text("ended_on IS NULL"),
             postgresql_where=text("ended_on IS NULL"),
         ),
-        Index("ix_care_episodes_clinic_open", "clinic_id", "ended_on"),
         Index("ix_care_episodes_care_manager", "care_manager_user_id", "ended_on"),
         Index(
             "ix_care_episodes_due",
             "next_due_on",
+            sqlite_where=text("ended_on IS NULL"),
+            postgresql_where=text("ended_on IS NULL"),
+        ),
+        # The registry's (migration 0010): every column its flag conditions and "flags" order read, so a whole
+        # clinic's flagged list is counted from the index alone and its first page found by (clinic, status,
+        # start). Updates of these facts cannot be HOT on PostgreSQL; an episode's facts change a few times a month.
+        # It replaced (clinic_id, ended_on): SQLite's statistics average the rows per ended_on, so that index looked
+        # like a few hundred rows for a clinic's open episodes (most of them) and the planner preferred it.
+        Index(
+            "ix_care_episodes_registry",
+            "clinic_id",
+            "status",
+            "started_on",
+            "last_item9_positive_on",
+            "next_due_on",
+            "last_contact_on",
+            "last_review_on",
+            "consultant_user_id",
+            "care_manager_user_id",
+            "patient_id",
+            "id",
             sqlite_where=text("ended_on IS NULL"),
             postgresql_where=text("ended_on IS NULL"),
         ),

@@ -17,9 +17,8 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.identity.models import User
 from careweave.outcomes import repository as repo
 from careweave.outcomes import rules
-from careweave.outcomes.models import CareEpisode, CaseReview, MeasureSummary
+from careweave.outcomes.models import CaseReview
 from careweave.patients import service as patients
-from careweave.patients.models import Patient
 
 # Worst first: the episode's headline status is its worst instrument's.
 
@@ -27,15 +26,23 @@ from careweave.patients.models import Patient
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewMark:
+    """An episode's latest caseload review, as a registry row shows it."""
+
+    reviewed_on: date
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryRow:
-    episode: CareEpisode
+    episode: repo.PageEpisode
     patient_name: str
     visible: bool  # may the viewer see the scores (screening category)?
-    summaries: list[MeasureSummary]
+    summaries: list[repo.PageSummary]
     flags: tuple[str, ...]
     weeks_in_treatment: int
     clinicians: list[str]
-    reviewed: CaseReview | None
+    reviewed: ReviewMark | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,39 +114,47 @@ def caseload(
 def _rows(
     session: Session,
     actor: Actor,
-    found: list[tuple[CareEpisode, Patient]],
+    found: list[tuple[repo.PageEpisode, repo.PagePatient]],
     today: date,
     rs: rules.MbcRules,
 ) -> list[RegistryRow]:
     from careweave.careteam.models import CareTeamMember
+    from careweave.consent import rules as consent_rules
     from careweave.outcomes import labs_bridge
-    from careweave.safety.models import SafetyAlert
 
     if not found:
         return []
     episodes = [e for e, _ in found]
     ids = [e.patient_id for e in episodes]
     people = {p.id: p for _, p in found}
-    refs = patients.refs_for(session, list(people.values()))
-    sums = repo.summaries(session, [e.id for e in episodes])
-    alerts = set(
-        session.scalars(
-            select(SafetyAlert.patient_id).where(
-                SafetyAlert.patient_id.in_(ids), SafetyAlert.status == "open"
-            )
-        )
-    )
-    labs = labs_bridge.overdue_counts(session, ids, today)
-    team_rows = session.execute(
-        select(CareTeamMember.patient_id, User.full_name, CareTeamMember.role)
-        .join(User, User.id == CareTeamMember.user_id)
-        .where(CareTeamMember.patient_id.in_(ids), CareTeamMember.end_date.is_(None))
-        .order_by(User.full_name)
-    ).all()
+    # One read of the care teams serves both the policy (every membership, as careteam.team_facts_many reads
+    # them) and the page's clinicians (the current ones, by name).
+    members: dict[uuid.UUID, list[consent_rules.Member]] = {p: [] for p in ids}
     team: dict[uuid.UUID, list[str]] = {}
-    for pid, name, role in team_rows:
-        team.setdefault(pid, []).append(f"{name} ({role.replace('_', ' ')})")
-    reviews = _latest_reviews(session, [e.id for e in episodes])
+    for pid, uid, role, basis, start, end, name in session.execute(
+        select(
+            CareTeamMember.patient_id,
+            CareTeamMember.user_id,
+            CareTeamMember.role,
+            CareTeamMember.basis,
+            CareTeamMember.start_date,
+            CareTeamMember.end_date,
+            User.full_name,
+        )
+        .outerjoin(User, User.id == CareTeamMember.user_id)
+        .where(repo.among(session, CareTeamMember.patient_id, ids))
+        .order_by(User.full_name)
+    ):
+        members[pid].append(consent_rules.Member(str(uid), role, basis, start, end))
+        if end is None and name is not None:
+            team.setdefault(pid, []).append(f"{name} ({role.replace('_', ' ')})")
+    alerts: set[uuid.UUID] = set()
+    refs = patients.refs_for(
+        session, list(people.values()), teams={p: tuple(m) for p, m in members.items()}, open_alerts=alerts
+    )
+    sums = repo.page_summaries(session, [e.id for e in episodes])
+    labs = labs_bridge.overdue_counts(session, ids, today)
+    reviews = _latest_reviews(session, ids, [e.id for e in episodes])
     out = []
     for e in episodes:
         p = people[e.patient_id]
@@ -172,7 +187,7 @@ def _rows(
     return out
 
 
-def _status_of(s: MeasureSummary, weeks: int) -> rules.MeasurementStatus:
+def _status_of(s: repo.PageSummary, weeks: int) -> rules.MeasurementStatus:
     """A stored summary as the rules' status (the status after its latest score)."""
     base = (
         rules.Score(s.baseline_score, s.baseline_at)
@@ -196,14 +211,22 @@ def _status_of(s: MeasureSummary, weeks: int) -> rules.MeasurementStatus:
     )
 
 
-def _latest_reviews(session: Session, episode_ids: list[uuid.UUID]) -> dict[uuid.UUID, CaseReview]:
-    out: dict[uuid.UUID, CaseReview] = {}
+def _latest_reviews(
+    session: Session, patient_ids: list[uuid.UUID], episode_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ReviewMark]:
+    """Each episode's latest review, as the page shows it (by the patients' index: an episode's reviews are its
+    patient's)."""
+    out: dict[uuid.UUID, ReviewMark] = {}
     if not episode_ids:
         return out
-    for r in session.scalars(
-        select(CaseReview).where(CaseReview.episode_id.in_(episode_ids)).order_by(CaseReview.created_at)
+    wanted = set(episode_ids)
+    for episode_id, reviewed_on, decision in session.execute(
+        select(CaseReview.episode_id, CaseReview.reviewed_on, CaseReview.decision)
+        .where(repo.among(session, CaseReview.patient_id, patient_ids))
+        .order_by(CaseReview.created_at)
     ):
-        out[r.episode_id] = r
+        if episode_id in wanted:
+            out[episode_id] = ReviewMark(reviewed_on, decision)
     return out
 
 

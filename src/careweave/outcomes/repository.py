@@ -5,9 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from careweave.careteam.models import CareTeamMember
@@ -38,6 +53,80 @@ def summaries(session: Session, episode_ids: Sequence[uuid.UUID]) -> dict[uuid.U
         stmt = select(MeasureSummary).where(MeasureSummary.episode_id.in_(episode_ids))
         for row in session.scalars(stmt.order_by(MeasureSummary.instrument)):
             out[row.episode_id].append(row)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PageEpisode:
+    """What a registry row reads of its episode (the page selects these columns, not the entity)."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    started_on: date
+    last_contact_on: date | None
+    next_due_on: date | None
+    last_measured_on: date | None
+    status: str | None
+    last_item9_positive_on: date | None
+    last_review_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PagePatient:
+    """What a registry row reads of its patient: the name, and what the policy needs (id and clinic)."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID | None
+    family_name: str
+    given_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageSummary:
+    """A measure summary as a registry row shows it and the rules read it."""
+
+    instrument: str
+    baseline_score: int | None
+    baseline_at: datetime | None
+    latest_score: int | None
+    latest_at: datetime | None
+    latest_prorated: bool
+    change: int | None
+    percent_change: float | None
+    status: str | None
+    flags: list[str]
+
+
+_EPISODE_COLUMNS = tuple(getattr(CareEpisode, f) for f in PageEpisode.__slots__)
+_PATIENT_COLUMNS = tuple(getattr(Patient, f) for f in PagePatient.__slots__)
+_SUMMARY_COLUMNS = tuple(getattr(MeasureSummary, f) for f in PageSummary.__slots__)
+
+
+def _page_row(row: Sequence[object]) -> tuple[PageEpisode, PagePatient]:
+    n = len(_EPISODE_COLUMNS)
+    return PageEpisode(*row[:n]), PagePatient(*row[n:])  # type: ignore[arg-type]
+
+
+def among(
+    session: Session, column: ColumnElement[uuid.UUID], ids: Sequence[uuid.UUID]
+) -> ColumnElement[bool]:
+    """``column IN ids`` for a page's ids. On PostgreSQL as ``= ANY(array)``, one parameter: an ``IN`` of 200
+    parameters is a new statement text for every page size, which the driver parses again each time (about a fifth
+    of a caseload page's time went there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Uuid())))
+    return column.in_(ids)
+
+
+def page_summaries(session: Session, episode_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PageSummary]]:
+    """:func:`summaries` for a registry page: the columns it shows, not the entities."""
+    out: dict[uuid.UUID, list[PageSummary]] = {e: [] for e in episode_ids}
+    if episode_ids:
+        stmt = select(MeasureSummary.episode_id, *_SUMMARY_COLUMNS).where(
+            among(session, MeasureSummary.episode_id, episode_ids)
+        )
+        for episode_id, *values in session.execute(stmt.order_by(MeasureSummary.instrument)):
+            out[episode_id].append(PageSummary(*values))
     return out
 
 
@@ -170,41 +259,133 @@ def _conditions(q: RegistryQuery, rs: rules.MbcRules) -> list[ColumnElement[bool
 
 def registry_rows(
     session: Session, q: RegistryQuery, rs: rules.MbcRules
-) -> tuple[list[tuple[CareEpisode, Patient]], int]:
+) -> tuple[list[tuple[PageEpisode, PagePatient]], int]:
     """One page of open episodes for the query (with their patients), and how many there are in all."""
     conds = _conditions(q, rs)
+    if q.care_manager_id is not None or q.clinician_id is not None or q.sort != "flags":
+        # A caseload is short (a care manager's is at most a few hundred): the page first, and the count only
+        # when the page does not tell it (a full page, or a page past the end).
+        if q.care_manager_id is None:
+            _no_jit(session)
+        rows = _page(session, conds, q, rs)
+        if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
+            return rows, q.offset + len(rows)
+        return rows, session.scalar(select(func.count()).select_from(CareEpisode).where(*conds)) or 0
+    # A long list in the "flags" order (the whole clinic's). One pass over the episodes counts them. The page's
+    # last (safety, not improving, start) key is then looked for among the rows that are both safe-flagged and not
+    # improving (the first rank), in start order by the index on (clinic, status, start) of open episodes; only
+    # when that rank holds too few rows does a second pass count the rows per key. Only the rows up to the key are
+    # read with their patients and sorted by name: the same page as sorting everything.
+    _no_jit(session)
+    total = session.scalar(select(func.count()).select_from(CareEpisode).where(*conds)) or 0
+    if total <= q.offset:
+        return [], total
+    if total <= q.offset + q.limit:  # the page holds the rest of the list: sort it
+        return _page(session, conds, q, rs), total
+    first = session.execute(
+        select(CareEpisode.started_on)
+        .where(*conds, CareEpisode.status == "not_improving", _safety(q.on, rs))
+        .order_by(CareEpisode.started_on)
+        .limit(1)
+        .offset(q.offset + q.limit - 1)
+    ).first()
+    if first is not None:
+        return _keyed_page(session, conds, q, rs, None, (0, first[0]), q.offset), total
+    keyed = (
+        select(_flags_rank(q.on, rs).label("rk"), CareEpisode.started_on.label("day"))
+        .where(*conds)
+        .subquery()
+    )
+    groups = session.execute(
+        select(keyed.c.rk, keyed.c.day, func.count())
+        .group_by(keyed.c.rk, keyed.c.day)
+        .order_by(keyed.c.rk, keyed.c.day)
+    ).all()
+    before = 0  # rows before the group holding the page's first row
+    seen = 0
+    low: tuple[int, date] | None = None
+    high: tuple[int, date] | None = None
+    for rk, day, n in groups:
+        if low is None and seen + n > q.offset:
+            low, before = (rk, day), seen
+        seen += n
+        if seen >= q.offset + q.limit:
+            high = (rk, day)
+            break
+    if high is None:
+        high = (groups[-1][0], groups[-1][1])
+    return _keyed_page(session, conds, q, rs, low, high, q.offset - before), total
+
+
+def _no_jit(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # These statements scan a whole clinic's open episodes at most: PostgreSQL's JIT compilation (on by
         # default) cost more than it saved, about 70 % of the statement at 200,000 patients (docs/benchmarks.md).
         session.execute(text("SET LOCAL jit = off"))
-    total = session.scalar(select(func.count()).select_from(CareEpisode).where(*conds)) or 0
-    if total <= q.offset:
-        return [], total
-    stmt = select(CareEpisode, Patient).join(Patient, Patient.id == CareEpisode.patient_id).where(*conds)
-    if q.sort == "flags" and total > q.offset + q.limit:
-        # A long list (the whole clinic's): find the page's last (safety, not improving, start) key without the
-        # patients, then sort only the rows up to it by name. The page is the same as sorting everything. The
-        # key is computed once per row, in a subquery.
-        keyed = select(
+
+
+def _page(
+    session: Session, conds: list[ColumnElement[bool]], q: RegistryQuery, rs: rules.MbcRules
+) -> list[tuple[PageEpisode, PagePatient]]:
+    stmt = (
+        select(*_EPISODE_COLUMNS, *_PATIENT_COLUMNS)
+        .join(Patient, Patient.id == CareEpisode.patient_id)
+        .where(*conds)
+        .order_by(*_order(q, rs))
+        .limit(q.limit)
+        .offset(q.offset)
+    )
+    return [_page_row(r) for r in session.execute(stmt)]
+
+
+def _keyed_page(
+    session: Session,
+    conds: list[ColumnElement[bool]],
+    q: RegistryQuery,
+    rs: rules.MbcRules,
+    low: tuple[int, date] | None,
+    high: tuple[int, date],
+    offset: int,
+) -> list[tuple[PageEpisode, PagePatient]]:
+    """The rows whose (rank, start) key lies from ``low`` (None: the first) to ``high``, in the "flags" order,
+    from ``offset``.
+
+    Besides the key range itself, the conditions it implies are written out plainly (not improving, safety, the
+    start's range within one rank) so that the index on (clinic, status, start) of open episodes finds the rows
+    of the first rank without reading the clinic."""
+    first_rank = 0 if low is None else low[0]
+    implied: list[ColumnElement[bool]] = []
+    ranks = set(range(first_rank, high[0] + 1))
+    if ranks <= {0, 2}:
+        implied.append(CareEpisode.status == "not_improving")
+    if ranks <= {0, 1}:
+        implied.append(_safety(q.on, rs))
+    if first_rank == high[0]:
+        implied.append(CareEpisode.started_on <= high[1])
+        if low is not None:
+            implied.append(CareEpisode.started_on >= low[1])
+    keyed = (
+        select(
             CareEpisode.id.label("id"), _flags_rank(q.on, rs).label("rk"), CareEpisode.started_on.label("day")
-        ).where(*conds)
-        k = keyed.subquery()
-        bound = session.execute(
-            select(k.c.rk, k.c.day).order_by(k.c.rk, k.c.day).limit(1).offset(q.offset + q.limit - 1)
-        ).one()
-        k = keyed.subquery()
-        page = (
-            select(CareEpisode, Patient)
-            .join(k, k.c.id == CareEpisode.id)
-            .join(Patient, Patient.id == CareEpisode.patient_id)
-            .where(or_(k.c.rk < bound[0], and_(k.c.rk == bound[0], k.c.day <= bound[1])))
-            .order_by(k.c.rk, k.c.day, Patient.family_name, Patient.given_name, CareEpisode.id)
-            .limit(q.limit)
-            .offset(q.offset)
         )
-        return [(e, p) for e, p in session.execute(page)], total
-    stmt = stmt.order_by(*_order(q, rs)).limit(q.limit).offset(q.offset)
-    return [(e, p) for e, p in session.execute(stmt)], total
+        .where(*conds, *implied)
+        .subquery()
+    )
+    rk, day = keyed.c.rk, keyed.c.day
+    bounds = [or_(rk < high[0], and_(rk == high[0], day <= high[1]))]
+    if low is not None:
+        bounds.append(or_(rk > low[0], and_(rk == low[0], day >= low[1])))
+    stmt = (
+        select(*_EPISODE_COLUMNS, *_PATIENT_COLUMNS)
+        .select_from(CareEpisode)
+        .join(keyed, keyed.c.id == CareEpisode.id)
+        .join(Patient, Patient.id == CareEpisode.patient_id)
+        .where(*bounds)
+        .order_by(rk, day, Patient.family_name, Patient.given_name, CareEpisode.id)
+        .limit(q.limit)
+        .offset(offset)
+    )
+    return [_page_row(r) for r in session.execute(stmt)]
 
 
 def _flags_rank(on: date, rs: rules.MbcRules) -> ColumnElement[int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,9 @@ from careweave.core.clock import Clock
 from careweave.core.errors import FieldError, InvalidInput, NotFound
 from careweave.patients import repository as repo
 from careweave.patients.models import Patient
+
+if TYPE_CHECKING:
+    from careweave.consent import rules as consent_rules
 
 
 def _ref(session: Session, patient: Patient) -> policy.PatientRef:
@@ -175,32 +179,59 @@ def validate_changes(changes: dict[str, Any], *, today: date) -> list[FieldError
     return problems
 
 
-def refs_for(session: Session, patients: list[Patient]) -> dict[uuid.UUID, policy.PatientRef]:
-    """:func:`_ref` for many patients at once (one query per kind of fact): lists that decide per row."""
-    from sqlalchemy import or_, select
+def refs_for(
+    session: Session,
+    patients: Sequence[Patient],
+    *,
+    teams: dict[uuid.UUID, tuple[consent_rules.Member, ...]] | None = None,
+    open_alerts: set[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, policy.PatientRef]:
+    """:func:`_ref` for many patients at once (one query per kind of fact): lists that decide per row.
+
+    ``patients`` need only ``id`` and ``clinic_id``. A caller that has already read the patients' care teams (all
+    rows of ``care_team_members``, as ``careteam.repository.team_facts_many`` reads them) passes them as ``teams``
+    instead of a second query. ``open_alerts``, when given, receives the patients with an open safety alert (read
+    by the on-call query anyway)."""
+    from sqlalchemy import Uuid, any_, bindparam, or_, select
+    from sqlalchemy.dialects.postgresql import ARRAY
 
     from careweave.careteam import repository as team_repo
     from careweave.consent import repository as consent_repo
     from careweave.safety.models import SafetyAlert
 
+    def _among(session: Session, column: Any, ids: list[uuid.UUID]) -> Any:
+        # On PostgreSQL one array parameter, not an IN of one parameter per patient: the driver parses a new
+        # statement text for every page size (outcomes.repository.among).
+        if session.get_bind().dialect.name == "postgresql":
+            return column == any_(bindparam(None, ids, type_=ARRAY(Uuid())))
+        return column.in_(ids)
+
     now = datetime.now(UTC)
     ids = [p.id for p in patients]
-    teams = team_repo.team_facts_many(session, ids)
+    if teams is None:
+        teams = team_repo.team_facts_many(session, ids)
     grants = consent_repo.grant_facts_many(session, ids)
     glass = team_repo.break_glass_users_many(session, ids, now)
     on_call: dict[uuid.UUID, set[str]] = {p: set() for p in ids}
     if ids:
         rows = session.execute(
-            select(SafetyAlert.patient_id, SafetyAlert.assigned_user_id, SafetyAlert.acknowledged_by).where(
-                SafetyAlert.patient_id.in_(ids),
+            select(
+                SafetyAlert.patient_id,
+                SafetyAlert.status,
+                SafetyAlert.assigned_user_id,
+                SafetyAlert.acknowledged_by,
+            ).where(
+                _among(session, SafetyAlert.patient_id, ids),
                 or_(
                     SafetyAlert.status == "open",
                     SafetyAlert.acknowledged_at > now - timedelta(hours=ON_CALL_HOURS),
                 ),
             )
         ).all()
-        for pid, *users in rows:
+        for pid, alert_status, *users in rows:
             on_call[pid].update(str(u) for u in users if u is not None)
+            if open_alerts is not None and alert_status == "open":
+                open_alerts.add(pid)
     return {
         p.id: policy.PatientRef(
             p.id,

@@ -48,7 +48,6 @@ import gc
 import json
 import math
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -62,7 +61,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from benchmarks.matching import Database, fresh_database, machine
+from benchmarks.matching import Database, Samples, fresh_database, machine
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import FixedClock
 from careweave.db.base import Base
@@ -1362,28 +1361,6 @@ def run_sqls(engine: Engine, sqls: Sequence[str]) -> tuple[float, list[list[tupl
 
 # ------------------------------------------------------------------------------------------------------------
 # Timing
-
-
-@dataclass
-class Samples:
-    values: list[float] = field(default_factory=list)
-
-    def pct(self, p: float) -> float:
-        """Nearest-rank percentile."""
-        ordered = sorted(self.values)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-    def summary(self) -> dict[str, float]:
-        if not self.values:
-            return {}
-        return {
-            "n": len(self.values),
-            "p50": self.pct(50),
-            "p95": self.pct(95),
-            "p99": self.pct(99),
-            "max": max(self.values),
-            "mean": statistics.fmean(self.values),
-        }
 
 
 def _timed(sessions: sessionmaker[Session], fn: Callable[[Session], Any]) -> tuple[float, Any]:

@@ -19,9 +19,10 @@ compacts.json, scope_rules.json) so it follows the rules exactly:
 * accepting new patients and under capacity (matching loads no care teams, so nobody is an existing
   patient);
 * treats every requested condition (``RulesConfig.condition_match`` "all"; "any": at least one);
-* has free time in the window: here, has published a schedule. The synthetic directory books no visits and
-  every schedule it generates has weekly hours within any need's window, so that is exactly what matching's
-  availability filter decides on it (free time in general is slot arithmetic, not SQL).
+* has free time in the window: the provider's stored earliest free first visit for the role
+  (scheduling.earliest, kept current by every change and computed for the synthetic directory as of its NOW)
+  is not NULL. For a need from NOW that is exactly the rules' decision; for a later date it is a superset
+  (free time before the date does not prove free time after it), which ``--verify`` allows.
 
 Stored codes are compared as stored: the directory service saves credentials canonically, licence types
 and compact codes upper-case, and conditions lower-case, and the need's conditions are case-folded here.
@@ -45,7 +46,6 @@ from careweave.directory.models import (
     ProviderCondition,
     ProviderNetwork,
 )
-from careweave.scheduling.models import ProviderSchedule
 
 P = Provider.__table__
 L = License.__table__
@@ -53,7 +53,6 @@ CP = CompactPrivilege.__table__
 NET = ProviderNetwork.__table__
 COND = ProviderCondition.__table__
 RXP = PrescriptiveCertification.__table__
-SCHED = ProviderSchedule.__table__
 
 
 def _type_groups(rs: rules.RuleSet, credentials: list[str]) -> list[tuple[list[str], list[str]]]:
@@ -147,7 +146,7 @@ def provider_filters(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> l
         P.c.is_active.is_(True),
         P.c.accepting_new_patients.is_(True),
         P.c.active_patients < P.c.capacity,
-        exists().where(SCHED.c.provider_id == P.c.id),
+        (P.c.first_therapy_day if role == "therapist" else P.c.first_evaluation_day).is_not(None),
         (P.c.offers_therapy if role == "therapist" else P.c.offers_medication_management).is_(True),
     ]
     network = []

@@ -25,7 +25,10 @@ Shape of the data (tunable constants below, each a rough public-workforce propor
 * weekly hours in the provider's own zone for all but a few (SCHEDULE_PATTERNS: full-time weekdays, late
   shifts with evenings, four long days, part-time with a Saturday, mornings), with a minimum notice of half a
   day to two days and a 30–90-day booking horizon; about 4 % have published no schedule yet, so matching's
-  availability filter refuses them. No visits are booked, so every published schedule has free time.
+  availability filter refuses them. About 15 % take LEAVE: 3–28 days off (a date exception per day) starting
+  in the benchmark's first three weeks, so their earliest free time is days or weeks away (a few, whose
+  horizon ends inside the leave, have none). No visits are booked.
+* each provider's earliest free first visits as of ``NOW`` (scheduling.earliest), computed after loading.
 
 ``load(engine, providers=...)`` inserts it with SQLAlchemy Core executemany in chunks (minutes for 100,000).
 """
@@ -55,7 +58,7 @@ from careweave.directory.models import (
     ProviderLanguage,
     ProviderNetwork,
 )
-from careweave.scheduling.models import AvailabilityWindow, ProviderSchedule
+from careweave.scheduling.models import AvailabilityException, AvailabilityWindow, ProviderSchedule
 
 # Weekly hours (weekday, Monday = 0, start hour, end hour), local to the provider, with their share.
 SCHEDULE_PATTERNS: tuple[tuple[tuple[tuple[int, int, int], ...], float], ...] = (
@@ -66,10 +69,15 @@ SCHEDULE_PATTERNS: tuple[tuple[tuple[tuple[int, int, int], ...], float], ...] = 
     (tuple((d, 7, 12) for d in range(5)), 0.08),  # mornings
 )
 NO_SCHEDULE_SHARE = 0.04
+LEAVE_SHARE = 0.15  # providers on leave for LEAVE_DAYS days starting within LEAVE_START_DAYS of NOW
+LEAVE_DAYS = (3, 28)
+LEAVE_START_DAYS = 21
 
 DEFAULT_SEED = 20261126
 TODAY = date(2026, 11, 26)  # the data's "today": licences are issued before it, most expire after it
 STAMP = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# The benchmark's "now": stored earliest free times are computed as of it, and matching runs as of it.
+NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
 # 2020 census resident population, thousands: 50 states + DC.
 STATE_POPULATION: dict[str, int] = {
@@ -358,6 +366,7 @@ class DirectoryGenerator:
                 "user_id": None,
                 "clinic_id": None,
                 "name": f"{first} {last}, {credential}",
+                "sort_name": f"{first} {last}, {credential}".casefold(),
                 "credential": credential,
                 "npi": npi_for(n),
                 "taxonomy_code": None,
@@ -459,6 +468,22 @@ class DirectoryGenerator:
                     "updated_at": STAMP,
                 }
             )
+        if rng.random() < LEAVE_SHARE:
+            first = NOW.date() + timedelta(days=rng.randrange(LEAVE_START_DAYS))
+            for offset in range(rng.randint(*LEAVE_DAYS)):
+                out["availability_exceptions"].append(
+                    {
+                        "id": _uuid(rng),
+                        "provider_id": pid,
+                        "day": first + timedelta(days=offset),
+                        "start_time": None,
+                        "end_time": None,
+                        "available": False,
+                        "note": "leave",
+                        "created_at": STAMP,
+                        "updated_at": STAMP,
+                    }
+                )
 
     def _license(
         self, rng: random.Random, pid: uuid.UUID, credential: str, state: str, out: dict[str, list[Any]]
@@ -535,6 +560,7 @@ TABLES: dict[str, Table] = {
     "provider_networks": ProviderNetwork.__table__,  # type: ignore[dict-item]
     "provider_schedules": ProviderSchedule.__table__,  # type: ignore[dict-item]
     "availability_windows": AvailabilityWindow.__table__,  # type: ignore[dict-item]
+    "availability_exceptions": AvailabilityException.__table__,  # type: ignore[dict-item]
 }
 
 
@@ -569,8 +595,31 @@ def load(engine: Engine, providers: int, *, seed: int = DEFAULT_SEED, progress: 
         if progress and (done % 25_000 == 0 or done == providers):
             took = time.perf_counter() - started
             print(f"  loaded {done:,}/{providers:,} providers ({took:.0f} s)", flush=True)
+    compute_openings(engine, now=NOW, progress=progress)
     analyze(engine)
     return Loaded(gen, dict(counts.rows), time.perf_counter() - started)
+
+
+def compute_openings(engine: Engine, *, now: datetime, progress: bool = True) -> None:
+    """Every provider's stored earliest free first visits as of ``now`` (scheduling.earliest.refresh, as the
+    worker keeps them), one transaction per 5,000 providers."""
+    from sqlalchemy import select
+
+    from careweave.db.engine import make_sessionmaker
+    from careweave.scheduling import earliest
+
+    started = time.perf_counter()
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        ids = list(session.scalars(select(Provider.id).order_by(Provider.id)))
+    for i in range(0, len(ids), 5000):
+        with sessions.begin() as session:
+            earliest.refresh(session, ids[i : i + 5000], now=now)
+    if progress:
+        print(
+            f"  earliest free times of {len(ids):,} providers in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
 
 def analyze(engine: Engine) -> None:

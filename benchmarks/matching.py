@@ -37,8 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from benchmarks import floor
 from benchmarks.generate import (
     DEFAULT_SEED,
+    NOW,
     STATE_POPULATION,
     STATES,
     load,
@@ -59,8 +59,9 @@ from careweave.directory import matching, rules
 from careweave.directory import repository as repo
 from careweave.directory.models import Provider
 
-FIRST_DAY = date(2026, 12, 1)
-WINDOW_DAYS = 90
+FIRST_DAY = NOW.date()  # needs are made as of the directory's NOW (generate.NOW)
+LATER_SHARE = 0.1  # needs for a later date (an explicit need with a date): 1 to LATER_DAYS days ahead
+LATER_DAYS = 27
 BROAD_SHARE = 0.03
 
 # Patient-side mixes (what patients ask for, not what providers offer).
@@ -81,6 +82,7 @@ class BenchNeed:
     kind: str  # "broad" (California + the commonest plan + English) or "regular"
     need: rules.Need
     plan_name: str | None
+    later: bool = False  # for a date after NOW's (else from NOW: a patient matching now)
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[Any, float]]) -> Any:
@@ -95,7 +97,8 @@ def make_needs(count: int, *, seed: int = DEFAULT_SEED) -> list[BenchNeed]:
     commonest = national[0]
     out: list[BenchNeed] = []
     for _ in range(count):
-        on_date = FIRST_DAY + timedelta(days=rng.randrange(WINDOW_DAYS))
+        later = rng.random() < LATER_SHARE
+        on_date = FIRST_DAY + timedelta(days=rng.randint(1, LATER_DAYS) if later else 0)
         if rng.random() < BROAD_SHARE:
             need = rules.Need(
                 pathway=rng.choice(("therapy", "both")),
@@ -105,7 +108,7 @@ def make_needs(count: int, *, seed: int = DEFAULT_SEED) -> list[BenchNeed]:
                 conditions=frozenset(rng.choice(((), ("depression",)))),
                 language="en",
             )
-            out.append(BenchNeed("broad", need, commonest.label))
+            out.append(BenchNeed("broad", need, commonest.label, later))
             continue
         state = rng.choices(STATES, [STATE_POPULATION[s] for s in STATES])[0]
         plan = None
@@ -130,7 +133,7 @@ def make_needs(count: int, *, seed: int = DEFAULT_SEED) -> list[BenchNeed]:
             language=_pick(rng, NEED_LANGUAGES),
             gender=_pick(rng, NEED_GENDERS),
         )
-        out.append(BenchNeed("regular", need, plan.label if plan else None))
+        out.append(BenchNeed("regular", need, plan.label if plan else None, later))
     return out
 
 
@@ -219,8 +222,7 @@ def legacy_run_match(session: Session, need: rules.Need, *, plan_name: str | Non
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
     facts = legacy_facts(session, ids, need.on_date)
     outside = repo.count_active_providers(session) - len(ids)
-    now = datetime.combine(need.on_date, clock_time(0), tzinfo=UTC)
-    return matching.rank_everyone(session, need, facts, plan_name=plan_name, now=now, outside=outside)
+    return matching.rank_everyone(session, need, facts, plan_name=plan_name, now=NOW, outside=outside)
 
 
 def _timed(sessions: sessionmaker[Session], fn: Callable[[Session], Any]) -> tuple[float, Any]:
@@ -370,14 +372,15 @@ def verify(engine: Engine, sessions: sessionmaker[Session], needs: list[BenchNee
         floors = timed_floor(engine, floor_sql(engine, bn))[1]
         with sessions() as session:
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
-            result = matching.run_match(session, bn.need, plan_name=bn.plan_name)
+            result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
             session.rollback()
         checked += 1
         before = bounded
         for role in rules.roles_for_pathway(bn.need.pathway):
             expected = _role_list(oracle, role)
             got_floor = {str(uuid.UUID(str(row[0]))) for row in floors[role]}
-            if got_floor != set(expected):
+            # For a later date the floor reads the stored earliest free time, a superset (floor.py).
+            if got_floor != set(expected) and not (bn.later and got_floor >= set(expected)):
                 problems.append(
                     f"floor {role} {bn.need}: {len(got_floor - set(expected))} extra, "
                     f"{len(set(expected) - got_floor)} missing"
@@ -478,14 +481,15 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
 
     warm = make_needs(args.warmup, seed=args.seed + 1) + [n for n in needs if n.kind == "broad"][:2]
     for bn in warm:
-        _timed(sessions, lambda s, bn=bn: matching.run_match(s, bn.need, plan_name=bn.plan_name))
+        _timed(sessions, lambda s, bn=bn: matching.run_match(s, bn.need, plan_name=bn.plan_name, now=NOW))
         timed_floor(db.engine, floor_sql(db.engine, bn))
     for bn in warm[:2] if args.legacy else ():
         _timed(sessions, lambda s, bn=bn: legacy_run_match(s, bn.need, plan_name=bn.plan_name))
 
     whats = ["matching", "floor"] + (["legacy"] if args.legacy else [])
-    series = {sub: {w: Samples() for w in whats} for sub in ("all", "broad", "regular")}
-    eligible = {sub: Samples() for sub in ("all", "broad", "regular")}
+    subsets = ("all", "broad", "regular", "later")
+    series = {sub: {w: Samples() for w in whats} for sub in subsets}
+    eligible = {sub: Samples() for sub in subsets}
     gc.collect()
     started = time.perf_counter()
     for i, bn in enumerate(needs):
@@ -495,7 +499,7 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
             return timed_floor(db.engine, sql)
 
         def run_matching(bn: BenchNeed = bn) -> tuple[float, Any]:
-            return _timed(sessions, lambda s: matching.run_match(s, bn.need, plan_name=bn.plan_name))
+            return _timed(sessions, lambda s: matching.run_match(s, bn.need, plan_name=bn.plan_name, now=NOW))
 
         # Alternate which runs first, so neither always finds the other's pages in the cache.
         if i % 2:
@@ -507,7 +511,7 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
             timings["legacy"], _ = _timed(
                 sessions, lambda s, bn=bn: legacy_run_match(s, bn.need, plan_name=bn.plan_name)
             )
-        for sub in ("all", bn.kind):
+        for sub in ("all", bn.kind, *(("later",) if bn.later else ())):
             for what, ms in timings.items():
                 series[sub][what].values.append(ms)
             eligible[sub].values.append(sum(len(v) for v in ids.values()))

@@ -175,7 +175,7 @@ def _worker_pass(
     from careweave.notify.sms import make_sms_sender
     from careweave.outcomes import service as outcomes
     from careweave.safety import service as safety
-    from careweave.scheduling import waitlist
+    from careweave.scheduling import earliest, waitlist
 
     clock = clock or SystemClock()
     with unit_of_work(factory) as session:
@@ -186,6 +186,8 @@ def _worker_pass(
         typer.echo(f"worker: marked {expired} licence(s) expired")
     with unit_of_work(factory) as session:  # offers past their deadline (a safety net for their jobs)
         waitlist.expire_due(session, clock=clock, settings=settings)
+    with unit_of_work(factory) as session:  # providers' stored earliest free times (issue #4 matching)
+        earliest.refresh_due(session, clock=clock)
     with unit_of_work(factory) as session:  # lab monitoring: extend plans nearing their horizon (issue #7)
         labs.extend_due_plans(session, clock=clock)
     with unit_of_work(factory) as session:  # measurement-based care: due check-ins, idle episodes (issue #8)

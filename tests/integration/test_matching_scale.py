@@ -6,29 +6,53 @@ benchmark's hand-written floor returns exactly the providers the rules find elig
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from benchmarks import floor
-from benchmarks.generate import DEFAULT_SEED, TABLES, DirectoryGenerator
+from benchmarks.generate import DEFAULT_SEED, NOW, TABLES, DirectoryGenerator
 from benchmarks.matching import legacy_facts, legacy_run_match, make_needs
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.directory import matching, rules
 from careweave.directory import repository as repo
-from careweave.directory.models import Plan
+from careweave.directory.models import Plan, Provider
+from careweave.scheduling import earliest
 
 PROVIDERS = 400
 
 
-@pytest.fixture
-def directory(connection: Connection) -> None:
+@pytest.fixture(params=["stored", "never_checked", "stale"])
+def directory(
+    request: pytest.FixtureRequest, connection: Connection, sessions: sessionmaker[Session]
+) -> None:
+    """The synthetic directory with its providers' earliest free times as the worker keeps them ("stored"),
+    not yet computed ("never_checked": matching treats them as unknown), or computed a week before NOW and
+    left stale (every stored time earlier than the truth: the lower bound matching relies on)."""
     gen = DirectoryGenerator(PROVIDERS, DEFAULT_SEED)
     connection.execute(Plan.__table__.insert(), gen.plan_rows())  # type: ignore[attr-defined]
     for chunk in gen.chunks():
         for name, table in TABLES.items():
             if chunk[name]:
                 connection.execute(table.insert(), chunk[name])
+    if request.param != "never_checked":
+        with sessions() as session:
+            ids = list(session.scalars(select(Provider.id)))
+            when = NOW if request.param == "stored" else NOW - timedelta(days=7)
+            earliest.refresh(session, ids, now=when)
+            if request.param == "stale":  # a stale "none" could hide a provider: only earlier times are stale
+                session.execute(
+                    update(Provider)
+                    .where(Provider.first_therapy_day.is_(None))
+                    .values(openings_checked_at=None)
+                )
+                session.execute(
+                    update(Provider)
+                    .where(Provider.first_evaluation_day.is_(None))
+                    .values(openings_checked_at=None)
+                )
+            session.commit()
 
 
 def _ids(result: rules.MatchResult, role: str) -> list[str]:
@@ -43,7 +67,7 @@ def test_run_match_is_the_rules_ranking(directory: None, sessions: sessionmaker[
     for bn in needs:
         with sessions() as session:
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
-            result = matching.run_match(session, bn.need, plan_name=bn.plan_name, limit=limit)
+            result = matching.run_match(session, bn.need, plan_name=bn.plan_name, limit=limit, now=NOW)
         for role in rules.roles_for_pathway(bn.need.pathway):
             expected = _ids(oracle, role)
             assert _ids(result, role) == expected[:limit], (role, bn.need)
@@ -59,14 +83,21 @@ def test_run_match_is_the_rules_ranking(directory: None, sessions: sessionmaker[
     assert compared > 0
 
 
+@pytest.mark.parametrize("directory", ["stored"], indirect=True)
 def test_floor_is_exactly_the_eligible_providers(directory: None, sessions: sessionmaker[Session]) -> None:
-    for bn in make_needs(60):
+    later = 0
+    for bn in make_needs(80):
         with sessions() as session:
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
             for role in rules.roles_for_pathway(bn.need.pathway):
                 stmt = floor.floor_statement(bn.need, role)
                 got = set() if stmt is None else {str(i) for i in session.scalars(stmt)}
-                assert got == set(_ids(oracle, role)), (role, bn.need)
+                if bn.later:  # the stored earliest free time says nothing about later: a superset
+                    assert got >= set(_ids(oracle, role)), (role, bn.need)
+                else:
+                    assert got == set(_ids(oracle, role)), (role, bn.need)
+        later += bn.later
+    assert later > 0
 
 
 def test_scoped_facts_decide_as_the_full_facts(directory: None, sessions: sessionmaker[Session]) -> None:

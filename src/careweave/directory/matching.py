@@ -6,11 +6,15 @@ decides exactly, a superset of the licence/compact check, and orders by the pref
 each candidate, rank them, suggest a pair for "both", and explain empty results. See docs/benchmarks.md for
 why (a large state has thousands of candidates) and what it costs.
 
-Availability (issue #4 "has availability in the window"): for the candidates the rules are about to rank, and
-only those, each provider's earliest free start for the role's first visit (FIRST_VISIT) from the need's date
-to the end of their booking horizon is looked up in one batch per page (scheduling.service.openings) and put
-in ``ProviderFacts.next_available``; the rules then refuse a provider with none ("no_availability", no
-schedule included) and rank the others by it.
+Availability (issue #4 "has availability in the window"): SQL leaves out providers whose stored earliest free
+time (scheduling.earliest, kept current on every change) says they have none, and ranks the rest by it, so its
+order is the rules' own. For the candidates the rules are about to rank, and only those, each provider's
+earliest free start for the role's first visit (FIRST_VISIT) from the need's date to the end of their booking
+horizon is then computed exactly in one batch per page (scheduling.service.openings) and put in
+``ProviderFacts.next_available``; the rules refuse a provider with none ("no_availability", no schedule
+included) and rank the others by it. The stored time is a lower bound on the exact one, so a candidate whose
+stored time was too early only drops in the rules' ranking, and the search reads on until no later candidate
+can outrank the last result (``_may_outrank``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.intake import service as intake_service
 from careweave.patients import service as patients
+from careweave.scheduling import earliest
 from careweave.scheduling import rules as slot_rules
 from careweave.screening import service as screening
 from careweave.triage import service as triage
@@ -48,9 +53,7 @@ SCREEN_CONDITIONS = {
 }
 MATCHABLE_PATHWAYS = ("therapy", "psychiatry", "both")
 # The visit a new patient books first with each role: its free time decides availability.
-FIRST_VISIT: Mapping[rules.Role, str] = MappingProxyType(
-    {"therapist": "therapy_intake", "prescriber": "psychiatric_evaluation"}
-)
+FIRST_VISIT: Mapping[str, str] = earliest.FIRST_VISIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +154,7 @@ def run_match(
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
     first = {role: _candidate_ids(session, queries[role], page, 0) for role in roles}
-    _load(session, [i for ids in first.values() for i in ids], need, facts)
+    _load(session, [c.id for cs in first.values() for c in cs], need, facts)
     for role in roles:
         search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role])
         lists[role] = tuple(_top(search, first[role], limit))
@@ -162,7 +165,7 @@ def run_match(
             counts = _directory_counts(session, need, role, rs)
             unavailable = rules.exclusion_counts(checked[role].values(), need, role, rules=rs)
             if unavailable.get("no_availability"):
-                counts["no_availability"] = unavailable["no_availability"]
+                counts["no_availability"] = counts.get("no_availability", 0) + unavailable["no_availability"]
             summary[role] = MappingProxyType({c: counts[c] for c in rules.EXCLUSION_CODES if counts.get(c)})
             explanations[role] = rules.explain_empty(need, summary[role], role, plan_name=plan_name, rules=rs)
     pair = None
@@ -201,6 +204,9 @@ def _candidate_query(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> r
         language=need.language.casefold() if need.language else None,
         gender=need.gender.casefold() if need.gender else None,
         weights=(weights.condition_fit, weights.language, weights.gender),
+        opening_day=earliest.COLUMNS[FIRST_VISIT[role]][1],
+        on_day=earliest.day_number(need.on_date),
+        availability=(weights.earliest_availability, weights.availability_half_life_days),
     )
 
 
@@ -214,10 +220,12 @@ def _plan_uuid(plan_id: str | None) -> uuid.UUID | None:
         return uuid.UUID(int=0)
 
 
-def _candidate_ids(session: Session, query: repo.CandidateQuery, page: int, offset: int) -> list[uuid.UUID]:
+def _candidate_ids(
+    session: Session, query: repo.CandidateQuery, page: int, offset: int
+) -> list[repo.Candidate]:
     if not query.credentials:
         return []
-    return repo.match_candidate_ids(session, query, limit=page, offset=offset)
+    return repo.match_candidates(session, query, limit=page, offset=offset)
 
 
 def _scope(need: rules.Need) -> repo.FactScope:
@@ -258,15 +266,16 @@ class _Search:
 AVAILABILITY_SCAN = 100
 
 
-def _top(search: _Search, ids: list[uuid.UUID], limit: int) -> list[rules.Ranked]:
-    """The rules' first ``limit`` for the role, from SQL's candidates (``ids``: the first page), fetching
-    further pages while the rules refuse too many of them (providers with no free time included), and while
-    a later candidate could still outrank the last result thanks to earlier availability (SQL orders by every
-    other preference, not by free time), up to AVAILABILITY_SCAN more candidates."""
+def _top(search: _Search, candidates: list[repo.Candidate], limit: int) -> list[rules.Ranked]:
+    """The rules' first ``limit`` for the role, from SQL's candidates (the first page), fetching further pages
+    while the rules refuse too many of them (providers with no free time included), and while a later
+    candidate could still outrank the last result (SQL ranks by the stored earliest free time, a lower bound
+    on the exact one), up to AVAILABILITY_SCAN more candidates."""
     s = search
     seen: list[str] = []
     offset = 0
     filled_at: int | None = None  # candidates seen when the results first filled up
+    ids = [c.id for c in candidates]
     while True:
         page_ids = [str(i) for i in ids]
         s.checked.update(
@@ -278,21 +287,28 @@ def _top(search: _Search, ids: list[uuid.UUID], limit: int) -> list[rules.Ranked
             return ranked[:limit]
         if len(ranked) >= limit:
             filled_at = len(seen) if filled_at is None else filled_at
-            last = s.facts[seen[-1]]
+            last = candidates[-1]
             if len(seen) - filled_at >= AVAILABILITY_SCAN or not _may_outrank(
-                last, ranked[limit - 1], s.need
+                s.facts[str(last.id)], last.opening_day, ranked[limit - 1], s.need
             ):
                 return ranked[:limit]
         offset += s.page
-        ids = _candidate_ids(s.session, s.query, s.page, offset)
+        candidates = _candidate_ids(s.session, s.query, s.page, offset)
+        ids = [c.id for c in candidates]
         _load(s.session, ids, s.need, s.facts)
 
 
-def _may_outrank(last: rules.ProviderFacts, worst: rules.Ranked, need: rules.Need) -> bool:
+def _may_outrank(
+    last: rules.ProviderFacts, opening_day: int | None, worst: rules.Ranked, need: rules.Need
+) -> bool:
     """Whether a candidate after ``last`` in SQL's order could rank above ``worst`` (the last result): SQL's
-    order is the rules' score without availability, then the rules' tie-break, so no later candidate beats
-    ``last`` given the best availability (free on the need's date)."""
-    best = replace(last, next_available=datetime.combine(need.on_date, time(0), tzinfo=UTC))
+    order is the rules' score with availability from the stored earliest free day (``opening_day``; None:
+    never checked, counted as the need's date), a lower bound on the exact day, then the rules' tie-break,
+    so no later candidate beats ``last`` as SQL scored it."""
+    day = need.on_date
+    if opening_day is not None:
+        day = max(day, earliest.from_day_number(opening_day))
+    best = replace(last, next_available=datetime.combine(day, time(0), tzinfo=UTC))
     bound = rules.score(best, need, rules.DEFAULT_WEIGHTS).total
     return (-bound, last.name.casefold(), last.name, last.id) < (
         -worst.score.total,
@@ -336,7 +352,9 @@ def _directory_counts(
     session: Session, need: rules.Need, role: rules.Role, rs: rules.RuleSet
 ) -> dict[str, int]:
     """How many providers each hard filter removed for ``role`` (for an empty result's explanation): the rules
-    over every provider with a licence or privilege in the state, plus everyone without one.
+    over every provider with a licence or privilege in the state, plus everyone without one. Availability as
+    stored (scheduling.earliest): those it says have no free time count as "no_availability"; the candidates
+    whose exact free time refused them are counted by the caller.
 
     The facts loaded here hold only what the hard filters read (the need's plan and conditions, no languages),
     which decides exclusions exactly as the full facts would, at a fraction of the cost for a large state.
@@ -353,6 +371,7 @@ def _directory_counts(
     treated: dict[str, set[str]] = {}
     for pid, condition in rows["conditions"]:
         treated.setdefault(pid, set()).add(condition)
+    day_column = earliest.COLUMNS[FIRST_VISIT[role]][1]
     facts = [
         rules.ProviderFacts(
             id=p[0],
@@ -383,6 +402,16 @@ def _directory_counts(
         for p in rows["providers"]
     ]
     counts = rules.exclusion_counts(facts, need, role, rules=rs)
+    # Availability is looked up only for providers passing every other filter (as _with_availability does):
+    # of those, the ones stored as having no free time are refused for it.
+    none_free = {
+        p[0]
+        for p in rows["providers"]
+        if p.openings_checked_at is not None and getattr(p, day_column) is None
+    }
+    unavailable = sum(1 for f in facts if f.id in none_free and not rules.exclusions(f, need, role, rules=rs))
+    if unavailable:
+        counts["no_availability"] = counts.get("no_availability", 0) + unavailable
     outside = repo.count_active_providers(session) - len(facts)
     if outside:
         counts["no_authority_in_state"] = counts.get("no_authority_in_state", 0) + outside

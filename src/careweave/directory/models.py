@@ -5,7 +5,7 @@ coverage. Facts map 1:1 onto directory.rules' dataclasses, which decide eligibil
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from careweave.db.base import Base, Entity
 
@@ -52,6 +52,10 @@ class Provider(Entity):
             "capacity",
             "credential",
             "gender",
+            "openings_checked_at",
+            "first_therapy_day",
+            "first_evaluation_day",
+            "sort_name",
             "name",
         ),
     )
@@ -63,6 +67,8 @@ class Provider(Entity):
         ForeignKey("clinics.id", ondelete="RESTRICT"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # name.casefold(), kept by validate_name: the rules' tie-break, so SQL sorts names as Python does.
+    sort_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     credential: Mapped[str] = mapped_column(String(20), index=True)
     npi: Mapped[str | None] = mapped_column(String(10), unique=True)
     taxonomy_code: Mapped[str | None] = mapped_column(String(10))
@@ -79,6 +85,19 @@ class Provider(Entity):
     self_pay: Mapped[bool] = mapped_column(Boolean, default=True)
     self_pay_rate_cents: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The earliest free first visit, kept current by scheduling.earliest (migration 0011): the start, and its
+    # UTC date as days since 1970-01-01 (what matching's SQL ranks by). NULL with openings_checked_at set: no
+    # free time (or no schedule) when last checked; openings_checked_at NULL: never computed.
+    first_therapy_at: Mapped[datetime | None]
+    first_therapy_day: Mapped[int | None] = mapped_column(Integer)
+    first_evaluation_at: Mapped[datetime | None]
+    first_evaluation_day: Mapped[int | None] = mapped_column(Integer)
+    openings_checked_at: Mapped[datetime | None]
+
+    @validates("name")
+    def validate_name(self, _key: str, value: str) -> str:
+        self.sort_name = value.casefold()
+        return value
 
 
 class ProviderCondition(Base):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Exists,
+    Float,
     Select,
     String,
     and_,
@@ -214,11 +215,23 @@ class CandidateQuery:
     language: str | None  # case-folded; stored languages are lower-case
     gender: str | None  # case-folded
     weights: tuple[float, float, float]  # condition_fit, language, gender (MatchWeights)
+    # Earliest availability (scheduling.earliest): the provider column holding the role's first visit's day,
+    # the need's day (same numbering), the weight and the half-life in days (MatchWeights).
+    opening_day: str = "first_therapy_day"
+    on_day: int = 0
+    availability: tuple[float, float] = (0.0, 7.0)
 
 
-def match_candidate_ids(
-    session: Session, q: CandidateQuery, *, limit: int, offset: int = 0
-) -> list[uuid.UUID]:
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A provider SQL ranks for a need: ``opening_day`` is their stored earliest free day (None: never
+    checked), a lower bound on the true one (scheduling.earliest)."""
+
+    id: uuid.UUID
+    opening_day: int | None
+
+
+def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset: int = 0) -> list[Candidate]:
     """Providers who may fill a role, best first by the rules' preference score, ``limit`` from ``offset``.
 
     Applies in SQL the hard filters that SQL decides exactly: active, accepting new patients, under capacity,
@@ -228,9 +241,14 @@ def match_candidate_ids(
     pure rules still decide every returned provider (licence type, compact membership, RxP certificates).
     Matching loads no care teams, so nobody is exempt from the accepting and capacity filters.
 
-    Order: the preference parts SQL can compute (condition fit, language, gender, with the rules' weights),
-    then name (ASCII lower case, then as stored, in code-point order) and id: the rules' own tie-break, so
-    the first ``limit`` eligible here are the rules' first ``limit``.
+    Availability: a provider whose stored earliest free time (scheduling.earliest) says they have none is left
+    out; one never checked is kept. Their stored earliest day scores the rules' earliest-availability part
+    (never checked, or before the need's date: the best score), an upper bound on the exact part.
+
+    Order: the preference parts SQL can compute (condition fit, language, gender, earliest availability, with
+    the rules' weights), then the case-folded name, the name (code-point order) and id: the rules' own
+    tie-break, so the first ``limit`` eligible here are the rules' first ``limit`` when the stored times are
+    exact.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     offers = Provider.offers_therapy if q.service == "therapy" else Provider.offers_medication_management
@@ -241,6 +259,8 @@ def match_candidate_ids(
         offers.is_(True),
         Provider.credential.in_(q.credentials),
     ]
+    opening = getattr(Provider, q.opening_day)
+    filters.append(or_(Provider.openings_checked_at.is_(None), opening.is_not(None)))
     network = []
     if q.plan_id is not None:
         network.append(
@@ -270,8 +290,17 @@ def match_candidate_ids(
         parts.append(case((ProviderLanguage.provider_id.is_not(None), language_w), else_=0.0))
     if q.gender:
         parts.append(case((func.lower(Provider.gender) == q.gender, gender_w), else_=0.0))
+    availability_w, half_life = q.availability
+    if availability_w:
+        late = opening - q.on_day  # days after the need's date (never checked: NULL, the best score)
+        parts.append(
+            case(
+                (late > 0, availability_w * func.power(0.5, cast(late, Float) / half_life)),
+                else_=availability_w,
+            )
+        )
     score = functools.reduce(operator.add, parts) if parts else literal(0.0)
-    name_key, name = func.lower(Provider.name), Provider.name
+    name_key, name = Provider.sort_name, Provider.name
     if postgres:  # code-point order, as Python compares strings
         name_key, name = name_key.collate("C"), name.collate("C")
     columns = (
@@ -279,6 +308,7 @@ def match_candidate_ids(
         score.label("score"),
         name_key.label("name_key"),
         name.label("name"),
+        opening.label("opening_day"),
     )
 
     # Each branch starts from the state's licences (or compact privileges): the most selective index.
@@ -310,13 +340,16 @@ def match_candidate_ids(
         )
     rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
     stmt = (
-        select(rows.c.id)
+        select(rows.c.id, rows.c.opening_day)
         .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
         .limit(limit)
         .offset(offset)
     )
     # A provider with two licences (or a licence and a privilege) in the state appears twice: keep the first.
-    return list(dict.fromkeys(session.scalars(stmt)))
+    found: dict[uuid.UUID, Candidate] = {}
+    for pid, day in session.execute(stmt):
+        found.setdefault(pid, Candidate(pid, day))
+    return list(found.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,6 +495,9 @@ def exclusion_fact_rows(
                     Provider.capacity,
                     Provider.active_patients,
                     Provider.self_pay,
+                    Provider.openings_checked_at,
+                    Provider.first_therapy_day,
+                    Provider.first_evaluation_day,
                 ).where(Provider.id.in_(cand))
             )
         )

@@ -30,8 +30,8 @@ from careweave.directory import service as directory
 from careweave.directory.models import Provider
 from careweave.patients import service as patients
 from careweave.patients.models import Patient
+from careweave.scheduling import earliest, rules
 from careweave.scheduling import repository as repo
-from careweave.scheduling import rules
 from careweave.scheduling.models import (
     Appointment,
     AppointmentSeries,
@@ -261,6 +261,7 @@ def set_availability(
         entity_id=provider.id,
         details={"windows": len(data.weekly), "exceptions": len(data.exceptions)},
     )
+    earliest.refresh(session, [provider.id], now=clock.now())  # new hours may free earlier time
     return get_availability(session, actor, provider.id)
 
 
@@ -624,6 +625,7 @@ def book(
         raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
     if reason := _claim(session, appt, savepoint=False):
         raise SlotTaken(reason)
+    earliest.after_claim(session, provider, appt.start_at, appt.block_end_at, now=now)
     _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked")
     return appt
 
@@ -800,6 +802,7 @@ def cancel(
     session.flush()
     for a in targets:
         waitlist.slot_freed(session, a.provider_id, a.start_at, a.end_at, clock=clock, settings=settings)
+    earliest.refresh(session, {a.provider_id for a in targets}, now=now)  # the freed time may be the earliest
     return targets
 
 
@@ -844,6 +847,7 @@ def reschedule(
         raise SlotTaken(reason) from exc
     _after_booking(session, actor, appt, clock=clock, settings=settings, change="rescheduled")
     waitlist.slot_freed(session, appt.provider_id, old_start, old_end, clock=clock, settings=settings)
+    earliest.refresh(session, [appt.provider_id], now=now)  # the old time may be the earliest free one now
     return appt
 
 

@@ -30,8 +30,8 @@ from careweave.notify.mail import Mail
 from careweave.notify.sms import Sms
 from careweave.patients import service as patients
 from careweave.patients.models import Patient
+from careweave.scheduling import earliest, rules
 from careweave.scheduling import repository as repo
-from careweave.scheduling import rules
 from careweave.scheduling.models import Appointment, WaitlistEntry, WaitlistOffer
 from careweave.settings import Settings
 
@@ -164,6 +164,8 @@ def remove(
             clock=clock,
             settings=settings,
         )
+    # A hold nobody else took frees its time: the provider's stored earliest free time may move earlier.
+    earliest.refresh(session, {offer.provider_id for offer in freed}, now=clock.now())
     return entry
 
 
@@ -388,6 +390,9 @@ def decline(
         clock=clock,
         settings=settings,
     )
+    earliest.refresh(
+        session, [offer.provider_id], now=clock.now()
+    )  # the hold may have freed the earliest time
     return offer
 
 
@@ -422,6 +427,9 @@ def expire_offer(session: Session, offer_id: uuid.UUID, *, clock: Clock, setting
         clock=clock,
         settings=settings,
     )
+    earliest.refresh(
+        session, [offer.provider_id], now=clock.now()
+    )  # the hold may have freed the earliest time
     return True
 
 

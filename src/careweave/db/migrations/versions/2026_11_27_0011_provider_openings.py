@@ -1,0 +1,88 @@
+"""Each provider's earliest free first visit kept on the provider row, and a case-folded name to sort by
+(issue #4 "Scale and speed": matching filters and ranks by earliest availability in SQL; docs/directory.md
+"Earliest free time").
+
+* ``first_therapy_at`` / ``first_therapy_day``: the earliest free start of a therapy intake from now (plus the
+  provider's minimum notice) to the end of their booking horizon, and its UTC date as days since 1970-01-01
+  (what SQL ranks by); ``first_evaluation_*`` likewise for a psychiatric evaluation. NULL with
+  ``openings_checked_at`` set: no free time (or no schedule) when last checked; ``openings_checked_at`` NULL:
+  never computed (matching then treats availability as unknown and checks it exactly).
+* ``sort_name``: ``name.casefold()``, the rules' tie-break, so SQL's name order equals Python's on every engine.
+
+Existing rows get ``sort_name`` here; their openings are computed by ``careweave worker`` (never-checked
+providers stay matchable meanwhile).
+
+Revision ID: 0011_provider_openings
+Revises: 0010_registry_indexes
+Create Date: 2026-11-27 07:15:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011_provider_openings"
+down_revision: str | None = "0010_registry_indexes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+OLD_MATCH_COLUMNS = [
+    "id",
+    "is_active",
+    "accepting_new_patients",
+    "offers_therapy",
+    "offers_medication_management",
+    "self_pay",
+    "active_patients",
+    "capacity",
+    "credential",
+    "gender",
+    "name",
+]
+MATCH_COLUMNS = [
+    *OLD_MATCH_COLUMNS[:-1],
+    "openings_checked_at",
+    "first_therapy_day",
+    "first_evaluation_day",
+    "sort_name",
+    "name",
+]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("providers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("first_therapy_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_therapy_day", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("first_evaluation_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_evaluation_day", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("openings_checked_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("sort_name", sa.String(200), nullable=False, server_default=""))
+    providers = sa.table("providers", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("sort_name"))
+    conn = op.get_bind()
+    rows = [
+        {"pid": pid, "key": name.casefold()}
+        for pid, name in conn.execute(sa.select(providers.c.id, providers.c.name))
+    ]
+    if rows:
+        conn.execute(
+            providers.update()
+            .where(providers.c.id == sa.bindparam("pid"))
+            .values(sort_name=sa.bindparam("key")),
+            rows,
+        )
+    with op.batch_alter_table("providers", schema=None) as batch_op:
+        batch_op.drop_index("ix_providers_match")
+        batch_op.create_index("ix_providers_match", MATCH_COLUMNS, unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("providers", schema=None) as batch_op:
+        batch_op.drop_index("ix_providers_match")
+        batch_op.create_index("ix_providers_match", OLD_MATCH_COLUMNS, unique=False)
+        batch_op.drop_column("sort_name")
+        batch_op.drop_column("openings_checked_at")
+        batch_op.drop_column("first_evaluation_day")
+        batch_op.drop_column("first_evaluation_at")
+        batch_op.drop_column("first_therapy_day")
+        batch_op.drop_column("first_therapy_at")

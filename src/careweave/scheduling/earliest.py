@@ -1,0 +1,126 @@
+"""Each provider's earliest free first visit, kept on the provider row (issue #4 "has availability in the
+window", ranked by earliest availability, at directory scale: docs/directory.md "Earliest free time").
+
+Matching ranks by earliest availability and refuses providers with no free time. Computing free time is slot
+arithmetic over each provider's hours and booked time, far too slow to do for the thousands of providers a
+large state holds on every match. So each provider's earliest free start for each role's first visit
+(``FIRST_VISIT``) is kept in columns (migration 0011) that SQL filters and orders by; matching still re-checks
+exactly, with :func:`careweave.scheduling.service.openings`, the few providers it is about to show.
+
+The columns are a *lower bound* on the truth, never later than it, which is what lets matching trust SQL's
+order (a stored time may only be too optimistic, and the exact re-check then demotes the provider):
+
+* whatever frees time refreshes them in the same transaction: a cancellation, a reschedule, new hours or
+  exceptions, a waitlist hold released (:func:`refresh`);
+* a booking only takes time away, so it leaves them a valid lower bound; it refreshes them anyway when it
+  takes the stored earliest time itself (:func:`after_claim`), to keep the bound tight;
+* time passing also only takes time away (notice, past slots), except that each day a new day enters the
+  booking horizon: a provider stored as having no free time may have some now. ``careweave worker`` refreshes
+  every provider not checked for ``STALE_AFTER`` (:func:`refresh_due`), so such a provider reappears within
+  that time; a provider never checked (new, or before the first pass) counts as available, unknown when.
+
+Concurrency: :func:`refresh` locks the providers' rows (PostgreSQL ``FOR NO KEY UPDATE``, as booking does;
+SQLite serialises writers anyway) before reading their hours and booked time, so a refresh never overwrites a
+newer one with an older answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from careweave.core.clock import Clock
+from careweave.directory.models import Provider
+
+# The visit a new patient books first with each role: its free time decides availability in matching.
+FIRST_VISIT: Mapping[str, str] = MappingProxyType(
+    {"therapist": "therapy_intake", "prescriber": "psychiatric_evaluation"}
+)
+# Provider columns (start, day) per first-visit type.
+COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "therapy_intake": ("first_therapy_at", "first_therapy_day"),
+        "psychiatric_evaluation": ("first_evaluation_at", "first_evaluation_day"),
+    }
+)
+EPOCH = date(1970, 1, 1)
+# Refresh providers not checked for this long (a new day enters every booking horizon daily; see above).
+STALE_AFTER = timedelta(hours=1)
+BATCH = 1000  # providers per refresh statement batch
+# A booking within this distance of a stored earliest time re-computes it (buffers and visit lengths are
+# shorter than this, so a booking farther away cannot have touched the earliest free slot).
+NEAR = timedelta(hours=4)
+
+
+def day_number(value: date) -> int:
+    """Days since 1970-01-01: what the ``*_day`` columns store (SQL ranks by day differences)."""
+    return (value - EPOCH).days
+
+
+def from_day_number(value: int) -> date:
+    return EPOCH + timedelta(days=value)
+
+
+def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetime) -> int:
+    """Recompute the stored earliest free first visits of ``provider_ids`` as of ``now``; returns how many
+    providers were updated. Locks their rows first (see the module docstring)."""
+    from careweave.scheduling import service as scheduling  # it imports this module
+
+    ids = sorted(set(provider_ids))
+    done = 0
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i : i + BATCH]
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                select(Provider.id)
+                .where(Provider.id.in_(chunk))
+                .order_by(Provider.id)
+                .with_for_update(key_share=True)
+            )
+        values: dict[uuid.UUID, dict[str, object]] = {
+            pid: {"id": pid, "openings_checked_at": now} for pid in chunk
+        }
+        for code, (at_column, day_column) in COLUMNS.items():
+            found = scheduling.openings(session, chunk, visit_type_for=dict.fromkeys(chunk, code), now=now)
+            for pid in chunk:
+                start = found[pid].start if pid in found else None
+                values[pid][at_column] = start
+                values[pid][day_column] = day_number(start.astimezone(UTC).date()) if start else None
+        session.execute(update(Provider), list(values.values()))
+        done += len(chunk)
+    return done
+
+
+def after_claim(
+    session: Session, provider: Provider, start: datetime, block_end: datetime, *, now: datetime
+) -> None:
+    """After a visit [start, block_end) was booked with ``provider``: refresh their stored earliest times if
+    the visit may have taken one of them (a booking elsewhere leaves them exact)."""
+    for at_column, _day in COLUMNS.values():
+        stored: datetime | None = getattr(provider, at_column)
+        if stored is not None and start < stored + NEAR and block_end > stored - NEAR:
+            refresh(session, [provider.id], now=now)
+            return
+
+
+def refresh_due(session: Session, *, clock: Clock, limit: int = 5 * BATCH) -> int:
+    """Refresh up to ``limit`` active providers never checked or not checked for ``STALE_AFTER``, the
+    longest-unchecked first (``careweave worker`` runs this each pass); returns how many."""
+    now = clock.now()
+    ids = list(
+        session.scalars(
+            select(Provider.id)
+            .where(
+                Provider.is_active.is_(True),
+                or_(Provider.openings_checked_at.is_(None), Provider.openings_checked_at < now - STALE_AFTER),
+            )
+            .order_by(Provider.openings_checked_at.is_not(None), Provider.openings_checked_at, Provider.id)
+            .limit(limit)
+        )
+    )
+    return refresh(session, ids, now=now) if ids else 0

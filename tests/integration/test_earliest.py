@@ -1,0 +1,132 @@
+"""Each provider's stored earliest free first visit (scheduling.earliest, migration 0011): computed from their
+hours and booked time, refreshed by whatever frees time (new hours, a cancellation, a reschedule) and by a
+booking that takes it, refreshed for stale providers by the worker, never later than the truth; matching
+filters and ranks by it in SQL (a provider stored as having no free time is never a candidate, and an empty
+result counts them as "no free time")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from careweave.core.actor import Role
+from careweave.core.clock import FixedClock
+from careweave.directory import matching
+from careweave.directory import repository as repo
+from careweave.directory.models import Provider
+from careweave.identity import service as identity
+from careweave.patients import service as patients
+from careweave.scheduling import earliest
+from careweave.scheduling import service as scheduling
+from careweave.settings import Settings
+from tests.builders import make_user
+from tests.integration.test_matching_availability import NOW, _hours, _need, _provider
+
+
+@pytest.fixture
+def world(session: Session, settings: Settings):  # type: ignore[no-untyped-def]
+    admin = identity.actor_for(session, make_user(session, settings, Role.ADMIN))
+    patient = make_user(session, settings, Role.PATIENT, state="NY")
+    return FixedClock(NOW), admin, patients.patient_id_for_user(session, patient.id)
+
+
+def _stored(session: Session, provider_id: uuid.UUID) -> tuple[datetime | None, int | None, datetime | None]:
+    session.expire_all()
+    p = session.get(Provider, provider_id)
+    assert p is not None
+    return p.first_therapy_at, p.first_therapy_day, p.openings_checked_at
+
+
+def _candidates(session: Session) -> list[uuid.UUID]:
+    query = matching._candidate_query(_need(), "therapist", matching.rules.default_rules())
+    return [c.id for c in repo.match_candidates(session, query, limit=50)]
+
+
+def test_new_hours_store_the_earliest_free_intake_and_matching_filters_by_it(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    clock, admin, _ = world
+    unscheduled = _provider(session, clock, admin, "Una Unscheduled")
+    off = _provider(session, clock, admin, "Otto Off")
+    _hours(session, clock, admin, off, days_off=3)
+    assert _stored(session, unscheduled) == (None, None, None)  # never checked: matching treats it as unknown
+    at, day, checked = _stored(session, off)
+    assert at == datetime(2026, 12, 4, 14, 0, tzinfo=UTC)  # 9:00 in New York after three days off
+    assert day == earliest.day_number(at.date()) and checked == NOW
+    assert set(_candidates(session)) == {unscheduled, off}
+
+    assert earliest.refresh_due(session, clock=clock) == 1  # the never-checked one is computed ...
+    assert _stored(session, unscheduled) == (None, None, NOW)
+    assert _candidates(session) == [off]  # ... and, having no free time, it is no longer a candidate
+    assert earliest.refresh_due(session, clock=clock) == 0  # nothing stale
+    later = FixedClock(NOW + earliest.STALE_AFTER + timedelta(minutes=1))
+    assert earliest.refresh_due(session, clock=later) == 2  # an hour on, both are rechecked
+
+
+def test_booking_the_earliest_time_moves_it_and_cancelling_brings_it_back(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    clock, admin, patient_id = world
+    pid = _provider(session, clock, admin, "Bea Booked")
+    _hours(session, clock, admin, pid, start=9, end=11)  # 9:00-11:00 New York every day
+    first = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    assert _stored(session, pid)[0] == first
+    far = scheduling.book(
+        session,
+        admin,
+        provider_id=pid,
+        patient_id=patient_id,
+        start=first + timedelta(days=10),
+        visit_type="therapy_session",
+        clock=clock,
+        settings=settings,
+    )
+    assert _stored(session, pid)[0] == first  # a visit far from the earliest time leaves it
+    appt = scheduling.book(
+        session,
+        admin,
+        provider_id=pid,
+        patient_id=patient_id,
+        start=first,
+        visit_type="therapy_intake",
+        clock=clock,
+        settings=settings,
+    )
+    assert _stored(session, pid)[0] == first + timedelta(hours=1)  # the intake took 9:00-10:00
+    scheduling.cancel(session, admin, appt.id, reason=None, clock=clock, settings=settings)
+    assert _stored(session, pid)[0] == first  # the freed time is the earliest again
+    scheduling.reschedule(session, admin, far.id, start=first, clock=clock, settings=settings)
+    # The 50-minute session now holds 9:00-9:50: the first free intake starts at 9:50.
+    assert _stored(session, pid)[0] == first + timedelta(minutes=50)
+
+
+def test_a_provider_stored_without_free_time_is_explained(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    clock, admin, _ = world
+    closed = _provider(session, clock, admin, "Cleo Closed", state="VT")
+    _hours(session, clock, admin, closed, days_off=10, horizon=5)
+    assert _stored(session, closed)[1] is None
+    result = matching.run_match(session, _need("VT"), plan_name=None, now=NOW)
+    assert result.therapists == ()
+    assert result.excluded_summary["therapist"]["no_availability"] == 1
+    assert "free time" in result.explanations["therapist"].message
+
+
+def test_a_stale_stored_time_only_delays_nobody(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    """A stored time earlier than the truth (the worker has not caught up) ranks a provider too high in SQL;
+    the exact check puts them back in their place."""
+    clock, admin, _ = world
+    late = _provider(session, clock, admin, "Al Late")  # first by name, free only after a week off
+    _hours(session, clock, admin, late, days_off=7)
+    soon = _provider(session, clock, admin, "Zed Soon")
+    _hours(session, clock, admin, soon)
+    stale = earliest.day_number(NOW.date())  # as if computed before the week off was set
+    session.execute(update(Provider).where(Provider.id == late).values(first_therapy_day=stale))
+    result = matching.run_match(session, _need(), plan_name=None, now=NOW, limit=1)
+    assert [r.name for r in result.therapists] == ["Zed Soon"]
+    both = matching.run_match(session, _need(), plan_name=None, now=NOW, limit=2)
+    assert [r.name for r in both.therapists] == ["Zed Soon", "Al Late"]
+    assert both.therapists[1].next_available == datetime.combine(
+        NOW.date() + timedelta(days=7), time(14), tzinfo=UTC
+    )

@@ -57,6 +57,7 @@ from careweave.directory.models import (
     ProviderCondition,
     ProviderLanguage,
     ProviderNetwork,
+    rank_key,
 )
 from careweave.scheduling.models import AvailabilityException, AvailabilityWindow, ProviderSchedule
 
@@ -428,6 +429,12 @@ class DirectoryGenerator:
             conditions.append("relationship_issues")
         for condition in sorted(set(conditions)):
             out["provider_conditions"].append({"provider_id": pid, "condition": condition})
+        key = rank_key(pid, out["providers"][-1]["name"])
+        for table in ("licenses", "compact_privileges"):
+            for row in reversed(out[table]):
+                if row["provider_id"] != pid:
+                    break
+                row["rank_key"] = key
         spanish = 0.28 if home in _SPANISH_HEAVY else 0.08
         languages = {code for code, share in LANGUAGES if rng.random() < (spanish if code == "es" else share)}
         for language in sorted(languages or {"en"}):

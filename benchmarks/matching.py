@@ -217,12 +217,14 @@ def legacy_facts(session: Session, ids: list[Any], on_date: date) -> list[rules.
 def legacy_run_match(session: Session, need: rules.Need, *, plan_name: str | None) -> rules.MatchResult:
     """Matching as first written (before the benchmark): every provider with authority in the state is
     loaded (as ORM objects) and goes through the pure rules, with the free time of every one passing the
-    other filters looked up (as ``run_match`` does, at the start of the need's date). Kept for before/after,
+    other filters computed from their hours and booked time (never read from the stored earliest times). Kept for before/after,
     and as the oracle that ``--verify`` compares the floor and matching with."""
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
     facts = legacy_facts(session, ids, need.on_date)
     outside = repo.count_active_providers(session) - len(ids)
-    return matching.rank_everyone(session, need, facts, plan_name=plan_name, now=NOW, outside=outside)
+    return matching.rank_everyone(
+        session, need, facts, plan_name=plan_name, now=NOW, outside=outside, trust_stored=False
+    )
 
 
 def _timed(sessions: sessionmaker[Session], fn: Callable[[Session], Any]) -> tuple[float, Any]:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careweave.core.actor import Actor, Role
@@ -71,6 +72,13 @@ def make_appointment(
     )
     session.add(appt)
     session.flush()
+    # Booking keeps the provider's stored earliest free time a lower bound (scheduling.earliest): recompute it
+    # as of its last check.
+    checked = session.scalar(select(Provider.openings_checked_at).where(Provider.id == provider_id))
+    if checked is not None:
+        from careweave.scheduling import earliest
+
+        earliest.refresh(session, [provider_id], now=checked)
     # Holding a visit with the patient puts the clinician on the care team (as booking does).
     provider = session.get(Provider, provider_id)
     if provider is not None and provider.user_id is not None:

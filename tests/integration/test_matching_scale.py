@@ -118,3 +118,35 @@ def test_scoped_facts_decide_as_the_full_facts(directory: None, sessions: sessio
             assert unscoped[f.id].networks == f.networks
             assert unscoped[f.id].conditions == f.conditions
             assert unscoped[f.id].languages == f.languages
+
+
+@pytest.mark.parametrize("cap", [10, 40])
+def test_the_walk_finds_the_ranked_first_page(
+    directory: None, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """repository.walk_top_candidates (a large state's licences read in name order, a few at a time) returns
+    exactly the first page of ranking the whole state, or None; matching with it is still the rules' ranking.
+    A small cap makes the synthetic states "large" here, and forces both answers."""
+    monkeypatch.setattr(repo, "WALK_CAP", cap)
+    walked = declined = 0
+    rs = rules.default_rules()
+    for bn in make_needs(60):
+        with sessions() as session:
+            for role in rules.roles_for_pathway(bn.need.pathway):
+                query = matching._candidate_query(bn.need, role, rs)
+                if not query.credentials:
+                    continue
+                for page in (3, 25):
+                    walk = repo.walk_top_candidates(session, query, limit=page)
+                    if walk is None:
+                        declined += 1
+                        continue
+                    walked += 1
+                    ranked = list(dict.fromkeys(repo.match_candidates(session, query, limit=page + 10)))
+                    firsts = list(dict.fromkeys(c.id for c in ranked))[:page]
+                    assert [c.id for c in walk] == firsts, (role, bn.need)
+            oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
+            result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
+            for role in rules.roles_for_pathway(bn.need.pathway):
+                assert _ids(result, role) == _ids(oracle, role)[: matching.MATCH_LIMIT], (role, bn.need)
+    assert walked and declined

@@ -2,7 +2,7 @@
 
 The database narrows the directory to the best few candidates per role: it applies the hard filters SQL
 decides exactly, a superset of the licence/compact check, and orders by the preference parts it can compute
-(repository.match_candidate_ids). The pure rules (directory.rules) then apply every hard filter exactly to
+(repository.match_candidates, walk_top_candidates). The pure rules (directory.rules) then apply every hard filter exactly to
 each candidate, rank them, suggest a pair for "both", and explain empty results. See docs/benchmarks.md for
 why (a large state has thousands of candidates) and what it costs.
 
@@ -131,7 +131,7 @@ def run_match(
     pure rules, with a pair for "both" and an explanation for each empty role.
 
     SQL applies the hard filters it can decide exactly and orders by the preference parts it can compute
-    (repository.match_candidate_ids), so only about ``limit`` providers per role are loaded; the pure rules
+    (repository.match_candidates, walk_top_candidates), so only about ``limit`` providers per role are loaded; the pure rules
     then decide and rank every one of them, and more are fetched if the rules refuse some. ``excluded_summary``
     counts, for a role with no result, how many providers each filter removed over the whole directory (the
     rules over every provider with authority in the state, as its explanation needs; "no_availability" over the
@@ -153,7 +153,7 @@ def run_match(
     roles = rules.roles_for_pathway(need.pathway)
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
-    first = {role: _candidate_ids(session, queries[role], page, 0) for role in roles}
+    first = {role: _first_page(session, queries[role], page) for role in roles}
     _load(session, [c.id for cs in first.values() for c in cs], need, facts)
     for role in roles:
         search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role])
@@ -228,6 +228,15 @@ def _candidate_ids(
     return repo.match_candidates(session, query, limit=page, offset=offset)
 
 
+def _first_page(session: Session, query: repo.CandidateQuery, page: int) -> list[repo.Candidate]:
+    """SQL's first ``page`` candidates: by a walk in name order when they all have the best score
+    (repository.walk_top_candidates: a large state is not ranked whole), else by ranking the state."""
+    if not query.credentials:
+        return []
+    walked = repo.walk_top_candidates(session, query, limit=page)
+    return walked if walked is not None else _candidate_ids(session, query, page, 0)
+
+
 def _scope(need: rules.Need) -> repo.FactScope:
     """The tags ``need`` reads (repo.FactScope), folded as the candidate query folds them."""
     return repo.FactScope(
@@ -277,7 +286,9 @@ def _top(search: _Search, candidates: list[repo.Candidate], limit: int) -> list[
     filled_at: int | None = None  # candidates seen when the results first filled up
     ids = [c.id for c in candidates]
     while True:
-        page_ids = [str(i) for i in ids]
+        # Pages may overlap by a provider (two licences in the state, or a walked first page): once each.
+        known = set(seen)
+        page_ids = list(dict.fromkeys(str(i) for i in ids if str(i) not in known))
         s.checked.update(
             _with_availability(s.session, [s.facts[i] for i in page_ids], s.need, s.role, s.rs, s.now)
         )
@@ -325,6 +336,8 @@ def _with_availability(
     role: rules.Role,
     rs: rules.RuleSet,
     now: datetime,
+    *,
+    trust_stored: bool = True,
 ) -> dict[str, rules.ProviderFacts]:
     """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
     in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
@@ -335,13 +348,21 @@ def _with_availability(
     wanted = [uuid.UUID(f.id) for f in out.values() if not rules.exclusions(f, need, role, rules=rs)]
     if not wanted:
         return out
-    found = scheduling.openings(
-        session,
-        wanted,
-        visit_type_for=dict.fromkeys(wanted, FIRST_VISIT[role]),
-        now=now,
-        from_day=need.on_date,
+    # Stored times still exact need no slot arithmetic (scheduling.earliest.fresh_openings); the rest do.
+    fresh = (
+        earliest.fresh_openings(session, wanted, FIRST_VISIT[role], now=now, on_date=need.on_date)
+        if trust_stored
+        else {}
     )
+    found = {pid: scheduling.Opening(True, start) for pid, start in fresh.items()}
+    if rest := [pid for pid in wanted if pid not in fresh]:
+        found |= scheduling.openings(
+            session,
+            rest,
+            visit_type_for=dict.fromkeys(rest, FIRST_VISIT[role]),
+            now=now,
+            from_day=need.on_date,
+        )
     for pid, opening in found.items():
         key = str(pid)
         out[key] = replace(out[key], next_available=opening.start, schedule_published=opening.published)
@@ -439,6 +460,7 @@ def rank_everyone(
     plan_name: str | None,
     now: datetime,
     outside: int = 0,
+    trust_stored: bool = True,
 ) -> rules.MatchResult:
     """The rules' whole answer over ``facts`` (every provider to consider), each one passing the other hard
     filters with its availability looked up; ``outside``: providers not in ``facts``, counted as having no
@@ -448,7 +470,9 @@ def rank_everyone(
     summary: dict[str, Mapping[str, int]] = {}
     explanations: dict[str, rules.Explanation] = {}
     for role in rules.roles_for_pathway(need.pathway):
-        checked = list(_with_availability(session, facts, need, role, rs, now).values())
+        checked = list(
+            _with_availability(session, facts, need, role, rs, now, trust_stored=trust_stored).values()
+        )
         lists[role] = tuple(rules.rank(checked, need, role, rules=rs))
         counts = rules.exclusion_counts(checked, need, role, rules=rs)
         if outside:

@@ -25,6 +25,12 @@ from careweave.db.base import Base, Entity
 STATUSES = "('active', 'inactive', 'suspended', 'expired')"
 
 
+def rank_key(provider_id: uuid.UUID, name: str) -> str:
+    """One string whose code-point order is the rules' tie-break between providers (case-folded name, name,
+    id: directory.rules._rank_key), kept on licences and compact privileges (migration 0011)."""
+    return f"{name.casefold()}\x01{name}\x01{provider_id}"
+
+
 class Plan(Entity):
     """An insurance plan of a payer (e.g. "Aetna" / "Open Access PPO")."""
 
@@ -140,6 +146,8 @@ class License(Entity):
         CheckConstraint(f"status IN {STATUSES}", name="status_known"),
         # A state's licences in provider order, with what matching filters on (covering).
         Index("ix_licenses_state_provider", "state", "provider_id", "status", "expires", "issued"),
+        # ... and in the rules' name order, for matching's walk (repository.walk_top_candidates).
+        Index("ix_licenses_state_rank", "state", "rank_key", "provider_id", "status", "expires", "issued"),
     )
 
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
@@ -149,6 +157,8 @@ class License(Entity):
     status: Mapped[str] = mapped_column(String(12), default="active")
     issued: Mapped[date | None]
     expires: Mapped[date | None]
+    # The provider's rank_key (rank_key()), copied so a state's licences can be walked in the rules' name order.
+    rank_key: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class CompactPrivilege(Entity):
@@ -158,6 +168,15 @@ class CompactPrivilege(Entity):
     __table_args__ = (
         CheckConstraint(f"status IN {STATUSES}", name="status_known"),
         Index("ix_compact_privileges_state_provider", "state", "provider_id", "status", "expires", "issued"),
+        Index(
+            "ix_compact_privileges_state_rank",
+            "state",
+            "rank_key",
+            "provider_id",
+            "status",
+            "expires",
+            "issued",
+        ),
     )
 
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
@@ -166,6 +185,7 @@ class CompactPrivilege(Entity):
     status: Mapped[str] = mapped_column(String(12), default="active")
     issued: Mapped[date | None]
     expires: Mapped[date | None]
+    rank_key: Mapped[str] = mapped_column(String(300), default="", server_default="")  # as License.rank_key
 
 
 class DeaRegistration(Entity):

@@ -28,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -94,6 +95,12 @@ def set_languages(session: Session, provider_id: uuid.UUID, values: Iterable[str
 def set_networks(session: Session, provider_id: uuid.UUID, plan_ids: Iterable[uuid.UUID]) -> None:
     session.execute(delete(ProviderNetwork).where(ProviderNetwork.provider_id == provider_id))
     session.add_all(ProviderNetwork(provider_id=provider_id, plan_id=p) for p in sorted(set(plan_ids)))
+
+
+def set_rank_key(session: Session, provider_id: uuid.UUID, key: str) -> None:
+    """Copy a provider's rank key (models.rank_key) onto their licences and compact privileges."""
+    for model in (License, CompactPrivilege):
+        session.execute(update(model).where(model.provider_id == provider_id).values(rank_key=key))
 
 
 def conditions(session: Session, provider_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -251,6 +258,115 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
     exact.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
+    filters, parts, _top, speaks = _candidate_sql(q)
+    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
+    name_key, name = Provider.sort_name, Provider.name
+    if postgres:  # code-point order, as Python compares strings
+        name_key, name = name_key.collate("C"), name.collate("C")
+    columns = (
+        Provider.id.label("id"),
+        score.label("score"),
+        name_key.label("name_key"),
+        name.label("name"),
+        getattr(Provider, q.opening_day).label("opening_day"),
+    )
+
+    # Each branch starts from the state's licences (or compact privileges): the most selective index.
+    def scored(stmt: Select[Any]) -> Select[Any]:
+        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
+
+    branches = [
+        scored(select(*columns).join_from(model, Provider, Provider.id == model.provider_id)).where(
+            *_valid_in_state(model, q), *filters
+        )
+        for model in _sources(q)
+    ]
+    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    stmt = (
+        select(rows.c.id, rows.c.opening_day)
+        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    # A provider with two licences (or a licence and a privilege) in the state comes twice, once per row (the
+    # caller keeps the first; a page shorter than ``limit`` is the last).
+    return [Candidate(pid, day) for pid, day in session.execute(stmt)]
+
+
+# Licence (and privilege) rows a walk reads at most per state, in name order (walk_top_candidates).
+WALK_CAP = 1500
+
+
+def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> list[Candidate] | None:
+    """The first ``limit`` of :func:`match_candidates` (offset 0) when they all have the best score SQL can
+    give for the need, found without ranking the whole state; None when that cannot be shown cheaply.
+
+    The best score means every preference part SQL computes is at its maximum: treats every requested
+    condition, speaks the language, the requested gender, free on the need's date (as stored). Providers
+    with the best score come first in :func:`match_candidates`' order and among themselves in name order
+    (case-folded name, name, id), which is the order of the ``rank_key`` their licences and privileges carry
+    (models.rank_key). So a walk of the state's licences in ``rank_key`` order, keeping those that pass every
+    filter at the best score, finds the same first ``limit`` — and stops as soon as it has them, where
+    ranking reads every licence in the state (thousands in a large one). The walk reads at most WALK_CAP
+    rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
+    is None and the caller ranks the whole state.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    filters, _parts, top, speaks = _candidate_sql(q)
+    opening = getattr(Provider, q.opening_day)
+    rows: list[tuple[uuid.UUID, str, int | None]] = []
+    edges: list[str] = []
+    sources = []
+    for model in _sources(q):
+        valid = _valid_in_state(model, q)
+        key = model.rank_key.collate("C") if postgres else model.rank_key
+        # The WALK_CAP-th row in rank order (an index-only read): the walk reads up to it, or the whole state.
+        edge = session.scalar(select(key).where(*valid).order_by(key).offset(WALK_CAP - 1).limit(1))
+        sources.append((model, valid, key, edge))
+    if all(edge is None for *_, edge in sources):
+        return None  # a small state: ranking it whole costs no more than a walk
+    for model, valid, key, edge in sources:
+        stmt = select(Provider.id, model.rank_key, opening).join_from(
+            model, Provider, Provider.id == model.provider_id
+        )
+        if speaks is not None:
+            stmt = stmt.join(ProviderLanguage, speaks)
+        stmt = stmt.where(*valid, *filters, *top)
+        if edge is not None:
+            stmt = stmt.where(key <= edge)
+            edges.append(edge)
+        # A few extra rows: a provider with two licences in the state comes twice.
+        rows += [(pid, rk, day) for pid, rk, day in session.execute(stmt.order_by(key).limit(limit + 5))]
+    rows.sort(key=lambda row: row[1])
+    if edges:  # beyond the first edge a capped source may have rows it did not read
+        rows = [row for row in rows if row[1] <= min(edges)]
+    found: dict[uuid.UUID, Candidate] = {}
+    for pid, _key, day in rows:
+        found.setdefault(pid, Candidate(pid, day))
+    if len(found) < limit:
+        return None
+    return list(found.values())[:limit]
+
+
+def _sources(q: CandidateQuery) -> list[Any]:
+    """Where authority in the state comes from: licences, and for therapists compact privileges."""
+    return [License, CompactPrivilege] if q.compact_ok else [License]
+
+
+def _valid_in_state(model: Any, q: CandidateQuery) -> list[ColumnElement[bool]]:
+    return [
+        model.state == q.state,
+        model.status == "active",
+        or_(model.issued.is_(None), model.issued <= q.on_date),
+        model.expires >= q.on_date,
+    ]
+
+
+def _candidate_sql(
+    q: CandidateQuery,
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[float]], list[ColumnElement[bool]], Any]:
+    """(hard filters on the provider, score parts, the conditions under which every part is at its best,
+    the language join condition or None) for :func:`match_candidates` and :func:`walk_top_candidates`."""
     offers = Provider.offers_therapy if q.service == "therapy" else Provider.offers_medication_management
     filters: list[ColumnElement[bool]] = [
         Provider.is_active.is_(True),
@@ -278,18 +394,22 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
 
     condition_w, language_w, gender_w = q.weights
     parts: list[ColumnElement[float]] = []
+    top: list[ColumnElement[bool]] = []  # every part at its best
     if q.conditions and q.all_conditions:
         filters += [treats(c) for c in q.conditions]  # every eligible provider then scores the same here
     elif q.conditions:
         filters.append(treats(*q.conditions))
         share = condition_w / len(q.conditions)
         parts += [case((treats(c), share), else_=0.0) for c in q.conditions]
+        top += [treats(c) for c in q.conditions] if len(q.conditions) > 1 else []
     speaks = None
     if q.language:  # an outer join on the (provider, language) key: one probe per eligible provider
         speaks = and_(ProviderLanguage.provider_id == Provider.id, ProviderLanguage.language == q.language)
         parts.append(case((ProviderLanguage.provider_id.is_not(None), language_w), else_=0.0))
+        top.append(ProviderLanguage.provider_id.is_not(None))
     if q.gender:
         parts.append(case((func.lower(Provider.gender) == q.gender, gender_w), else_=0.0))
+        top.append(func.lower(Provider.gender) == q.gender)
     availability_w, half_life = q.availability
     if availability_w:
         late = opening - q.on_day  # days after the need's date (never checked: NULL, the best score)
@@ -299,57 +419,8 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
                 else_=availability_w,
             )
         )
-    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
-    name_key, name = Provider.sort_name, Provider.name
-    if postgres:  # code-point order, as Python compares strings
-        name_key, name = name_key.collate("C"), name.collate("C")
-    columns = (
-        Provider.id.label("id"),
-        score.label("score"),
-        name_key.label("name_key"),
-        name.label("name"),
-        opening.label("opening_day"),
-    )
-
-    # Each branch starts from the state's licences (or compact privileges): the most selective index.
-    def scored(stmt: Select[Any]) -> Select[Any]:
-        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
-
-    branches = [
-        scored(select(*columns).join_from(License, Provider, Provider.id == License.provider_id)).where(
-            License.state == q.state,
-            License.status == "active",
-            or_(License.issued.is_(None), License.issued <= q.on_date),
-            License.expires >= q.on_date,
-            *filters,
-        )
-    ]
-    if q.compact_ok:
-        branches.append(
-            scored(
-                select(*columns).join_from(
-                    CompactPrivilege, Provider, Provider.id == CompactPrivilege.provider_id
-                )
-            ).where(
-                CompactPrivilege.state == q.state,
-                CompactPrivilege.status == "active",
-                or_(CompactPrivilege.issued.is_(None), CompactPrivilege.issued <= q.on_date),
-                CompactPrivilege.expires >= q.on_date,
-                *filters,
-            )
-        )
-    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
-    stmt = (
-        select(rows.c.id, rows.c.opening_day)
-        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    # A provider with two licences (or a licence and a privilege) in the state appears twice: keep the first.
-    found: dict[uuid.UUID, Candidate] = {}
-    for pid, day in session.execute(stmt):
-        found.setdefault(pid, Candidate(pid, day))
-    return list(found.values())
+        top.append(or_(opening.is_(None), opening <= q.on_day))
+    return filters, parts, top, speaks
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from careweave.directory.models import (
     PatientCoverage,
     Plan,
     Provider,
+    rank_key,
 )
 from careweave.identity import service as identity
 from careweave.patients import service as patients
@@ -182,6 +183,8 @@ def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[s
         if name in data and data[name] is not None and getattr(provider, name) != data[name]:
             setattr(provider, name, data[name])
             changed.append(name)
+    if "name" in changed:  # matching walks licences in name order (models.rank_key)
+        repo.set_rank_key(session, provider.id, rank_key(provider.id, provider.name))
     if data.get("offers") is not None:
         provider.offers_therapy = "therapy" in data["offers"]
         provider.offers_medication_management = "medication_management" in data["offers"]
@@ -348,6 +351,7 @@ def add_license(
         raise InvalidInput("The licence is not valid.", fields=problems)
     lic = License(
         provider_id=provider.id,
+        rank_key=rank_key(provider.id, provider.name),
         state=state,
         license_type=license_type.upper(),
         number=number,
@@ -390,6 +394,7 @@ def add_compact_privilege(
         raise InvalidInput("The compact privilege is not valid.", fields=problems)
     row = CompactPrivilege(
         provider_id=provider.id,
+        rank_key=rank_key(provider.id, provider.name),
         compact=compact.upper(),
         state=state,
         status=status,

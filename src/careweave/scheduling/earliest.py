@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 
 from sqlalchemy import or_, select, update
@@ -106,6 +106,33 @@ def after_claim(
         if stored is not None and start < stored + NEAR and block_end > stored - NEAR:
             refresh(session, [provider.id], now=now)
             return
+
+
+# The latest start of a calendar day anywhere (00:00 at UTC-12 is 12:00 UTC): a stored time at or after this
+# on the need's date is on or after the start of that date in every provider's zone.
+LATEST_DAY_START = time(12, 0)
+
+
+def fresh_openings(
+    session: Session, provider_ids: Iterable[uuid.UUID], visit_type: str, *, now: datetime, on_date: date
+) -> dict[uuid.UUID, datetime]:
+    """The stored earliest free ``visit_type`` start of each provider for whom it is exact now, from the start
+    of ``on_date``: it is still bookable (at or after ``now`` plus their minimum notice) and on or after
+    ``on_date`` begins in any zone. The stored time was free and earliest when computed; since then whatever
+    frees time refreshed it and a booking that took it did too, so it is still the earliest. One query."""
+    from careweave.scheduling.models import ProviderSchedule
+
+    at_column = getattr(Provider, COLUMNS[visit_type][0])
+    ids = list(provider_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Provider.id, at_column, ProviderSchedule.min_notice_minutes)
+        .join(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
+        .where(Provider.id.in_(ids), at_column.is_not(None), Provider.openings_checked_at.is_not(None))
+    )
+    day_start = datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC)
+    return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}
 
 
 def refresh_due(session: Session, *, clock: Clock, limit: int = 5 * BATCH) -> int:

@@ -8,6 +8,9 @@
   ``openings_checked_at`` set: no free time (or no schedule) when last checked; ``openings_checked_at`` NULL:
   never computed (matching then treats availability as unknown and checks it exactly).
 * ``sort_name``: ``name.casefold()``, the rules' tie-break, so SQL's name order equals Python's on every engine.
+* ``rank_key`` on licences and compact privileges: the provider's case-folded name, name and id in one string
+  (directory.models.rank_key), indexed per state, so matching can walk a state's licences in the rules' order
+  and stop after the first few (repository.match_candidates).
 
 Existing rows get ``sort_name`` here; their openings are computed by ``careweave worker`` (never-checked
 providers stay matchable meanwhile).
@@ -74,9 +77,45 @@ def upgrade() -> None:
     with op.batch_alter_table("providers", schema=None) as batch_op:
         batch_op.drop_index("ix_providers_match")
         batch_op.create_index("ix_providers_match", MATCH_COLUMNS, unique=False)
+    # Licences and compact privileges carry their provider's rank key (models.rank_key), to be walked in
+    # the rules' name order per state.
+    names: dict[object, str] = {}
+    for row in conn.execute(sa.select(providers.c.id, providers.c.name)):
+        names[row[0]] = row[1]
+    for table, index in (
+        ("licenses", "ix_licenses_state_rank"),
+        ("compact_privileges", "ix_compact_privileges_state_rank"),
+    ):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("rank_key", sa.String(300), nullable=False, server_default=""))
+        records = sa.table(
+            table, sa.column("id", sa.Uuid()), sa.column("provider_id", sa.Uuid()), sa.column("rank_key")
+        )
+        keys = [
+            {"rid": rid, "key": f"{names[pid].casefold()}\x01{names[pid]}\x01{pid}"}
+            for rid, pid in conn.execute(sa.select(records.c.id, records.c.provider_id))
+        ]
+        if keys:
+            conn.execute(
+                records.update()
+                .where(records.c.id == sa.bindparam("rid"))
+                .values(rank_key=sa.bindparam("key")),
+                keys,
+            )
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(
+                index, ["state", "rank_key", "provider_id", "status", "expires", "issued"], unique=False
+            )
 
 
 def downgrade() -> None:
+    for table, index in (
+        ("licenses", "ix_licenses_state_rank"),
+        ("compact_privileges", "ix_compact_privileges_state_rank"),
+    ):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(index)
+            batch_op.drop_column("rank_key")
     with op.batch_alter_table("providers", schema=None) as batch_op:
         batch_op.drop_index("ix_providers_match")
         batch_op.create_index("ix_providers_match", OLD_MATCH_COLUMNS, unique=False)

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from careweave.core.actor import Role
@@ -130,3 +130,18 @@ def test_a_stale_stored_time_only_delays_nobody(session: Session, world) -> None
     assert both.therapists[1].next_available == datetime.combine(
         NOW.date() + timedelta(days=7), time(14), tzinfo=UTC
     )
+
+
+def test_a_renamed_provider_keeps_their_place_in_the_walk(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    """Licences carry the provider's rank key (directory.models.rank_key) for matching's walk in name order;
+    renaming the provider updates it."""
+    from careweave.directory import service as directory
+    from careweave.directory.models import License, rank_key
+
+    clock, admin, _ = world
+    pid = _provider(session, clock, admin, "Émile Zola")
+    lic = session.scalars(select(License).where(License.provider_id == pid)).one()
+    assert lic.rank_key == rank_key(pid, "Émile Zola") == f"émile zola\x01Émile Zola\x01{pid}"
+    directory.update_provider(session, admin, pid, {"name": "Anna Zola"}, clock=clock)
+    session.expire_all()
+    assert session.get(License, lic.id).rank_key == rank_key(pid, "Anna Zola")  # type: ignore[union-attr]

@@ -25,6 +25,11 @@ from careweave.db.base import Base, Entity
 STATUSES = "('active', 'inactive', 'suspended', 'expired')"
 
 
+# Compared in code-point order, as Python compares strings: SQLite's default (BINARY); on PostgreSQL the "C"
+# collation, so the per-state index serves the walk's order whatever the database's default collation.
+RANK_KEY_TYPE = String(300).with_variant(String(300, collation="C"), "postgresql")
+
+
 def rank_key(provider_id: uuid.UUID, name: str) -> str:
     """One string whose code-point order is the rules' tie-break between providers (case-folded name, name,
     id: directory.rules._rank_key), kept on licences and compact privileges (migration 0011)."""
@@ -158,7 +163,7 @@ class License(Entity):
     issued: Mapped[date | None]
     expires: Mapped[date | None]
     # The provider's rank_key (rank_key()), copied so a state's licences can be walked in the rules' name order.
-    rank_key: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    rank_key: Mapped[str] = mapped_column(RANK_KEY_TYPE, default="", server_default="")
 
 
 class CompactPrivilege(Entity):
@@ -185,7 +190,7 @@ class CompactPrivilege(Entity):
     status: Mapped[str] = mapped_column(String(12), default="active")
     issued: Mapped[date | None]
     expires: Mapped[date | None]
-    rank_key: Mapped[str] = mapped_column(String(300), default="", server_default="")  # as License.rank_key
+    rank_key: Mapped[str] = mapped_column(RANK_KEY_TYPE, default="", server_default="")  # as License.rank_key
 
 
 class DeaRegistration(Entity):

@@ -311,7 +311,6 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
     is None and the caller ranks the whole state.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
     filters, _parts, top, speaks = _candidate_sql(q)
     opening = getattr(Provider, q.opening_day)
     rows: list[tuple[uuid.UUID, str, int | None]] = []
@@ -319,7 +318,7 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     sources = []
     for model in _sources(q):
         valid = _valid_in_state(model, q)
-        key = model.rank_key.collate("C") if postgres else model.rank_key
+        key = model.rank_key  # code-point order on every engine (models.RANK_KEY_TYPE)
         # The WALK_CAP-th row in rank order (an index-only read): the walk reads up to it, or the whole state.
         edge = session.scalar(select(key).where(*valid).order_by(key).offset(WALK_CAP - 1).limit(1))
         sources.append((model, valid, key, edge))

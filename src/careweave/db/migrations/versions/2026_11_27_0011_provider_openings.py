@@ -87,7 +87,14 @@ def upgrade() -> None:
         ("compact_privileges", "ix_compact_privileges_state_rank"),
     ):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("rank_key", sa.String(300), nullable=False, server_default=""))
+            batch_op.add_column(
+                sa.Column(
+                    "rank_key",
+                    sa.String(300).with_variant(sa.String(300, collation="C"), "postgresql"),
+                    nullable=False,
+                    server_default="",
+                )
+            )
         records = sa.table(
             table, sa.column("id", sa.Uuid()), sa.column("provider_id", sa.Uuid()), sa.column("rank_key")
         )

@@ -206,6 +206,7 @@ def _candidate_query(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> r
         weights=(weights.condition_fit, weights.language, weights.gender),
         opening_day=earliest.COLUMNS[FIRST_VISIT[role]][1],
         on_day=earliest.day_number(need.on_date),
+        on_weekday=need.on_date.weekday(),
         availability=(weights.earliest_availability, weights.availability_half_life_days),
     )
 

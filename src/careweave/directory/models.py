@@ -66,6 +66,8 @@ class Provider(Entity):
             "openings_checked_at",
             "first_therapy_day",
             "first_evaluation_day",
+            "first_therapy_weekdays",
+            "first_evaluation_weekdays",
             "sort_name",
             "name",
         ),
@@ -104,6 +106,9 @@ class Provider(Entity):
     first_evaluation_at: Mapped[datetime | None]
     first_evaluation_day: Mapped[int | None] = mapped_column(Integer)
     openings_checked_at: Mapped[datetime | None]
+    # The UTC weekdays (bit 0 = Monday) on which hours for each first visit may fall (a bound for later dates).
+    first_therapy_weekdays: Mapped[int | None] = mapped_column(Integer)
+    first_evaluation_weekdays: Mapped[int | None] = mapped_column(Integer)
 
     @validates("name")
     def validate_name(self, _key: str, value: str) -> str:

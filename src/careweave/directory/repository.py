@@ -12,11 +12,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Date,
     Exists,
     Float,
+    Integer,
     Select,
     String,
+    Uuid,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -227,12 +231,15 @@ class CandidateQuery:
     opening_day: str = "first_therapy_day"
     on_day: int = 0
     availability: tuple[float, float] = (0.0, 7.0)
+    # The need's UTC weekday (Monday = 0): with the provider's stored weekdays (the column named like
+    # ``opening_day`` with ``_weekdays``), the first day on or after the need's date their hours may fall on.
+    on_weekday: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A provider SQL ranks for a need: ``opening_day`` is their stored earliest free day (None: never
-    checked), a lower bound on the true one (scheduling.earliest)."""
+    """A provider SQL ranks for a need: ``opening_day`` is the first free day SQL scored them with (from their
+    stored earliest free day and weekdays: scheduling.earliest), a lower bound on the true one."""
 
     id: uuid.UUID
     opening_day: int | None
@@ -256,41 +263,13 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
     the rules' weights), then the case-folded name, the name (code-point order) and id: the rules' own
     tie-break, so the first ``limit`` eligible here are the rules' first ``limit`` when the stored times are
     exact.
+
+    A provider with two licences (or a licence and a privilege) in the state comes twice, once per row (the
+    caller keeps the first; a page shorter than ``limit`` is the last).
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    filters, parts, _top, speaks = _candidate_sql(q)
-    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
-    name_key, name = Provider.sort_name, Provider.name
-    if postgres:  # code-point order, as Python compares strings
-        name_key, name = name_key.collate("C"), name.collate("C")
-    columns = (
-        Provider.id.label("id"),
-        score.label("score"),
-        name_key.label("name_key"),
-        name.label("name"),
-        getattr(Provider, q.opening_day).label("opening_day"),
-    )
-
-    # Each branch starts from the state's licences (or compact privileges): the most selective index.
-    def scored(stmt: Select[Any]) -> Select[Any]:
-        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
-
-    branches = [
-        scored(select(*columns).join_from(model, Provider, Provider.id == model.provider_id)).where(
-            *_valid_in_state(model, q), *filters
-        )
-        for model in _sources(q)
-    ]
-    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
-    stmt = (
-        select(rows.c.id, rows.c.opening_day)
-        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    # A provider with two licences (or a licence and a privilege) in the state comes twice, once per row (the
-    # caller keeps the first; a page shorter than ``limit`` is the last).
-    return [Candidate(pid, day) for pid, day in session.execute(stmt)]
+    stmts = _statements(_shape(session, q))
+    params = _params(q) | {"limit": limit, "offset": offset}
+    return [Candidate(pid, day) for pid, day in session.execute(stmts.ranked, params)]
 
 
 # Licence (and privilege) rows a walk reads at most per state, in name order (walk_top_candidates).
@@ -309,117 +288,256 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     filter at the best score, finds the same first ``limit`` — and stops as soon as it has them, where
     ranking reads every licence in the state (thousands in a large one). The walk reads at most WALK_CAP
     rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
-    is None and the caller ranks the whole state.
+    is None and the caller ranks the whole state. A state with fewer rows than that is ranked whole anyway.
     """
-    filters, _parts, top, speaks = _candidate_sql(q)
-    opening = getattr(Provider, q.opening_day)
-    rows: list[tuple[uuid.UUID, str, int | None]] = []
-    edges: list[str] = []
-    sources = []
-    for model in _sources(q):
-        valid = _valid_in_state(model, q)
-        key = model.rank_key  # code-point order on every engine (models.RANK_KEY_TYPE)
-        # The WALK_CAP-th row in rank order (an index-only read): the walk reads up to it, or the whole state.
-        edge = session.scalar(select(key).where(*valid).order_by(key).offset(WALK_CAP - 1).limit(1))
-        sources.append((model, valid, key, edge))
-    if all(edge is None for *_, edge in sources):
+    stmts = _statements(_shape(session, q))
+    params = _params(q) | {"edge_offset": WALK_CAP - 1, "limit": limit + 5}  # a few more: duplicates
+    edges = [session.scalar(edge, params) for edge in stmts.edges]
+    if all(edge is None for edge in edges):
         return None  # a small state: ranking it whole costs no more than a walk
-    for model, valid, key, edge in sources:
-        stmt = select(Provider.id, model.rank_key, opening).join_from(
+    rows: list[tuple[uuid.UUID, str, int | None]] = []
+    for edge, capped, whole in zip(edges, stmts.walks_capped, stmts.walks, strict=True):
+        found = (
+            session.execute(whole, params)
+            if edge is None
+            else session.execute(capped, params | {"edge": edge})
+        )
+        rows += [(pid, key, day) for pid, key, day in found]
+    rows.sort(key=lambda row: row[1])
+    if capped_edges := [edge for edge in edges if edge is not None]:
+        # Beyond the first edge a capped source may have rows it did not read.
+        rows = [row for row in rows if row[1] <= min(capped_edges)]
+    found_ids: dict[uuid.UUID, Candidate] = {}
+    for pid, _key, day in rows:
+        found_ids.setdefault(pid, Candidate(pid, day))
+    if len(found_ids) < limit:
+        return None
+    return list(found_ids.values())[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decides the form of a need's candidate SQL (its values are parameters: _params)."""
+
+    postgres: bool
+    service: str
+    compact_ok: bool
+    plan: bool
+    self_pay: bool
+    conditions: int
+    all_conditions: bool
+    language: bool
+    gender: bool
+    opening_day: str
+    availability: bool
+
+
+def _shape(session: Session, q: CandidateQuery) -> _Shape:
+    return _Shape(
+        session.get_bind().dialect.name == "postgresql",
+        q.service,
+        q.compact_ok,
+        q.plan_id is not None,
+        q.self_pay,
+        len(q.conditions),
+        q.all_conditions,
+        q.language is not None,
+        q.gender is not None,
+        q.opening_day,
+        bool(q.availability[0]),
+    )
+
+
+def _params(q: CandidateQuery) -> dict[str, Any]:
+    condition_w, language_w, gender_w = q.weights
+    availability_w, half_life = q.availability
+    return {
+        "state": q.state,
+        "on_date": q.on_date,
+        "credentials": list(q.credentials),
+        "plan_id": q.plan_id,
+        "conditions": list(q.conditions),
+        **{f"condition_{i}": c for i, c in enumerate(q.conditions)},
+        "condition_share": condition_w / len(q.conditions) if q.conditions else 0.0,
+        "language": q.language,
+        "language_w": language_w,
+        "gender": q.gender,
+        "gender_w": gender_w,
+        "on_day": q.on_day,
+        **{f"weekday_{k}": 1 << ((q.on_weekday + k) % 7) for k in range(7)},
+        "availability_w": availability_w,
+        "half_life": half_life,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    ranked: Select[Any]  # match_candidates
+    edges: tuple[Select[Any], ...]  # per source: the WALK_CAP-th rank key in the state, or nothing
+    walks: tuple[Select[Any], ...]  # per source: the walk over the whole state
+    walks_capped: tuple[Select[Any], ...]  # per source: the walk up to the edge
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> _Statements:
+    """The candidate statements for a shape, built once: a match only binds values (building and keying a
+    statement of this size costs more than running it for a small state)."""
+    filters, parts, top, speaks = _candidate_sql(shape)
+    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
+    name_key, name = Provider.sort_name, Provider.name
+    if shape.postgres:  # code-point order, as Python compares strings
+        name_key, name = name_key.collate("C"), name.collate("C")
+    # What SQL assumed of each candidate's first free day (need's day numbering), for the caller's bound.
+    bound_day = bindparam("on_day", type_=Integer) + (_days_late(shape) if shape.availability else literal(0))
+    columns = (
+        Provider.id.label("id"),
+        score.label("score"),
+        name_key.label("name_key"),
+        name.label("name"),
+        bound_day.label("opening_day"),
+    )
+    sources = [License, CompactPrivilege] if shape.compact_ok else [License]
+
+    # Each branch starts from the state's licences (or compact privileges): the most selective index.
+    def scored(stmt: Select[Any]) -> Select[Any]:
+        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
+
+    branches = [
+        scored(select(*columns).join_from(model, Provider, Provider.id == model.provider_id)).where(
+            *_valid_in_state(model), *filters
+        )
+        for model in sources
+    ]
+    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    ranked = (
+        select(rows.c.id, rows.c.opening_day)
+        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    edges, walks, capped = [], [], []
+    for model in sources:
+        key = model.rank_key  # code-point order on every engine (models.RANK_KEY_TYPE)
+        edges.append(
+            select(key)
+            .where(*_valid_in_state(model))
+            .order_by(key)
+            .offset(bindparam("edge_offset", type_=Integer))
+            .limit(1)
+        )
+        walk = select(Provider.id, key, bound_day).join_from(
             model, Provider, Provider.id == model.provider_id
         )
         if speaks is not None:
-            stmt = stmt.join(ProviderLanguage, speaks)
-        stmt = stmt.where(*valid, *filters, *top)
-        if edge is not None:
-            stmt = stmt.where(key <= edge)
-            edges.append(edge)
-        # A few extra rows: a provider with two licences in the state comes twice.
-        rows += [(pid, rk, day) for pid, rk, day in session.execute(stmt.order_by(key).limit(limit + 5))]
-    rows.sort(key=lambda row: row[1])
-    if edges:  # beyond the first edge a capped source may have rows it did not read
-        rows = [row for row in rows if row[1] <= min(edges)]
-    found: dict[uuid.UUID, Candidate] = {}
-    for pid, _key, day in rows:
-        found.setdefault(pid, Candidate(pid, day))
-    if len(found) < limit:
-        return None
-    return list(found.values())[:limit]
+            walk = walk.join(ProviderLanguage, speaks)
+        walk = walk.where(*_valid_in_state(model), *filters, *top)
+        limited = walk.order_by(key).limit(bindparam("limit", type_=Integer))
+        walks.append(limited)
+        capped.append(
+            walk.where(key <= bindparam("edge", type_=String))
+            .order_by(key)
+            .limit(bindparam("limit", type_=Integer))
+        )
+    return _Statements(ranked, tuple(edges), tuple(walks), tuple(capped))
 
 
-def _sources(q: CandidateQuery) -> list[Any]:
-    """Where authority in the state comes from: licences, and for therapists compact privileges."""
-    return [License, CompactPrivilege] if q.compact_ok else [License]
-
-
-def _valid_in_state(model: Any, q: CandidateQuery) -> list[ColumnElement[bool]]:
+def _valid_in_state(model: Any) -> list[ColumnElement[bool]]:
+    on_date = bindparam("on_date", type_=Date)
     return [
-        model.state == q.state,
+        model.state == bindparam("state", type_=String),
         model.status == "active",
-        or_(model.issued.is_(None), model.issued <= q.on_date),
-        model.expires >= q.on_date,
+        or_(model.issued.is_(None), model.issued <= on_date),
+        model.expires >= on_date,
     ]
 
 
 def _candidate_sql(
-    q: CandidateQuery,
+    shape: _Shape,
 ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[float]], list[ColumnElement[bool]], Any]:
     """(hard filters on the provider, score parts, the conditions under which every part is at its best,
-    the language join condition or None) for :func:`match_candidates` and :func:`walk_top_candidates`."""
-    offers = Provider.offers_therapy if q.service == "therapy" else Provider.offers_medication_management
+    the language join condition or None) for a shape, with the need's values as parameters (_params)."""
+    offers = Provider.offers_therapy if shape.service == "therapy" else Provider.offers_medication_management
     filters: list[ColumnElement[bool]] = [
         Provider.is_active.is_(True),
         Provider.accepting_new_patients.is_(True),
         Provider.active_patients < Provider.capacity,
         offers.is_(True),
-        Provider.credential.in_(q.credentials),
+        Provider.credential.in_(bindparam("credentials", expanding=True)),
     ]
-    opening = getattr(Provider, q.opening_day)
+    opening = getattr(Provider, shape.opening_day)
     filters.append(or_(Provider.openings_checked_at.is_(None), opening.is_not(None)))
     network = []
-    if q.plan_id is not None:
+    if shape.plan:
         network.append(
-            exists().where(ProviderNetwork.provider_id == Provider.id, ProviderNetwork.plan_id == q.plan_id)
+            exists().where(
+                ProviderNetwork.provider_id == Provider.id,
+                ProviderNetwork.plan_id == bindparam("plan_id", type_=Uuid),
+            )
         )
-    if q.self_pay:
+    if shape.self_pay:
         network.append(Provider.self_pay.is_(True))
     if network:
         filters.append(or_(*network))
 
-    def treats(*conditions: str) -> Exists:
-        return exists().where(
-            ProviderCondition.provider_id == Provider.id, ProviderCondition.condition.in_(conditions)
-        )
+    def treats(condition: Any) -> Exists:
+        return exists().where(ProviderCondition.provider_id == Provider.id, condition)
 
-    condition_w, language_w, gender_w = q.weights
+    def treats_each() -> list[Exists]:
+        return [
+            treats(ProviderCondition.condition == bindparam(f"condition_{i}", type_=String))
+            for i in range(shape.conditions)
+        ]
+
+    weight = functools.partial(bindparam, type_=Float)
     parts: list[ColumnElement[float]] = []
     top: list[ColumnElement[bool]] = []  # every part at its best
-    if q.conditions and q.all_conditions:
-        filters += [treats(c) for c in q.conditions]  # every eligible provider then scores the same here
-    elif q.conditions:
-        filters.append(treats(*q.conditions))
-        share = condition_w / len(q.conditions)
-        parts += [case((treats(c), share), else_=0.0) for c in q.conditions]
-        top += [treats(c) for c in q.conditions] if len(q.conditions) > 1 else []
+    if shape.conditions and shape.all_conditions:
+        filters += treats_each()  # every eligible provider then scores the same here
+    elif shape.conditions:
+        filters.append(treats(ProviderCondition.condition.in_(bindparam("conditions", expanding=True))))
+        parts += [case((each, weight("condition_share")), else_=0.0) for each in treats_each()]
+        top += treats_each() if shape.conditions > 1 else []
     speaks = None
-    if q.language:  # an outer join on the (provider, language) key: one probe per eligible provider
-        speaks = and_(ProviderLanguage.provider_id == Provider.id, ProviderLanguage.language == q.language)
-        parts.append(case((ProviderLanguage.provider_id.is_not(None), language_w), else_=0.0))
-        top.append(ProviderLanguage.provider_id.is_not(None))
-    if q.gender:
-        parts.append(case((func.lower(Provider.gender) == q.gender, gender_w), else_=0.0))
-        top.append(func.lower(Provider.gender) == q.gender)
-    availability_w, half_life = q.availability
-    if availability_w:
-        late = opening - q.on_day  # days after the need's date (never checked: NULL, the best score)
-        parts.append(
-            case(
-                (late > 0, availability_w * func.power(0.5, cast(late, Float) / half_life)),
-                else_=availability_w,
-            )
+    if shape.language:  # an outer join on the (provider, language) key: one probe per eligible provider
+        speaks = and_(
+            ProviderLanguage.provider_id == Provider.id,
+            ProviderLanguage.language == bindparam("language", type_=String),
         )
-        top.append(or_(opening.is_(None), opening <= q.on_day))
+        parts.append(case((ProviderLanguage.provider_id.is_not(None), weight("language_w")), else_=0.0))
+        top.append(ProviderLanguage.provider_id.is_not(None))
+    if shape.gender:
+        same = func.lower(Provider.gender) == bindparam("gender", type_=String)
+        parts.append(case((same, weight("gender_w")), else_=0.0))
+        top.append(same)
+    if shape.availability:
+        parts.append(_availability_part(shape))
+        top.append(_days_late(shape) <= 0)
     return filters, parts, top, speaks
+
+
+def _days_late(shape: _Shape) -> ColumnElement[int]:
+    """A lower bound on the days from the need's date to the provider's first free day: the later of the
+    stored earliest free day and the first of their stored weekdays on or after the need's date (never
+    checked: 0, the best)."""
+    opening = getattr(Provider, shape.opening_day)
+    weekdays = getattr(Provider, shape.opening_day.replace("_day", "_weekdays"))
+    ahead = case(
+        (weekdays.is_(None), 0),
+        *((weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0, k) for k in range(7)),
+        else_=0,
+    )
+    stored = opening - bindparam("on_day", type_=Integer)  # NULL when never checked
+    return case((stored > ahead, stored), else_=ahead)
+
+
+def _availability_part(shape: _Shape) -> ColumnElement[float]:
+    """The rules' earliest-availability part (rules._availability_part) from _days_late: an upper bound."""
+    best = bindparam("availability_w", type_=Float)
+    late = _days_late(shape)
+    return case(
+        (late > 0, best * func.power(0.5, cast(late, Float) / bindparam("half_life", type_=Float))),
+        else_=best,
+    )
 
 
 @dataclass(frozen=True, slots=True)

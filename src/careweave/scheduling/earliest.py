@@ -36,16 +36,22 @@ from sqlalchemy.orm import Session
 
 from careweave.core.clock import Clock
 from careweave.directory.models import Provider
+from careweave.scheduling import repository as scheduling_repo
+from careweave.scheduling import rules
 
 # The visit a new patient books first with each role: its free time decides availability in matching.
 FIRST_VISIT: Mapping[str, str] = MappingProxyType(
     {"therapist": "therapy_intake", "prescriber": "psychiatric_evaluation"}
 )
-# Provider columns (start, day) per first-visit type.
-COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType(
+# Provider columns (start, day, UTC weekdays) per first-visit type.
+COLUMNS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     {
-        "therapy_intake": ("first_therapy_at", "first_therapy_day"),
-        "psychiatric_evaluation": ("first_evaluation_at", "first_evaluation_day"),
+        "therapy_intake": ("first_therapy_at", "first_therapy_day", "first_therapy_weekdays"),
+        "psychiatric_evaluation": (
+            "first_evaluation_at",
+            "first_evaluation_day",
+            "first_evaluation_weekdays",
+        ),
     }
 )
 EPOCH = date(1970, 1, 1)
@@ -85,15 +91,54 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
         values: dict[uuid.UUID, dict[str, object]] = {
             pid: {"id": pid, "openings_checked_at": now} for pid in chunk
         }
-        for code, (at_column, day_column) in COLUMNS.items():
+        schedules = scheduling_repo.schedules(session, chunk)
+        for code, (at_column, day_column, weekdays_column) in COLUMNS.items():
             found = scheduling.openings(session, chunk, visit_type_for=dict.fromkeys(chunk, code), now=now)
             for pid in chunk:
                 start = found[pid].start if pid in found else None
                 values[pid][at_column] = start
                 values[pid][day_column] = day_number(start.astimezone(UTC).date()) if start else None
+                sched = schedules.get(pid)
+                values[pid][weekdays_column] = utc_weekdays(sched, code, now=now) if sched else 0
         session.execute(update(Provider), list(values.values()))
         done += len(chunk)
     return done
+
+
+def utc_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) -> int:
+    """The UTC weekdays (bit 0 = Monday) on which ``schedule`` may offer ``visit_type``: those its weekly hours
+    touch, in the zone's offset now and half a year on (either side of a daylight-saving change), and those of
+    any extra hours on a date. A superset, so "the first such weekday on or after a date" is a lower bound on
+    the first free day after it (matching ranks later dates by it)."""
+    tz = schedule.zone
+    mask = 0
+
+    def touch(start: datetime, end: datetime) -> None:
+        nonlocal mask
+        first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
+        while first <= last:
+            mask |= 1 << first.weekday()
+            first += timedelta(days=1)
+
+    for window in schedule.windows:
+        if window.visit_types and visit_type not in window.visit_types:
+            continue
+        for ref in (now, now + timedelta(days=182)):
+            day = ref.astimezone(tz).date()
+            day += timedelta(days=(window.weekday - day.weekday()) % 7)
+            touch(
+                datetime.combine(day, window.start, tzinfo=tz), datetime.combine(day, window.end, tzinfo=tz)
+            )
+    for extra in schedule.exceptions:
+        if extra.available:
+            start = datetime.combine(extra.day, extra.start or time(0), tzinfo=tz)
+            end = (
+                datetime.combine(extra.day, extra.end, tzinfo=tz)
+                if extra.end
+                else datetime.combine(extra.day + timedelta(days=1), time(0), tzinfo=tz)
+            )
+            touch(start, end)
+    return mask
 
 
 def after_claim(
@@ -101,7 +146,7 @@ def after_claim(
 ) -> None:
     """After a visit [start, block_end) was booked with ``provider``: refresh their stored earliest times if
     the visit may have taken one of them (a booking elsewhere leaves them exact)."""
-    for at_column, _day in COLUMNS.values():
+    for at_column, _day, _weekdays in COLUMNS.values():
         stored: datetime | None = getattr(provider, at_column)
         if stored is not None and start < stored + NEAR and block_end > stored - NEAR:
             refresh(session, [provider.id], now=now)
@@ -135,7 +180,14 @@ def fresh_openings(
     return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}
 
 
-def refresh_due(session: Session, *, clock: Clock, limit: int = 5 * BATCH) -> int:
+# Providers refreshed per unit of work: small, because a refresh holds their rows (PostgreSQL) or the write
+# lock (SQLite) while it computes (~2 ms each), and a booking with them waits meanwhile. At one pass every few
+# seconds this still covers 100,000 providers within STALE_AFTER.
+DUE_PER_PASS = 250
+DUE_BATCHES_PER_PASS = 20  # each its own unit of work: up to 5,000 providers per pass
+
+
+def refresh_due(session: Session, *, clock: Clock, limit: int = DUE_PER_PASS) -> int:
     """Refresh up to ``limit`` active providers never checked or not checked for ``STALE_AFTER``, the
     longest-unchecked first (``careweave worker`` runs this each pass); returns how many."""
     now = clock.now()

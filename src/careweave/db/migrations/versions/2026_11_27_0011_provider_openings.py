@@ -7,6 +7,8 @@
   (what SQL ranks by); ``first_evaluation_*`` likewise for a psychiatric evaluation. NULL with
   ``openings_checked_at`` set: no free time (or no schedule) when last checked; ``openings_checked_at`` NULL:
   never computed (matching then treats availability as unknown and checks it exactly).
+* ``first_therapy_weekdays`` / ``first_evaluation_weekdays``: the UTC weekdays (bit 0 = Monday) on which the
+  provider's hours for that visit could fall, so matching can bound free time after a later date too.
 * ``sort_name``: ``name.casefold()``, the rules' tie-break, so SQL's name order equals Python's on every engine.
 * ``rank_key`` on licences and compact privileges: the provider's case-folded name, name and id in one string
   (directory.models.rank_key), indexed per state, so matching can walk a state's licences in the rules' order
@@ -48,6 +50,8 @@ MATCH_COLUMNS = [
     "openings_checked_at",
     "first_therapy_day",
     "first_evaluation_day",
+    "first_therapy_weekdays",
+    "first_evaluation_weekdays",
     "sort_name",
     "name",
 ]
@@ -60,6 +64,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("first_evaluation_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("first_evaluation_day", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("openings_checked_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_therapy_weekdays", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("first_evaluation_weekdays", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("sort_name", sa.String(200), nullable=False, server_default=""))
     providers = sa.table("providers", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("sort_name"))
     conn = op.get_bind()
@@ -127,6 +133,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_providers_match")
         batch_op.create_index("ix_providers_match", OLD_MATCH_COLUMNS, unique=False)
         batch_op.drop_column("sort_name")
+        batch_op.drop_column("first_evaluation_weekdays")
+        batch_op.drop_column("first_therapy_weekdays")
         batch_op.drop_column("openings_checked_at")
         batch_op.drop_column("first_evaluation_day")
         batch_op.drop_column("first_evaluation_at")

@@ -186,8 +186,11 @@ def _worker_pass(
         typer.echo(f"worker: marked {expired} licence(s) expired")
     with unit_of_work(factory) as session:  # offers past their deadline (a safety net for their jobs)
         waitlist.expire_due(session, clock=clock, settings=settings)
-    with unit_of_work(factory) as session:  # providers' stored earliest free times (issue #4 matching)
-        earliest.refresh_due(session, clock=clock)
+    # Providers' stored earliest free times (issue #4 matching): short units, so no booking waits long.
+    for _ in range(earliest.DUE_BATCHES_PER_PASS):
+        with unit_of_work(factory) as session:
+            if earliest.refresh_due(session, clock=clock) < earliest.DUE_PER_PASS:
+                break
     with unit_of_work(factory) as session:  # lab monitoring: extend plans nearing their horizon (issue #7)
         labs.extend_due_plans(session, clock=clock)
     with unit_of_work(factory) as session:  # measurement-based care: due check-ins, idle episodes (issue #8)

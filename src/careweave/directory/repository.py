@@ -571,24 +571,16 @@ def match_fact_rows(
     }
     if not ids:
         return out
-    out["providers"] = list(
-        session.execute(
-            select(
-                Provider.id,
-                Provider.name,
-                Provider.credential,
-                Provider.offers_therapy,
-                Provider.offers_medication_management,
-                Provider.modalities,
-                Provider.gender,
-                Provider.accepting_new_patients,
-                Provider.capacity,
-                Provider.active_patients,
-                Provider.self_pay,
-            ).where(Provider.id.in_(ids))
-        )
+    out["providers"] = list(session.execute(_FACT_PROVIDERS, {"ids": ids}))
+    params: dict[str, Any] = {"ids": ids, "on_date": on_date}
+    if scope is not None:
+        params |= {"conditions": list(scope.conditions), "language": scope.language, "plan_id": scope.plan_id}
+    shape = (
+        None
+        if scope is None
+        else (bool(scope.conditions), scope.language is not None, scope.plan_id is not None)
     )
-    rows = itertools.chain.from_iterable(session.execute(stmt) for stmt in _child_rows(ids, on_date, scope))
+    rows = itertools.chain.from_iterable(session.execute(stmt, params) for stmt in _child_rows(shape))
     for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
         if kind == "L":
             out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
@@ -607,13 +599,33 @@ def match_fact_rows(
     return out
 
 
-def _child_rows(ids: list[uuid.UUID], on_date: date, scope: FactScope | None) -> tuple[Any, ...]:
-    """(kind, provider id, four texts, two dates, DEA schedules) for every child row of ``ids``: dated records
-    (licences, compact privileges, DEA registrations, RxP certificates), then tags (conditions, languages,
-    networks). The first branch of each carries the columns' types, so dates, ids and JSON come back
-    converted on every backend. Two statements, not one: on the benchmark machine PostgreSQL 15 answered the
-    single seven-branch UNION ALL in ~15 ms and these two in ~1-2 ms each (executor time ~1 ms either way;
-    the cause was not pinned down)."""
+_FACT_PROVIDERS = select(
+    Provider.id,
+    Provider.name,
+    Provider.credential,
+    Provider.offers_therapy,
+    Provider.offers_medication_management,
+    Provider.modalities,
+    Provider.gender,
+    Provider.accepting_new_patients,
+    Provider.capacity,
+    Provider.active_patients,
+    Provider.self_pay,
+).where(Provider.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
+    """(kind, provider id, four texts, two dates, DEA schedules) for every child row of the ``ids`` parameter:
+    dated records (licences, compact privileges, DEA registrations, RxP certificates valid on ``on_date``),
+    then tags (conditions, languages, networks; with ``scoped`` — whether the scope has conditions, a language,
+    a plan — only the scope's: the ``conditions``, ``language`` and ``plan_id`` parameters). Built once per
+    shape. The first branch of each carries the columns' types, so dates, ids and JSON come back converted on
+    every backend. Two statements, not one: on the benchmark machine PostgreSQL 15 answered the single
+    seven-branch UNION ALL in ~15 ms and these two in ~1-2 ms each (executor time ~1 ms either way; the cause
+    was not pinned down)."""
+    ids = bindparam("ids", expanding=True)
+    on_date = bindparam("on_date", type_=Date)
     none = null()
     no_json = cast(null(), JSON)  # typed in every branch: PostgreSQL would resolve bare NULLs as text
     tag = functools.partial(literal_column, type_=String)
@@ -622,12 +634,11 @@ def _child_rows(ids: list[uuid.UUID], on_date: date, scope: FactScope | None) ->
         labelled = (c.label(f"c{n}") for n, c in enumerate((tag(f"'{kind}'"), model.provider_id, *columns)))
         return select(*labelled).where(model.provider_id.in_(ids))
 
-    def tags(kind: str, model: Any, column: Any, wanted: Iterable[Any] | None) -> list[Select[Any]]:
+    def tags(kind: str, model: Any, column: Any, wanted: Any, present: bool) -> list[Select[Any]]:
         stmt = branch(kind, model, cast(column, String), none, none, none, none, none, no_json)
-        if wanted is None:
+        if scoped is None:
             return [stmt]
-        wanted = list(wanted)
-        return [stmt.where(column.in_(wanted))] if wanted else []
+        return [stmt.where(wanted)] if present else []
 
     L, P, D, R = License, CompactPrivilege, DeaRegistration, PrescriptiveCertification
     C, G, N = ProviderCondition, ProviderLanguage, ProviderNetwork
@@ -639,10 +650,11 @@ def _child_rows(ids: list[uuid.UUID], on_date: date, scope: FactScope | None) ->
             or_(R.expires.is_(None), R.expires >= on_date)
         ),
     )
+    conditions, language, plan = scoped or (True, True, True)
     tag_rows = [
-        *tags("C", C, C.condition, None if scope is None else scope.conditions),
-        *tags("G", G, G.language, None if scope is None else (scope.language,) if scope.language else ()),
-        *tags("N", N, N.plan_id, None if scope is None else (scope.plan_id,) if scope.plan_id else ()),
+        *tags("C", C, C.condition, C.condition.in_(bindparam("conditions", expanding=True)), conditions),
+        *tags("G", G, G.language, G.language == bindparam("language", type_=String), language),
+        *tags("N", N, N.plan_id, N.plan_id == bindparam("plan_id", type_=Uuid), plan),
     ]
     if not tag_rows:
         return (records,)

@@ -74,7 +74,12 @@ from careweave.directory.models import PatientCoverage, Provider
 from careweave.identity import tokens
 from careweave.identity.models import ApiToken, User
 from careweave.patients.models import Patient
-from careweave.scheduling.models import Appointment, AvailabilityWindow, ProviderSchedule
+from careweave.scheduling.models import (
+    Appointment,
+    AvailabilityException,
+    AvailabilityWindow,
+    ProviderSchedule,
+)
 
 WINDOW_DAYS = 60  # the listing window, and the schedules' horizon
 HOURS = (8, 18)  # weekly hours, local, Monday-Friday
@@ -275,12 +280,14 @@ def build_world(engine: Engine, *, providers: int, cohort: int, seed: int, now: 
         "api_tokens": ApiToken,
     }
     with engine.begin() as conn:
-        # The directory generator gives most providers a random week of hours (for matching); the
-        # booking run replaces them with its own fixed hours, so the diaries below are exact.
+        # The directory generator gives most providers a random week of hours and some a leave (for
+        # matching); the booking run replaces them with its own fixed hours and no days off, so the diaries
+        # below are exact.
         configured = [row["provider_id"] for row in tables["provider_schedules"]]
         for i in range(0, len(configured), 5000):
             chunk = configured[i : i + 5000]
             conn.execute(delete(AvailabilityWindow).where(AvailabilityWindow.provider_id.in_(chunk)))
+            conn.execute(delete(AvailabilityException).where(AvailabilityException.provider_id.in_(chunk)))
             conn.execute(delete(ProviderSchedule).where(ProviderSchedule.provider_id.in_(chunk)))
         for name, model in models.items():
             for i in range(0, len(tables[name]), 5000):
@@ -506,6 +513,7 @@ def _apply_variant(variant: str) -> None:
 
         reminders.schedule = lambda *a, **k: None  # type: ignore[assignment]
         reminders.notify_change = lambda *a, **k: None  # type: ignore[assignment]
+        reminders.schedule_and_notify = lambda *a, **k: None  # type: ignore[assignment]
     elif variant == "no-audit-no-jobs":
         _apply_variant("no-audit")
         _apply_variant("no-jobs")

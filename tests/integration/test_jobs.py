@@ -342,3 +342,221 @@ def test_handler_kinds_cannot_be_registered_twice():
 def test_the_worker_loads_every_domain_handler():
     queue.load_handlers()
     assert {"reminder.send", "appointment.notice"} <= set(queue._HANDLERS)
+
+
+# ---------------------------------------------------------------- enqueue_many
+
+
+class _Statements:
+    def __init__(self, session) -> None:
+        self.seen: list[str] = []
+        self.engine = session.get_bind().engine
+
+    def __enter__(self) -> _Statements:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, params, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
+            self.seen.append(statement)
+
+
+def test_enqueue_many_inserts_new_jobs_in_one_statement(session):
+    batch = [
+        queue.NewJob(
+            "test.ok", {"n": i}, NOW + timedelta(minutes=i), dedupe_key=f"many:{i}", max_attempts=i + 1
+        )
+        for i in range(4)
+    ] + [queue.NewJob("test.ok", {"n": "no key"}, NOW)]
+    session.flush()
+    with _Statements(session) as stmts:
+        got = queue.enqueue_many(session, batch)
+    # one multi-row INSERT for the jobs with a key, one for the job without
+    assert len(stmts.seen) == 2 and all("ON CONFLICT" in seen.upper() for seen in stmts.seen)
+    with _Statements(session) as stmts:
+        more = queue.enqueue_many(
+            session, [queue.NewJob("test.ok", {"n": i}, NOW, dedupe_key=f"more:{i}") for i in range(3)]
+        )
+    assert len(stmts.seen) == 1 and all(more)
+    assert all(job is not None for job in got)
+    assert [(j.payload, j.run_at, j.dedupe_key, j.max_attempts, j.status, j.attempts) for j in got] == [
+        ({"n": i}, NOW + timedelta(minutes=i), f"many:{i}", i + 1, "queued", 0) for i in range(4)
+    ] + [({"n": "no key"}, NOW, None, queue.DEFAULT_MAX_ATTEMPTS, "queued", 0)]
+    session.commit()
+    assert sorted(str(j.payload["n"]) for j in _jobs(session)) == [
+        "0",
+        "0",
+        "1",
+        "1",
+        "2",
+        "2",
+        "3",
+        "no key",
+    ]
+
+
+def test_enqueue_many_answers_as_enqueue_one_after_the_other(session):
+    """Each key in each state, a key twice in the batch, and jobs without a key: the same results and rows as
+    the same calls to enqueue in order."""
+    for key, status in [
+        ("live", "queued"),
+        ("run", "running"),
+        ("done", "done"),
+        ("c", "cancelled"),
+        ("f", "failed"),
+    ]:
+        job = queue.enqueue(session, "test.ok", {"old": key}, run_at=NOW, dedupe_key=f"m:{key}")
+        assert job is not None
+        job.status, job.attempts, job.last_error = status, 3, "x"
+        job.finished_at = NOW if status in ("done", "cancelled", "failed") else None
+        job.locked_by = "host:9" if status == "running" else None
+    session.flush()
+    later = NOW + timedelta(hours=2)
+    batch = [
+        queue.NewJob("test.ok", {"new": "live"}, later, dedupe_key="m:live"),
+        queue.NewJob("test.ok", {"new": "run"}, later, dedupe_key="m:run"),
+        queue.NewJob("test.ok", {"new": "done"}, later, dedupe_key="m:done"),
+        queue.NewJob("test.other", {"new": "c"}, later, dedupe_key="m:c", max_attempts=9),
+        queue.NewJob("test.ok", {"new": "f"}, later, dedupe_key="m:f"),
+        queue.NewJob("test.ok", {"new": "fresh"}, later, dedupe_key="m:fresh"),
+        queue.NewJob("test.ok", {"new": "fresh again"}, later, dedupe_key="m:fresh"),
+        queue.NewJob("test.ok", {"new": "c again"}, later, dedupe_key="m:c"),
+        queue.NewJob("test.ok", {"new": "keyless"}, later),
+    ]
+    got = queue.enqueue_many(session, batch)
+    assert [j is not None for j in got] == [False, False, False, True, True, True, False, False, True]
+    by_key = {j.dedupe_key: j for j in _jobs(session)}
+    for key in ("live", "run", "done"):
+        assert by_key[f"m:{key}"].payload == {"old": key}  # untouched
+    requeued = by_key["m:c"]
+    assert got[3] is not None and got[3].id == requeued.id
+    assert (requeued.kind, requeued.payload, requeued.run_at, requeued.max_attempts) == (
+        "test.other",
+        {"new": "c"},
+        later,
+        9,
+    )
+    for job in (by_key["m:c"], by_key["m:f"]):
+        assert (job.status, job.attempts, job.last_error, job.finished_at, job.locked_by) == (
+            "queued",
+            0,
+            None,
+            None,
+            None,
+        )
+    assert by_key["m:fresh"].payload == {"new": "fresh"}
+    assert by_key[None].payload == {"new": "keyless"}
+
+
+def test_enqueue_many_checks_every_run_at_before_writing(session):
+    with pytest.raises(ValueError, match="aware"):
+        queue.enqueue_many(
+            session,
+            [
+                queue.NewJob("test.ok", {}, NOW, dedupe_key="ok"),
+                queue.NewJob("test.ok", {}, datetime(2026, 1, 1)),
+            ],
+        )
+    assert _jobs(session) == []
+    assert queue.enqueue_many(session, []) == []
+
+
+def test_enqueue_many_reinserts_a_key_whose_row_vanished_between_insert_and_lookup(session, monkeypatch):
+    queue.enqueue(session, "test.ok", {"n": 1}, run_at=NOW, dedupe_key="k:a")
+    queue.enqueue(session, "test.ok", {"n": 1}, run_at=NOW, dedupe_key="k:b")
+    real = jobs_repo.by_dedupe_keys
+    looks: list[list[str]] = []
+
+    def vanishing(s, keys):
+        looks.append(sorted(keys))
+        if len(looks) == 1:  # k:a was deleted (a purge) after our INSERT found it: gone at the lookup
+            s.execute(Job.__table__.delete().where(Job.dedupe_key == "k:a"))
+        return real(s, keys)
+
+    monkeypatch.setattr(jobs_repo, "by_dedupe_keys", vanishing)
+    got = queue.enqueue_many(
+        session,
+        [
+            queue.NewJob("test.ok", {"n": 2}, NOW, dedupe_key="k:a"),
+            queue.NewJob("test.ok", {"n": 2}, NOW, dedupe_key="k:b"),
+        ],
+    )
+    assert got[0] is not None and got[0].payload == {"n": 2} and got[1] is None
+    assert looks == [["k:a", "k:b"]]  # the second try inserted k:a: nothing left to look up
+
+
+def test_enqueue_many_neither_waits_for_a_worker_running_the_job_nor_for_a_racing_enqueuer(
+    databases, backend
+):
+    """PostgreSQL, real transactions: (1) a job row a worker holds (``FOR UPDATE`` while it runs) does not make
+    an enqueue of its key wait; (2) two transactions enqueueing the same keys: the second waits for the first,
+    then gets None for those keys and still commits its own jobs (no unique violation, no poisoned
+    transaction)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): no concurrent enqueue to race")
+    import threading
+
+    from sqlalchemy import text
+
+    from careweave.db.engine import make_sessionmaker
+
+    engine = databases.engine()
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        job = queue.enqueue(s, "test.ok", {}, run_at=NOW, dedupe_key="held")
+        assert job is not None
+        job.status = "running"
+        s.commit()
+    worker = factory()
+    assert jobs_repo.for_update(worker, job.id) is not None  # the worker holds the row
+    try:
+        with factory() as booking:
+            booking.execute(text("SET LOCAL lock_timeout = '2s'"))
+            assert queue.enqueue_many(booking, [queue.NewJob("test.ok", {}, NOW, dedupe_key="held")]) == [
+                None
+            ]
+            booking.commit()
+    finally:
+        worker.rollback()
+        worker.close()
+
+    first, second = factory(), factory()
+    got_first = queue.enqueue_many(
+        first, [queue.NewJob("test.ok", {"by": 1}, NOW, dedupe_key=k) for k in ("r:1", "r:2")]
+    )
+    assert all(got_first)
+    result: list[object] = []
+
+    def racer() -> None:
+        try:
+            result.append(
+                queue.enqueue_many(
+                    second,
+                    [queue.NewJob("test.ok", {"by": 2}, NOW, dedupe_key=k) for k in ("r:2", "r:3", "r:1")],
+                )
+            )
+            second.commit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            result.append(exc)
+
+    thread = threading.Thread(target=racer)
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive()  # waiting for the first transaction's keys
+    first.commit()
+    thread.join(10)
+    first.close()
+    second.close()
+    got = result[0]
+    assert isinstance(got, list), got
+    assert [j is not None for j in got] == [False, True, False]
+    with factory() as s:
+        rows = {j.dedupe_key: j.payload for j in s.scalars(select(Job).where(Job.dedupe_key.like("r:%")))}
+    assert rows == {"r:1": {"by": 1}, "r:2": {"by": 1}, "r:3": {"by": 2}}

@@ -172,6 +172,43 @@ def test_schedule_enqueues_one_job_per_offset_at_its_time(session, settings, clo
     assert all(j.max_attempts == settings.job_max_attempts for j in jobs)
 
 
+def test_schedule_and_notify_enqueues_reminders_and_notices_in_one_statement(session, settings, clock, visit):
+    """The same jobs as schedule + notify_change, in one INSERT; again, nothing new (idempotent)."""
+    from sqlalchemy import event
+
+    appt = visit["appt"]
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
+            seen.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        reminders.schedule_and_notify(session, appt, change="booked", settings=settings, clock=clock)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(seen) == 1
+    expected = reminders.reminder_jobs(appt, settings=settings, clock=clock) + reminders.notice_jobs(
+        appt, change="booked", settings=settings, clock=clock
+    )
+    session.expire_all()
+    jobs = {j.dedupe_key: j for j in session.scalars(select(Job))}
+    assert sorted(jobs) == sorted(j.dedupe_key for j in expected) and len(jobs) == 4
+    for want in expected:
+        got = jobs[want.dedupe_key]
+        assert (got.kind, got.payload, got.run_at, got.max_attempts) == (
+            want.kind,
+            dict(want.payload),
+            want.run_at,
+            settings.job_max_attempts,
+        )
+    reminders.schedule_and_notify(session, appt, change="booked", settings=settings, clock=clock)
+    reminders.schedule_and_notify(session, appt, change=None, settings=settings, clock=clock)
+    assert len(list(session.scalars(select(Job)))) == 4
+
+
 def test_a_visit_booked_inside_a_reminder_window_skips_that_reminder(session, settings, clock, visit):
     clock.advance(hours=45)  # 3 h before the visit: no 24-hour reminder
     reminders.schedule(session, visit["appt"], settings=settings, clock=clock)

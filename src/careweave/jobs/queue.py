@@ -2,6 +2,7 @@
 
 - :func:`enqueue` adds a job to the *caller's* session: it commits or rolls back with the change that needs it.
   A ``dedupe_key`` makes enqueueing idempotent (see the function for what happens to an old row with that key).
+  :func:`enqueue_many` adds several in one round trip.
 - :func:`cancel` cancels queued jobs by kind and/or key prefix.
 - :func:`handler` registers the function that runs a kind of job.
 - :func:`run_due` (the worker) claims due jobs one at a time in a short transaction (``SELECT … FOR UPDATE SKIP
@@ -21,13 +22,12 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.core.clock import Clock
@@ -133,6 +133,17 @@ def default_worker_id() -> str:
 # ---------------------------------------------------------------- producing
 
 
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job for :func:`enqueue_many` (the arguments of :func:`enqueue`)."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    run_at: datetime
+    dedupe_key: str | None = None
+    max_attempts: int | None = None
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -153,68 +164,115 @@ def enqueue(
     - a ``cancelled`` or ``failed`` one: it is queued again with this payload, run time and a fresh attempt
       count, and returned (e.g. a visit moved away and back to the same time is reminded again).
 
-    A concurrent enqueue of the same key never poisons the caller's transaction: the INSERT runs in a
-    SAVEPOINT and a unique violation only rolls that back (on PostgreSQL the INSERT waits for the other
-    transaction; if it committed, its row is read and the rules above apply).
+    A concurrent enqueue of the same key never poisons the caller's transaction, and never waits for a worker
+    running the job: see :func:`enqueue_many`, which this is the one-job case of.
     """
-    if run_at.tzinfo is None:
+    return enqueue_many(
+        session,
+        [NewJob(kind, payload, run_at, dedupe_key=dedupe_key, max_attempts=max_attempts)],
+    )[0]
+
+
+def enqueue_many(session: Session, jobs: Sequence[NewJob]) -> list[Job | None]:
+    """:func:`enqueue` for several jobs in one round trip; returns, in order, what :func:`enqueue` would for
+    each, as if they were enqueued one after the other (so a key repeated in ``jobs`` gets ``None`` after its
+    first occurrence).
+
+    The common case is one statement: a multi-row ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING``.
+    It never fails on a duplicate key (no SAVEPOINT needed), and on PostgreSQL it waits only for a concurrent
+    transaction *inserting* the same key (then does nothing if that one committed). Only keys that already
+    exist cost more: one unlocked SELECT of those rows, then an UPDATE per ``cancelled``/``failed`` one to
+    requeue it. Deliberately not ``ON CONFLICT DO UPDATE … WHERE status IN ('cancelled', 'failed')``:
+    PostgreSQL locks the conflicting row before testing the WHERE, so a booking would wait for a worker
+    running that job (which may itself wait for the audit chain head the booking holds).
+    """
+    if any(job.run_at.tzinfo is None for job in jobs):
         raise ValueError("run_at must be timezone-aware")
-    attempts_cap = max_attempts or DEFAULT_MAX_ATTEMPTS
-    fields: dict[str, Any] = {"kind": kind, "payload": dict(payload), "run_at": run_at}
-    if dedupe_key is None:
-        job = Job(**fields, status="queued", attempts=0, max_attempts=attempts_cap)
-        session.add(job)
-        session.flush()
-        return job
-    # The common case in one statement: INSERT … ON CONFLICT (dedupe_key) DO NOTHING. It never fails on a
-    # duplicate (so no SAVEPOINT), and on PostgreSQL it waits for a concurrent insert of the same key.
-    job_id = uuid.uuid4()
-    now = utcnow()
-    inserted = session.execute(
-        _insert(session)(Job)
-        .values(
-            id=job_id,
-            created_at=now,
-            updated_at=now,
-            status="queued",
-            attempts=0,
-            max_attempts=attempts_cap,
-            dedupe_key=dedupe_key,
-            **fields,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Job.id)
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return session.get(Job, job_id)
+    results: list[Job | None] = [None] * len(jobs)
+    todo: list[int] = []
+    seen: set[str] = set()
+    for i, job in enumerate(jobs):
+        if job.dedupe_key is not None:
+            if job.dedupe_key in seen:
+                continue  # enqueued one after the other, the second finds the first live: None
+            seen.add(job.dedupe_key)
+        todo.append(i)
     for _ in range(3):
-        existing = repo.by_dedupe_key(session, dedupe_key)
-        if existing is not None:
-            if existing.status in LIVE or existing.status == "done":
-                return None
-            _requeue(existing, fields, attempts_cap)
-            session.flush()
-            log.info("job.requeued", job_id=str(existing.id), kind=kind)
-            return existing
-        job = Job(**fields, status="queued", attempts=0, max_attempts=attempts_cap, dedupe_key=dedupe_key)
-        try:
-            with session.begin_nested():
-                session.add(job)
-        except IntegrityError:
-            continue  # another transaction inserted the key first and committed: read its row
-        return job
-    return None  # pragma: no cover - the key kept appearing and vanishing
+        if not todo:
+            break
+        todo = _insert_or_requeue(session, jobs, todo, results)
+    return results
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+def _fields(job: NewJob) -> dict[str, Any]:
+    return {"kind": job.kind, "payload": dict(job.payload), "run_at": job.run_at}
 
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert
+def _insert_or_requeue(
+    session: Session, jobs: Sequence[NewJob], todo: list[int], results: list[Job | None]
+) -> list[int]:
+    """Insert the jobs ``todo`` indexes, requeue the cancelled/failed holders of keys that exist; returns the
+    indexes to try again (a key whose row vanished between the INSERT and the SELECT)."""
+    now = utcnow()
+    ids = {i: uuid.uuid4() for i in todo}
+    rows = [
+        {
+            "id": ids[i],
+            "created_at": now,
+            "updated_at": now,
+            "status": "queued",
+            "attempts": 0,
+            "max_attempts": jobs[i].max_attempts or DEFAULT_MAX_ATTEMPTS,
+            "dedupe_key": jobs[i].dedupe_key,
+            **_fields(jobs[i]),
+        }
+        # in key order: two transactions enqueueing overlapping keys take them in the same order (no deadlock)
+        for i in sorted(todo, key=lambda i: (jobs[i].dedupe_key or "", i))
+    ]
+    # Parameters as a list, not .values(rows): the statement is compiled once and cached, and SQLAlchemy
+    # sends the rows as one multi-row INSERT (its "insertmanyvalues"; jobs without a key go in a second one).
+    inserted = {job.id: job for job in session.scalars(_insert_statement(session), rows)}
+    conflicts = [i for i in todo if ids[i] not in inserted]
+    for i in todo:
+        results[i] = inserted.get(ids[i])
+    if not conflicts:
+        return []
+    existing = repo.by_dedupe_keys(session, [jobs[i].dedupe_key or "" for i in conflicts])
+    again: list[int] = []
+    requeued = False
+    for i in conflicts:
+        job = jobs[i]
+        old = existing.get(job.dedupe_key or "")
+        if old is None:
+            again.append(i)  # its row was gone when we looked: insert it again
+        elif old.status in LIVE or old.status == "done":
+            results[i] = None
+        else:
+            _requeue(old, _fields(job), job.max_attempts or DEFAULT_MAX_ATTEMPTS)
+            log.info("job.requeued", job_id=str(old.id), kind=job.kind)
+            results[i] = old
+            requeued = True
+    if requeued:
+        session.flush()
+    return again
+
+
+def _insert_statement(session: Session) -> Any:
+    """``INSERT INTO jobs … ON CONFLICT (dedupe_key) DO NOTHING RETURNING …`` in the session's dialect
+    (PostgreSQL and SQLite both have it)."""
+    name = session.get_bind().dialect.name
+    stmt = _INSERTS.get(name)
+    if stmt is None:
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(Job).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Job)
+        _INSERTS[name] = stmt
+    return stmt
+
+
+_INSERTS: dict[str, Any] = {}
 
 
 def _requeue(job: Job, fields: dict[str, Any], attempts_cap: int) -> None:

@@ -17,6 +17,16 @@ def by_dedupe_key(session: Session, key: str) -> Job | None:
     return session.scalars(select(Job).where(Job.dedupe_key == key)).first()
 
 
+def by_dedupe_keys(session: Session, keys: list[str]) -> dict[str, Job]:
+    """The jobs holding ``keys`` (any status), by key. Not locked, like :func:`by_dedupe_key`."""
+    if not keys:
+        return {}
+    if len(keys) == 1:
+        job = by_dedupe_key(session, keys[0])
+        return {} if job is None else {keys[0]: job}
+    return {job.dedupe_key or "": job for job in session.scalars(select(Job).where(Job.dedupe_key.in_(keys)))}
+
+
 def next_claimable(session: Session, now: datetime) -> Job | None:
     """The oldest job that is due, or whose lease ran out (its worker died), skipping rows another worker
     holds. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite ignores the clause and is serialised by the write

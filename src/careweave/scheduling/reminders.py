@@ -11,6 +11,7 @@ The booking service calls these inside its own transaction, after flushing the a
 - :func:`unschedule` on cancel and before re-scheduling: cancels the appointment's queued reminder jobs.
 - :func:`notify_change`: an e-mail to the patient and one to the clinician ("booked", "rescheduled",
   "cancelled") with the .ics invitation (METHOD REQUEST) or cancellation (METHOD CANCEL) attached.
+- :func:`schedule_and_notify`: both for one booking or new time, enqueued in one round trip (``enqueue_many``).
 
 The ``reminder.send`` handler re-reads the appointment (and again just before each send) and sends nothing if
 it is no longer booked or its start time is not the one the job was for. Per channel it records a :class:`ReminderDelivery` (unique per appointment, visit time, offset and
@@ -43,7 +44,7 @@ from careweave.core.errors import NotFound
 from careweave.directory import service as directory
 from careweave.identity import service as identity
 from careweave.jobs import queue
-from careweave.jobs.queue import JobContext, RetryJob
+from careweave.jobs.queue import JobContext, NewJob, RetryJob
 from careweave.notify.mail import Attachment, Mail
 from careweave.notify.sms import Sms
 from careweave.patients import service as patients
@@ -124,25 +125,31 @@ def short_name(given: str, preferred: str | None, family: str) -> str:
 
 
 def schedule(session: Session, appointment: Appointment, *, settings: Settings, clock: Clock) -> None:
-    """Enqueue the appointment's reminders (in the caller's transaction). Idempotent."""
+    """Enqueue the appointment's reminders (in the caller's transaction, one round trip). Idempotent."""
+    queue.enqueue_many(session, reminder_jobs(appointment, settings=settings, clock=clock))
+
+
+def reminder_jobs(appointment: Appointment, *, settings: Settings, clock: Clock) -> list[NewJob]:
+    """The ``reminder.send`` jobs :func:`schedule` enqueues (none unless the appointment is booked)."""
     if appointment.id is None:
         raise ValueError("flush the appointment before scheduling its reminders")
     if appointment.status != "booked":
-        return
+        return []
     start = appointment.start_at
-    for offset, send_at in reminder_times(start, settings.reminder_offsets_minutes, clock.now()):
-        queue.enqueue(
-            session,
+    return [
+        NewJob(
             REMINDER_KIND,
             {
                 "appointment_id": str(appointment.id),
                 "start_at": start.astimezone(UTC).isoformat(),
                 "offset_minutes": offset,
             },
-            run_at=send_at,
+            send_at,
             dedupe_key=reminder_key(appointment.id, start, offset),
             max_attempts=settings.job_max_attempts,
         )
+        for offset, send_at in reminder_times(start, settings.reminder_offsets_minutes, clock.now())
+    ]
 
 
 def unschedule(session: Session, appointment: Appointment, *, clock: Clock | None = None) -> None:
@@ -164,13 +171,19 @@ def notify_change(
 
     A notice superseded before it is sent (a later change raised ``ics_sequence``) is skipped: the later one
     carries the current state."""
+    queue.enqueue_many(session, notice_jobs(appointment, change=change, settings=settings, clock=clock))
+
+
+def notice_jobs(
+    appointment: Appointment, *, change: Change, settings: Settings, clock: Clock
+) -> list[NewJob]:
+    """The ``appointment.notice`` jobs :func:`notify_change` enqueues."""
     if change not in CHANGES:
         raise ValueError(f"unknown change {change!r}")
     if appointment.id is None:
         raise ValueError("flush the appointment before notifying")
-    for recipient in RECIPIENTS:
-        queue.enqueue(
-            session,
+    return [
+        NewJob(
             NOTICE_KIND,
             {
                 "appointment_id": str(appointment.id),
@@ -179,12 +192,30 @@ def notify_change(
                 "start_at": appointment.start_at.astimezone(UTC).isoformat(),
                 "recipient": recipient,
             },
-            run_at=clock.now(),
+            clock.now(),
             dedupe_key=notice_key(
                 appointment.id, change, appointment.ics_sequence, appointment.start_at, recipient
             ),
             max_attempts=settings.job_max_attempts,
         )
+        for recipient in RECIPIENTS
+    ]
+
+
+def schedule_and_notify(
+    session: Session,
+    appointment: Appointment,
+    *,
+    change: Change | None,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """:func:`schedule`, then :func:`notify_change` of ``change`` (None: no notice), in one round trip: what
+    a booking or a new time enqueues."""
+    jobs = reminder_jobs(appointment, settings=settings, clock=clock)
+    if change is not None:
+        jobs += notice_jobs(appointment, change=change, settings=settings, clock=clock)
+    queue.enqueue_many(session, jobs)
 
 
 # ---------------------------------------------------------------- reading (scheduling's own tables)

@@ -286,13 +286,18 @@ def busy(
     if now is not None:
         stmt = union_all(visits, _holds(provider_id, end, now=now, but=held_for_others))
     out = []
-    for kind, s, e, minutes in session.execute(stmt):
+    for kind, s, e, minutes in session.execute(stmt).all():  # one fetch, not a round of fetchone per row
         if kind == "H":
             e = s + timedelta(minutes=minutes)
             if e <= start:
                 continue
         out.append(rules.Busy(s, e))
-    return sorted(out)
+    out.sort(key=_by_time)  # the dataclass order, without its slow generated comparisons
+    return out
+
+
+def _by_time(block: rules.Busy) -> tuple[datetime, datetime]:
+    return block.start, block.end
 
 
 def _holds(provider_id: uuid.UUID, end: datetime, *, now: datetime, but: uuid.UUID | None) -> Any:

@@ -128,9 +128,14 @@ def _day_intervals(schedule: Schedule, day: date, visit_type: str) -> list[tuple
     intervals = [
         (w.start, w.end) for w in schedule.windows if w.weekday == day.weekday() and w.serves(visit_type)
     ]
-    for ex in schedule.exceptions:
-        if ex.day != day:
-            continue
+    return _with_exceptions(intervals, [ex for ex in schedule.exceptions if ex.day == day])
+
+
+def _with_exceptions(
+    intervals: list[tuple[time, time]], exceptions: Iterable[DateException]
+) -> list[tuple[time, time]]:
+    """A day's weekly intervals after that day's exceptions (in their order), merged."""
+    for ex in exceptions:
         if ex.available and ex.start is not None and ex.end is not None:
             intervals.append((ex.start, ex.end))
         elif ex.start is None or ex.end is None:
@@ -171,10 +176,24 @@ def working_intervals(
     tz = schedule.zone
     first = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date() + timedelta(days=1)
+    # The weekly intervals per weekday and the exceptions per date, once (not once per day of the range).
+    weekly = [
+        [(w.start, w.end) for w in schedule.windows if w.weekday == weekday and w.serves(visit_type)]
+        for weekday in range(7)
+    ]
+    merged_weekly = [_merge(intervals) for intervals in weekly]
+    exceptions: dict[date, list[DateException]] = {}
+    for ex in schedule.exceptions:
+        exceptions.setdefault(ex.day, []).append(ex)
     out: list[tuple[datetime, datetime]] = []
     day = first
     while day <= last:
-        for a, b in _day_intervals(schedule, day, visit_type):
+        todays = exceptions.get(day)
+        weekday = day.weekday()
+        intervals = (
+            merged_weekly[weekday] if todays is None else _with_exceptions(list(weekly[weekday]), todays)
+        )
+        for a, b in intervals:
             lo = _edge(day, a, tz)
             hi = _edge(day, b, tz) if b != time(0) else _edge(day + timedelta(days=1), b, tz)
             lo, hi = max(lo, start), min(hi, end)
@@ -213,42 +232,66 @@ def free_slots(
     Within each working interval, slots follow one another every duration + buffer from the interval's start;
     after a visit already booked, the next slot starts when that visit's buffer ends, so a schedule packs
     without gaps. A slot needs the visit itself inside working time and its buffer clear of other visits.
+
+    The walk runs on integer microseconds since the epoch (exact, and several times cheaper than aware
+    datetimes), and one pass over the busy blocks serves every working interval, since both come in time order.
     """
     if duration_minutes <= 0 or duration_minutes % GRANULARITY_MINUTES:
         raise ValueError(f"duration must be a positive multiple of {GRANULARITY_MINUTES} minutes")
-    earliest, latest = bookable_range(schedule, now)
-    step = timedelta(minutes=duration_minutes + schedule.buffer_minutes)
-    length = timedelta(minutes=duration_minutes)
+    earliest_at, latest_at = bookable_range(schedule, now)
+    earliest, latest = _micros(earliest_at), _micros(latest_at)
+    step = (duration_minutes + schedule.buffer_minutes) * _MINUTE
+    length = duration_minutes * _MINUTE
     hold = step
-    blocks = sorted(Busy(_utc(b.start), _utc(b.end)) for b in busy)
-    out: list[Slot] = []
-    for lo, hi in working_intervals(schedule, visit_type, start, end):
-        t = _align_up(lo)
-        i = 0
+    blocks = sorted((_micros(b.start), _micros(b.end)) for b in busy)
+    starts = [b[0] for b in blocks]
+    ends = [b[1] for b in blocks]
+    count = len(blocks)
+    found: list[int] = []
+    i = 0
+    last = None  # the last time compared with the blocks
+    for lo_at, hi_at in working_intervals(schedule, visit_type, start, end):
+        lo, hi = _micros(lo_at), _micros(hi_at)
+        if hi - length < earliest or lo >= latest:
+            continue  # no start in this interval can be offered
+        t = -(-lo // _GRAIN) * _GRAIN
+        if last is not None and t < last:
+            i = 0  # intervals out of time order (never expected): scan the blocks from the first again
         while t + length <= hi:
-            # Visits never overlap (the database sees to it), so blocks ordered by start are ordered by end.
-            while i < len(blocks) and blocks[i].end <= t:
+            # Visits never overlap (the database sees to it), so blocks ordered by start are ordered by end;
+            # the blocks skipped here end before every later time compared (t only grows).
+            while i < count and ends[i] <= t:
                 i += 1
-            if i < len(blocks) and blocks[i].start < t + hold:
-                t = _align_up(blocks[i].end)
+            last = t
+            if i < count and starts[i] < t + hold:
+                t = -(-ends[i] // _GRAIN) * _GRAIN
                 continue
             if earliest <= t < latest:
-                out.append(Slot(t, t + length))
+                found.append(t)
             elif t >= latest:
                 break
             t += step
-    out.sort(key=lambda s: s.start)
+    found.sort()
+    out = []
+    for t in found:
+        at = _EPOCH + timedelta(microseconds=t)
+        out.append(Slot(at, at + timedelta(microseconds=length)))
     return out
 
 
-def _align_up(value: datetime) -> datetime:
-    """Round up to the granularity. Zone offsets in use are whole quarter hours, so a time aligned in UTC is
-    aligned in local time too."""
-    value = value.replace(second=0, microsecond=0) + (
-        timedelta(minutes=1) if value.second or value.microsecond else timedelta()
-    )
-    extra = value.minute % GRANULARITY_MINUTES
-    return value if not extra else value + timedelta(minutes=GRANULARITY_MINUTES - extra)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MINUTE = 60_000_000  # microseconds
+# Starts are rounded up to the granularity in UTC. Zone offsets in use are whole quarter hours, so a time
+# aligned in UTC is aligned in local time too.
+_GRAIN = GRANULARITY_MINUTES * _MINUTE
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def start_problem(
@@ -323,3 +366,30 @@ def local_label(instant: datetime, tz_name: str) -> str:
 
 def local_iso(instant: datetime, tz_name: str) -> str:
     return _utc(instant).astimezone(zone(tz_name)).isoformat()
+
+
+def local_views(instants: Iterable[datetime], tz_name: str) -> list[tuple[str, str]]:
+    """``(local_iso(at, tz_name), local_label(at, tz_name))`` for each instant, the same strings, for a list of
+    slots: the zone is looked up once and each local date's part of the label is formatted once."""
+    tz = zone(tz_name)
+    days: dict[tuple[int, str | None], tuple[str, str]] = {}
+    out: list[tuple[str, str]] = []
+    for instant in instants:
+        local = _utc(instant).astimezone(tz)
+        name = local.tzname()
+        key = (local.toordinal(), name)
+        parts = days.get(key)
+        if parts is None:
+            label = name or "UTC"
+            if label[:1] in "+-":
+                label = f"UTC{label}"
+            parts = (f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, ", label)
+            days[key] = parts
+        hour = local.hour
+        out.append(
+            (
+                local.isoformat(),
+                f"{parts[0]}{hour % 12 or 12}:{local.minute:02d} {'AM' if hour < 12 else 'PM'} {parts[1]}",
+            )
+        )
+    return out

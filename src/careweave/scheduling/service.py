@@ -330,16 +330,13 @@ def list_slots(
         end=end,
         now=now,
     )
+    starts = [s.start for s in free]
+    seen = rules.local_views(starts, viewer)  # (iso, label) in the viewer's zone
+    theirs = seen if viewer == sched.timezone else rules.local_views(starts, sched.timezone)
     return (
         [
-            SlotView(
-                s.start,
-                s.end,
-                rules.local_iso(s.start, viewer),
-                rules.local_label(s.start, viewer),
-                rules.local_label(s.start, sched.timezone),
-            )
-            for s in free
+            SlotView(s.start, s.end, iso, label, provider_label)
+            for s, (iso, label), (_, provider_label) in zip(free, seen, theirs, strict=True)
         ],
         viewer,
         sched.timezone,
@@ -551,6 +548,14 @@ def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | Non
 
 
 def _patient_for(session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.Action) -> Patient:
+    if actor.role is Role.PATIENT:
+        # A patient acting for themself: policy decides on the patient's id alone (care team, consents and
+        # emergency accesses only matter to staff), so only the patient's row is read, not those four queries.
+        patient = session.get(Patient, patient_id)
+        if patient is None:
+            raise NotFound("No such patient.")
+        policy.require(actor, action, policy.PatientRef(patient.id, patient.clinic_id))
+        return patient
     patient, ref = patients.get_patient_ref(session, patient_id)
     policy.require(actor, action, ref)
     return patient
@@ -625,7 +630,6 @@ def book(
         raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
     if reason := _claim(session, appt, savepoint=False):
         raise SlotTaken(reason)
-    earliest.after_claim(session, provider, appt.start_at, appt.block_end_at, now=now)
     _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked")
     return appt
 
@@ -685,11 +689,15 @@ def _after_booking(
     from careweave.careteam import service as careteam
     from careweave.scheduling import reminders
 
-    reminders.schedule(session, appt, settings=settings, clock=clock)
     if change == "booked":
         # A visit booked with a clinician puts them on the patient's care team (the patient chose them, or the
-        # clinic booked on the patient's behalf).
-        holder = session.scalar(select(Provider.user_id).where(Provider.id == appt.provider_id))
+        # clinic booked on the patient's behalf). The provider is usually in the identity map (no query).
+        provider = session.get(Provider, appt.provider_id)
+        holder = provider.user_id if provider is not None else None
+        if (
+            provider is not None
+        ):  # a visit taking the stored earliest free time moves it (scheduling.earliest)
+            earliest.after_claim(session, provider, appt.start_at, appt.block_end_at, now=clock.now())
         if holder is not None:
             careteam.ensure_member(
                 session,
@@ -704,8 +712,10 @@ def _after_booking(
             from careweave.careteam import referrals
 
             referrals.mark_scheduled(session, appt.patient_id, holder, appt.id, clock)
-    if notify:
-        reminders.notify_change(session, appt, change=change, settings=settings, clock=clock)
+    # The reminders and (unless ``notify`` is off) the notices, in one round trip.
+    reminders.schedule_and_notify(
+        session, appt, change=change if notify else None, settings=settings, clock=clock
+    )
     audit.record(
         session,
         actor,

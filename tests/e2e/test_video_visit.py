@@ -7,12 +7,15 @@ frames advance. The appointment is made directly in the server's database (booki
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, expect
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import select
 
 from careweave.db.engine import make_engine, make_sessionmaker
@@ -30,6 +33,36 @@ pytestmark = pytest.mark.e2e
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 PASSWORD = "video-visit-password-2026"
 CALL_TIMEOUT_MS = 30_000
+CONSOLE_LINES = 60  # the last lines of each page's console kept for a failure message
+CONSOLE_LINE_CHARS = 500
+# never echoed into a failure message: TURN credentials, passwords, tokens, SDP/ICE secrets
+SECRET_RE = re.compile(
+    r'("?(?:credential|password|token|secret|ice-pwd|ice-ufrag)"?\s*[:=]\s*)("[^"]*"|\S+)', re.IGNORECASE
+)
+# the room's call state as visit.js writes it on <section id="visit"> (never data-ice-servers: credentials)
+CALL_STATE_JS = """() => {
+  const root = document.getElementById('visit');
+  const text = (id) => { const el = document.getElementById(id); return el ? el.textContent.trim() : null; };
+  const video = (id) => {
+    const v = document.getElementById(id);
+    if (!v) return null;
+    const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+    const s = v.srcObject;
+    return {
+      width: v.videoWidth, height: v.videoHeight, currentTime: v.currentTime, readyState: v.readyState,
+      paused: v.paused, frames: q ? q.totalVideoFrames : null,
+      tracks: s ? s.getTracks().map((t) => `${t.kind}:${t.readyState}:${t.enabled ? 'on' : 'off'}`) : null,
+    };
+  };
+  return {
+    url_path: location.pathname,
+    data: root ? { side: root.dataset.side, call: root.dataset.call, state: root.dataset.state,
+                   peer: root.dataset.peer } : null,
+    connection: text('conn-status'), video_status: text('call-status'), stage: text('stage-status'),
+    waiting: text('waiting-status'), error: text('visit-error'),
+    remote_video: video('remote-video'), local_video: video('local-video'),
+  };
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +143,57 @@ def _encounter(live_server: LiveServer, appointment_id: uuid.UUID) -> Encounter:
         engine.dispose()
 
 
+def _redact(text: str) -> str:
+    return SECRET_RE.sub(lambda m: m.group(1) + "[redacted]", text)[:CONSOLE_LINE_CHARS]
+
+
+class PageDiagnostics:
+    """Each page's browser console (and uncaught errors), kept from the start for failure messages."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.lines: dict[str, list[str]] = {}
+
+    def watch(self, name: str, page: Page) -> None:
+        self.pages[name] = page
+        lines = self.lines.setdefault(name, [])
+
+        def on_console(msg: ConsoleMessage) -> None:
+            lines.append(_redact(f"[{msg.type}] {msg.text}"))
+
+        def on_error(error: PlaywrightError) -> None:
+            lines.append(_redact(f"[pageerror] {error.message}"))
+
+        page.on("console", on_console)
+        page.on("pageerror", on_error)
+
+    def report(self) -> str:
+        parts = []
+        for name, page in self.pages.items():
+            try:
+                state = (
+                    json.dumps(page.evaluate(CALL_STATE_JS), indent=1, default=str)
+                    if not page.is_closed()
+                    else "(page closed)"
+                )
+            except PlaywrightError as exc:
+                state = f"(could not read the call state: {exc.message})"
+            lines = self.lines.get(name, [])
+            console = (
+                "\n".join(f"    {line}" for line in lines[-CONSOLE_LINES:]) or "    (no console messages)"
+            )
+            skipped = f" (last {CONSOLE_LINES} of {len(lines)})" if len(lines) > CONSOLE_LINES else ""
+            parts.append(f"--- {name}: call state\n{_redact(state)}\n--- {name}: console{skipped}\n{console}")
+        return "\n".join(parts)
+
+    def check(self, what: str, check: Callable[[], object]) -> None:
+        """Run a media check; on failure, fail with its error, each page's call state and console."""
+        try:
+            check()
+        except (AssertionError, PlaywrightError) as exc:
+            raise AssertionError(f"{what}: {exc}\n{self.report()}") from exc
+
+
 def _receives_video(page: Page) -> None:
     """The remote <video> shows the other side's camera: it has a size and its frames advance."""
     page.wait_for_function(
@@ -130,13 +214,8 @@ def _receives_video(page: Page) -> None:
 
 
 def test_patient_waits_clinician_admits_and_both_see_each_other(
-    media_browser: Browser, live_server: LiveServer, backend: str
+    media_browser: Browser, live_server: LiveServer
 ) -> None:
-    if backend == "sqlite":
-        # KNOWN ISSUE (session 3, in the closing note): in the full browser suite on SQLite the call's media
-        # stopped arriving after admission (room, waiting and admission work; the test passes alone on SQLite and
-        # in any order on PostgreSQL, the multi-server engine). Skipped here until the cause is found.
-        pytest.skip("two-browser media on the SQLite server: known issue under investigation (closing note)")
     tag = uuid.uuid4().hex[:8]
     patient_email = f"video.patient.{tag}@careweave-e2e.example"
     clinician_email = f"video.therapist.{tag}@careweave-e2e.example"
@@ -151,6 +230,9 @@ def test_patient_waits_clinician_admits_and_both_see_each_other(
     patient_ctx = _context(media_browser, live_server)
     clinician_ctx = _context(media_browser, live_server)
     patient, clinician = patient_ctx.new_page(), clinician_ctx.new_page()
+    diagnostics = PageDiagnostics()
+    diagnostics.watch("patient", patient)
+    diagnostics.watch("clinician", clinician)
     try:
         # The patient: device check and the waiting room.
         accounts.sign_in(patient, patient_email, PASSWORD)
@@ -161,7 +243,10 @@ def test_patient_waits_clinician_admits_and_both_see_each_other(
         expect(patient.locator("#device-status")).to_have_text(
             "Your camera and microphone are working. Check the preview and the microphone level."
         )
-        patient.wait_for_function("() => document.getElementById('local-video').videoWidth > 0")
+        diagnostics.check(
+            "the patient's camera preview",
+            lambda: patient.wait_for_function("() => document.getElementById('local-video').videoWidth > 0"),
+        )
 
         # The clinician sees who is waiting and admits them.
         accounts.sign_in(clinician, clinician_email, PASSWORD)
@@ -173,13 +258,19 @@ def test_patient_waits_clinician_admits_and_both_see_each_other(
         admit.click()
 
         # Both sides receive the other's video.
-        _receives_video(patient)
-        _receives_video(clinician)
-        expect(patient.locator("#stage-status")).to_have_text(
-            f"You are in the visit with Theo Therapist {tag}."
+        diagnostics.check("the patient receives the clinician's video", lambda: _receives_video(patient))
+        diagnostics.check("the clinician receives the patient's video", lambda: _receives_video(clinician))
+        diagnostics.check(
+            "the patient's call is connected",
+            lambda: expect(patient.locator("#stage-status")).to_have_text(
+                f"You are in the visit with Theo Therapist {tag}."
+            ),
         )
-        expect(clinician.locator("#stage-status")).to_have_text(
-            f"You are in the visit with Vera Video {tag}."
+        diagnostics.check(
+            "the clinician's call is connected",
+            lambda: expect(clinician.locator("#stage-status")).to_have_text(
+                f"You are in the visit with Vera Video {tag}."
+            ),
         )
         expect(clinician.locator("#waiting-status")).to_have_text(f"Vera Video {tag} is in the visit.")
         (ARTIFACTS / "screenshots").mkdir(parents=True, exist_ok=True)
@@ -191,9 +282,10 @@ def test_patient_waits_clinician_admits_and_both_see_each_other(
         mute = patient.get_by_role("button", name="Mute microphone")
         mute.click()
         expect(mute).to_have_attribute("aria-pressed", "true")
-        assert patient.evaluate(
+        muted = patient.evaluate(
             "() => document.getElementById('local-video').srcObject.getAudioTracks().every(t => !t.enabled)"
         )
+        assert muted, f"muting left an audio track enabled\n{diagnostics.report()}"
         clinician.get_by_role("button", name="Leave the visit").click()
         expect(clinician.get_by_text("You left the visit.")).to_be_visible()
         expect(patient.locator("#stage-status")).to_contain_text("left the call")

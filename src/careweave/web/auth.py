@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from careweave.core.actor import Actor, Role
 from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFound
@@ -59,6 +60,20 @@ async def check_csrf(request: Request, settings: SettingsDep) -> None:
         raise CsrfFailed(
             "This form has expired or did not come from Careweave. Reload the page and try again."
         )
+
+
+async def posted_form(request: Request) -> FormData:
+    """The submitted form, read on the event loop (Starlette caches it: ``check_csrf`` has usually read it).
+
+    A page handler that needs the form takes ``form: PostedForm`` and stays a plain ``def``, so FastAPI runs it
+    in the threadpool. Never make a handler ``async def`` just to ``await request.form()``: its database work
+    would then run on the event loop and stall every other request and the visit rooms' WebSockets while it
+    waits (on SQLite, for as long as another request holds the write lock).
+    """
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 @dataclass(frozen=True, slots=True)

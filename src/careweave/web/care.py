@@ -26,7 +26,7 @@ from careweave.safety import service as safety
 from careweave.screening import service as screening
 from careweave.screening.instruments import Instrument, get_instrument
 from careweave.triage import service as triage
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import TEMPLATES, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -224,13 +224,17 @@ def intake_step(
 
 
 @router.post("/intake/{number}")
-async def intake_save(
-    request: Request, number: int, session: DbSession, clock: ClockDep, web_user: WebUser = PATIENT
+def intake_save(
+    request: Request,
+    number: int,
+    session: DbSession,
+    clock: ClockDep,
+    raw: PostedForm,
+    web_user: WebUser = PATIENT,
 ) -> Response:
     if not 1 <= number <= len(STEPS):
         raise NotFound("Nothing is here.")
     assert web_user.actor.patient_id is not None
-    raw = await request.form()
     form = {k: v for k, v in raw.items() if isinstance(v, str) and k != "csrf_token"}
     goals = [g for g in raw.getlist("goals") if isinstance(g, str)]
     try:
@@ -297,18 +301,18 @@ def screening_form(request: Request, code: str, web_user: WebUser = PATIENT) -> 
 
 
 @router.post("/screening/{code}")
-async def screening_submit(
+def screening_submit(
     request: Request,
     code: str,
     session: DbSession,
     clock: ClockDep,
     settings: SettingsDep,
     mailer: MailerDep,
+    raw: PostedForm,
     web_user: WebUser = PATIENT,
 ) -> Response:
     assert web_user.actor.patient_id is not None
     instrument = get_instrument(code)
-    raw = await request.form()
     form = {k: v for k, v in raw.items() if isinstance(v, str)}
     answers, extra = _answers_from_form(instrument, form)
     try:
@@ -481,10 +485,7 @@ def oncall_page(request: Request, session: DbSession, clock: ClockDep, web_user:
 
 
 @router.post("/admin/on-call")
-async def oncall_save(
-    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = ADMIN
-) -> Response:
-    raw = await request.form()
+def oncall_save(session: DbSession, clock: ClockDep, raw: PostedForm, web_user: WebUser = ADMIN) -> Response:
     chosen: list[tuple[int, uuid.UUID]] = []
     for key, value in raw.items():
         if key.startswith("pos_") and isinstance(value, str) and value.strip():

@@ -36,7 +36,7 @@ from careweave.directory.schemas import (
 )
 from careweave.identity import service as identity
 from careweave.identity.models import User
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -362,10 +362,10 @@ def provider_new(
 
 
 @router.post(f"{BASE}/providers")
-async def provider_create(
-    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = ADMIN
+def provider_create(
+    request: Request, session: DbSession, clock: ClockDep, form: PostedForm, web_user: WebUser = ADMIN
 ) -> Response:
-    values = _form_values(await request.form())
+    values = _form_values(form)
     try:
         data, problems = _provider_data(values, ADMIN_FIELDS)
         _checked(ProviderCreate, data, problems)
@@ -394,11 +394,16 @@ def provider_edit(
 
 
 @router.post(f"{BASE}/providers/{{provider_id}}")
-async def provider_update(
-    request: Request, provider_id: uuid.UUID, session: DbSession, clock: ClockDep, web_user: WebUser = ADMIN
+def provider_update(
+    request: Request,
+    provider_id: uuid.UUID,
+    session: DbSession,
+    clock: ClockDep,
+    form: PostedForm,
+    web_user: WebUser = ADMIN,
 ) -> Response:
     view = service.get_provider(session, web_user.actor, provider_id)
-    values = _form_values(await request.form())
+    values = _form_values(form)
     try:
         data, problems = _provider_data(values, ADMIN_FIELDS)
         _checked(ProviderWrite, data, problems)
@@ -784,14 +789,14 @@ def my_profile(
 
 
 @router.post("/provider/profile")
-async def my_profile_save(
-    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = CLINICIAN
+def my_profile_save(
+    request: Request, session: DbSession, clock: ClockDep, form: PostedForm, web_user: WebUser = CLINICIAN
 ) -> Response:
     provider_id = service.profile_for_user(session, web_user.user.id)
     if provider_id is None:
         return _profile_page(request, session, web_user, status_code=404)
     view = service.get_provider(session, web_user.actor, provider_id)
-    values = _form_values(await request.form())
+    values = _form_values(form)
     try:
         data, problems = _provider_data(values, SELF_FIELDS)
         _checked(ProviderWrite, data, problems)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
@@ -19,7 +19,7 @@ from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import DomainError, FieldError, InvalidInput, PolicyDenied
 from careweave.deps import ClockDep, DbSession
 from careweave.medications import common, facts, formulary_service, prescribing, refills, rules, tapering
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -27,13 +27,6 @@ CLINICIANS = require_role(*CLINICAL_ROLES)
 PRESCRIBERS = require_role(Role.PSYCHIATRIST)
 PATIENT = require_role(Role.PATIENT)
 ADMIN = require_role(Role.ADMIN)
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-PostedForm = Annotated[FormData, Depends(_form)]
 
 
 def _t(form: FormData, name: str) -> str:

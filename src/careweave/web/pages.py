@@ -29,6 +29,7 @@ from careweave.web.auth import (
     HOME,
     CurrentUser,
     OptionalSession,
+    PostedForm,
     WebUser,
     check_csrf,
     require_role,
@@ -573,17 +574,16 @@ def patient_detail(
 
 
 @router.post("/patients/{patient_id}/consent-request")
-async def ask_for_consent(
-    request: Request,
+def ask_for_consent(
     patient_id: uuid.UUID,
     session: DbSession,
     clock: ClockDep,
+    form: PostedForm,
     web_user: WebUser = require_role(*CLINICIANS),
 ) -> Response:
     """A care-team member asks the patient to share categories with them (the patient answers in the portal)."""
     from careweave.consent import service as consent
 
-    form = await request.form()
     categories = [str(c) for c in form.getlist("categories")]
     consent.request_consent(
         session,

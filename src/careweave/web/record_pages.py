@@ -16,20 +16,13 @@ from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import Conflict, DomainError, InvalidInput
 from careweave.deps import ClockDep, DbSession
 from careweave.records import rules, service
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
 CLINICIANS = require_role(*CLINICAL_ROLES)
 PATIENT = require_role(Role.PATIENT)
 EXTRA_ROWS = 2
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-PostedForm = Annotated[FormData, Depends(_form)]
 
 
 def _see_other(url: str) -> RedirectResponse:

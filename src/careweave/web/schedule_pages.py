@@ -16,7 +16,7 @@ from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import Conflict, DomainError, FieldError, InvalidInput
 from careweave.deps import ClockDep, DbSession, SettingsDep
 from careweave.scheduling import rules, service, waitlist
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -390,13 +390,13 @@ def _zones() -> set[str]:
 
 
 @router.post("/schedule/availability")
-async def availability_submit(
+def availability_submit(
     request: Request,
     session: DbSession,
     clock: ClockDep,
+    form: PostedForm,
     web_user: WebUser = HOLDERS,
 ) -> Response:
-    form = await request.form()
     provider_id = form.get("provider_id")
     try:
         chosen = uuid.UUID(str(provider_id)) if provider_id else None

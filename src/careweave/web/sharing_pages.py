@@ -18,7 +18,7 @@ from careweave.core.actor import Role
 from careweave.core.errors import InvalidInput
 from careweave.deps import ClockDep, DbSession
 from careweave.identity import service as identity
-from careweave.web.auth import WebUser, check_csrf, require_role
+from careweave.web.auth import PostedForm, WebUser, check_csrf, require_role
 from careweave.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -74,10 +74,9 @@ def sharing(request: Request, session: DbSession, clock: ClockDep, web_user: Web
 
 
 @router.post("/sharing/grant")
-async def grant(
-    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = PATIENT
+def grant(
+    request: Request, session: DbSession, clock: ClockDep, form: PostedForm, web_user: WebUser = PATIENT
 ) -> Response:
-    form = await request.form()
     who = str(form.get("grantee") or "")
     expires_raw = str(form.get("expires") or "")
     try:

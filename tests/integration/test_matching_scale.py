@@ -100,6 +100,7 @@ def test_floor_is_exactly_the_eligible_providers(directory: None, sessions: sess
     assert later > 0
 
 
+@pytest.mark.parametrize("directory", ["never_checked"], indirect=True)  # availability plays no part here
 def test_scoped_facts_decide_as_the_full_facts(directory: None, sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         for bn in make_needs(30):
@@ -120,6 +121,7 @@ def test_scoped_facts_decide_as_the_full_facts(directory: None, sessions: sessio
             assert unscoped[f.id].languages == f.languages
 
 
+@pytest.mark.parametrize("directory", ["stored"], indirect=True)
 @pytest.mark.parametrize("cap", [10, 40])
 def test_the_walk_finds_the_ranked_first_page(
     directory: None, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, cap: int

@@ -661,12 +661,21 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
     return records, union_all(*tag_rows) if len(tag_rows) > 1 else tag_rows[0]
 
 
+def _chunked(run: Any, ids: list[Any], stmt: Any, size: int = 900) -> list[Any]:
+    """``run(stmt, {"cand": chunk})`` over ``ids`` a chunk at a time, the rows joined."""
+    out: list[Any] = []
+    for i in range(0, len(ids), size):
+        out += list(run(stmt, {"cand": ids[i : i + size]}))
+    return out
+
+
 def exclusion_fact_rows(
     session: Session, state: str, on_date: date, plan_id: uuid.UUID | None, conditions: tuple[str, ...]
 ) -> dict[str, Any]:
     """For every active provider with a licence or compact privilege in ``state`` (``candidate_ids_in_state``):
-    what the hard filters read, keyed by the id as text, joined in SQL rather than listed (there may be
-    thousands). Only the need's plan and conditions are read: the filters look at nothing else."""
+    what the hard filters read, keyed by the id as text: the ids first, then each table by provider id, a
+    chunk of ids at a time (there may be thousands). Only the need's plan and conditions are read: the filters
+    look at nothing else."""
     lic = select(License.provider_id).where(
         License.state == state,
         License.status == "active",
@@ -677,14 +686,20 @@ def exclusion_fact_rows(
         CompactPrivilege.status == "active",
         or_(CompactPrivilege.expires.is_(None), CompactPrivilege.expires >= on_date),
     )
-    cand = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(union_all(lic, comp)))
+    in_state = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(union_all(lic, comp)))
+    ids = list(session.scalars(in_state))
+    # Then every lookup by provider id, a chunk of ids at a time: a subquery here let SQLite scan a whole
+    # condition's or plan's rows (hundreds of thousands at directory scale) instead of probing by provider.
+    cand = bindparam("cand", expanding=True)
 
     def key(column: Any) -> Any:
         return cast(column, String)
 
     out: dict[str, Any] = {
         "providers": list(
-            session.execute(
+            _chunked(
+                session.execute,
+                ids,
                 select(
                     key(Provider.id),
                     Provider.name,
@@ -698,12 +713,14 @@ def exclusion_fact_rows(
                     Provider.openings_checked_at,
                     Provider.first_therapy_day,
                     Provider.first_evaluation_day,
-                ).where(Provider.id.in_(cand))
+                ).where(Provider.id.in_(cand)),
             )
         )
     }
     out["licenses"] = list(
-        session.execute(
+        _chunked(
+            session.execute,
+            ids,
             select(
                 key(License.provider_id),
                 License.state,
@@ -712,11 +729,13 @@ def exclusion_fact_rows(
                 License.status,
                 License.issued,
                 License.expires,
-            ).where(License.provider_id.in_(cand))
+            ).where(License.provider_id.in_(cand)),
         )
     )
     out["compact_privileges"] = list(
-        session.execute(
+        _chunked(
+            session.execute,
+            ids,
             select(
                 key(CompactPrivilege.provider_id),
                 CompactPrivilege.compact,
@@ -724,26 +743,30 @@ def exclusion_fact_rows(
                 CompactPrivilege.status,
                 CompactPrivilege.issued,
                 CompactPrivilege.expires,
-            ).where(CompactPrivilege.provider_id.in_(cand), CompactPrivilege.state == state)
+            ).where(CompactPrivilege.provider_id.in_(cand), CompactPrivilege.state == state),
         )
     )
     out["prescriptive_certifications"] = set(
-        session.scalars(
+        _chunked(
+            session.scalars,
+            ids,
             select(key(PrescriptiveCertification.provider_id)).where(
                 PrescriptiveCertification.provider_id.in_(cand),
                 PrescriptiveCertification.state == state,
                 or_(
                     PrescriptiveCertification.expires.is_(None), PrescriptiveCertification.expires >= on_date
                 ),
-            )
+            ),
         )
     )
     out["in_network"] = (
         set(
-            session.scalars(
+            _chunked(
+                session.scalars,
+                ids,
                 select(key(ProviderNetwork.provider_id)).where(
                     ProviderNetwork.plan_id == plan_id, ProviderNetwork.provider_id.in_(cand)
-                )
+                ),
             )
         )
         if plan_id is not None
@@ -751,10 +774,12 @@ def exclusion_fact_rows(
     )
     out["conditions"] = (
         list(
-            session.execute(
+            _chunked(
+                session.execute,
+                ids,
                 select(key(ProviderCondition.provider_id), ProviderCondition.condition).where(
                     ProviderCondition.condition.in_(conditions), ProviderCondition.provider_id.in_(cand)
-                )
+                ),
             )
         )
         if conditions

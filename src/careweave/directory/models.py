@@ -27,7 +27,7 @@ STATUSES = "('active', 'inactive', 'suspended', 'expired')"
 
 # Compared in code-point order, as Python compares strings: SQLite's default (BINARY); on PostgreSQL the "C"
 # collation, so the per-state index serves the walk's order whatever the database's default collation.
-RANK_KEY_TYPE = String(300).with_variant(String(300, collation="C"), "postgresql")
+RANK_KEY_TYPE = String(1000).with_variant(String(1000, collation="C"), "postgresql")  # 3 x 200 + id, folded
 
 
 def rank_key(provider_id: uuid.UUID, name: str) -> str:
@@ -81,7 +81,7 @@ class Provider(Entity):
     )
     name: Mapped[str] = mapped_column(String(200))
     # name.casefold(), kept by validate_name: the rules' tie-break, so SQL sorts names as Python does.
-    sort_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    sort_name: Mapped[str] = mapped_column(String(600), default="", server_default="")  # folding can lengthen
     credential: Mapped[str] = mapped_column(String(20), index=True)
     npi: Mapped[str | None] = mapped_column(String(10), unique=True)
     taxonomy_code: Mapped[str | None] = mapped_column(String(10))

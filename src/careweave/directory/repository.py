@@ -16,6 +16,7 @@ from sqlalchemy import (
     Exists,
     Float,
     Integer,
+    Numeric,
     Select,
     String,
     Uuid,
@@ -296,17 +297,20 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     if all(edge is None for edge in edges):
         return None  # a small state: ranking it whole costs no more than a walk
     rows: list[tuple[uuid.UUID, str, int | None]] = []
+    bounds = [edge for edge in edges if edge is not None]  # beyond these a source may have unread rows
     for edge, capped, whole in zip(edges, stmts.walks_capped, stmts.walks, strict=True):
         found = (
             session.execute(whole, params)
             if edge is None
             else session.execute(capped, params | {"edge": edge})
         )
-        rows += [(pid, key, day) for pid, key, day in found]
+        got = [(pid, key, day) for pid, key, day in found]
+        if len(got) == params["limit"]:  # cut at the limit: the source's next row may precede others' rows
+            bounds.append(got[-1][1])
+        rows += got
     rows.sort(key=lambda row: row[1])
-    if capped_edges := [edge for edge in edges if edge is not None]:
-        # Beyond the first edge a capped source may have rows it did not read.
-        rows = [row for row in rows if row[1] <= min(capped_edges)]
+    if bounds:
+        rows = [row for row in rows if row[1] <= min(bounds)]
     found_ids: dict[uuid.UUID, Candidate] = {}
     for pid, _key, day in rows:
         found_ids.setdefault(pid, Candidate(pid, day))
@@ -364,7 +368,7 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
         "gender": q.gender,
         "gender_w": gender_w,
         "on_day": q.on_day,
-        **{f"weekday_{k}": 1 << ((q.on_weekday + k) % 7) for k in range(7)},
+        **{f"weekday_{k}": 1 << ((q.on_weekday - 1 + k) % 7) for k in range(7)},  # from the day before
         "availability_w": availability_w,
         "half_life": half_life,
     }
@@ -383,7 +387,7 @@ def _statements(shape: _Shape) -> _Statements:
     """The candidate statements for a shape, built once: a match only binds values (building and keying a
     statement of this size costs more than running it for a small state)."""
     filters, parts, top, speaks = _candidate_sql(shape)
-    score = functools.reduce(operator.add, parts) if parts else literal(0.0)
+    score = _rounded(functools.reduce(operator.add, parts)) if parts else literal(0.0)
     name_key, name = Provider.sort_name, Provider.name
     if shape.postgres:  # code-point order, as Python compares strings
         name_key, name = name_key.collate("C"), name.collate("C")
@@ -495,7 +499,8 @@ def _candidate_sql(
         filters += treats_each()  # every eligible provider then scores the same here
     elif shape.conditions:
         filters.append(treats(ProviderCondition.condition.in_(bindparam("conditions", expanding=True))))
-        parts += [case((each, weight("condition_share")), else_=0.0) for each in treats_each()]
+        share = [case((each, weight("condition_share")), else_=0.0) for each in treats_each()]
+        parts.append(_rounded(functools.reduce(operator.add, share)))  # one part, as the rules score it
         top += treats_each() if shape.conditions > 1 else []
     speaks = None
     if shape.language:  # an outer join on the (provider, language) key: one probe per eligible provider
@@ -517,13 +522,14 @@ def _candidate_sql(
 
 def _days_late(shape: _Shape) -> ColumnElement[int]:
     """A lower bound on the days from the need's date to the provider's first free day: the later of the
-    stored earliest free day and the first of their stored weekdays on or after the need's date (never
-    checked: 0, the best)."""
+    stored earliest free day and the first of their stored weekdays from the need's date (never checked: 0,
+    the best). The exact search starts at the date's local midnight, which east of UTC is the previous UTC
+    day, so the weekdays count from the day before (``weekday_0`` is its bit) and a day less, at least 0."""
     opening = getattr(Provider, shape.opening_day)
     weekdays = getattr(Provider, shape.opening_day.replace("_day", "_weekdays"))
     ahead = case(
         (weekdays.is_(None), 0),
-        *((weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0, k) for k in range(7)),
+        *((weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0, max(0, k - 1)) for k in range(7)),
         else_=0,
     )
     stored = opening - bindparam("on_day", type_=Integer)  # NULL when never checked
@@ -534,10 +540,18 @@ def _availability_part(shape: _Shape) -> ColumnElement[float]:
     """The rules' earliest-availability part (rules._availability_part) from _days_late: an upper bound."""
     best = bindparam("availability_w", type_=Float)
     late = _days_late(shape)
-    return case(
-        (late > 0, best * func.power(0.5, cast(late, Float) / bindparam("half_life", type_=Float))),
-        else_=best,
+    return _rounded(
+        case(
+            (late > 0, best * func.power(0.5, cast(late, Float) / bindparam("half_life", type_=Float))),
+            else_=best,
+        )
     )
+
+
+def _rounded(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value`` rounded to 4 places, as rules.score rounds each part and the total, so SQL's ties are the
+    rules' ties (an unrounded float would order apart two scores the rules call equal)."""
+    return func.round(cast(value, Numeric(20, 10)), 4)
 
 
 @dataclass(frozen=True, slots=True)

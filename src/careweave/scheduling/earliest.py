@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from careweave.core.clock import Clock
@@ -72,6 +72,20 @@ def from_day_number(value: int) -> date:
     return EPOCH + timedelta(days=value)
 
 
+def lock(session: Session, provider_ids: Iterable[uuid.UUID]) -> None:
+    """Lock the providers' rows as booking does (PostgreSQL ``FOR NO KEY UPDATE``, in id order), before a
+    change that frees their time touches visits or holds: the later refresh then takes no lock a racing
+    booking could hold while waiting for those rows (SQLite serialises writers anyway)."""
+    ids = sorted(set(provider_ids))
+    if ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Provider.id)
+            .where(Provider.id.in_(ids))
+            .order_by(Provider.id)
+            .with_for_update(key_share=True)
+        )
+
+
 def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetime) -> int:
     """Recompute the stored earliest free first visits of ``provider_ids`` as of ``now``; returns how many
     providers were updated. Locks their rows first (see the module docstring)."""
@@ -81,20 +95,18 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
     done = 0
     for i in range(0, len(ids), BATCH):
         chunk = ids[i : i + BATCH]
+        current = select(Provider.id, Provider.updated_at).where(Provider.id.in_(chunk)).order_by(Provider.id)
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(
-                select(Provider.id)
-                .where(Provider.id.in_(chunk))
-                .order_by(Provider.id)
-                .with_for_update(key_share=True)
-            )
+            current = current.with_for_update(key_share=True)
+        # updated_at is passed through: a refresh is not an edit of the provider's profile.
         values: dict[uuid.UUID, dict[str, object]] = {
-            pid: {"id": pid, "openings_checked_at": now} for pid in chunk
+            pid: {"id": pid, "openings_checked_at": now, "updated_at": updated}
+            for pid, updated in session.execute(current)
         }
         schedules = scheduling_repo.schedules(session, chunk)
         for code, (at_column, day_column, weekdays_column) in COLUMNS.items():
             found = scheduling.openings(session, chunk, visit_type_for=dict.fromkeys(chunk, code), now=now)
-            for pid in chunk:
+            for pid in values:  # providers that exist (an unknown id is skipped)
                 start = found[pid].start if pid in found else None
                 values[pid][at_column] = start
                 values[pid][day_column] = day_number(start.astimezone(UTC).date()) if start else None
@@ -165,7 +177,7 @@ def fresh_openings(
     of ``on_date``: it is still bookable (at or after ``now`` plus their minimum notice) and on or after
     ``on_date`` begins in any zone. The stored time was free and earliest when computed; since then whatever
     frees time refreshed it and a booking that took it did too, so it is still the earliest. One query."""
-    from careweave.scheduling.models import ProviderSchedule
+    from careweave.scheduling.models import ProviderSchedule, WaitlistOffer
 
     at_column = getattr(Provider, COLUMNS[visit_type][0])
     ids = list(provider_ids)
@@ -174,7 +186,13 @@ def fresh_openings(
     rows = session.execute(
         select(Provider.id, at_column, ProviderSchedule.min_notice_minutes)
         .join(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
-        .where(Provider.id.in_(ids), at_column.is_not(None), Provider.openings_checked_at.is_not(None))
+        .where(
+            Provider.id.in_(ids),
+            at_column.is_not(None),
+            Provider.openings_checked_at.is_not(None),
+            # A waitlist hold frees its time when it runs out, before anything refreshes the stored time.
+            ~exists().where(WaitlistOffer.provider_id == Provider.id, WaitlistOffer.status == "open"),
+        )
     )
     day_start = datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC)
     return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}

@@ -784,6 +784,7 @@ def cancel(
                 "This visit is not part of a series.", fields=[FieldError("scope", "not a series")]
             )
         targets = repo.series_appointments(session, appt.series_id, from_start=appt.start_at)
+    earliest.lock(session, {a.provider_id for a in targets})  # as booking does, before touching the visits
     row = repo.schedule_row(session, appt.provider_id)
     late_hours = row.late_cancel_hours if row else 24
     from careweave.scheduling import reminders, waitlist
@@ -833,6 +834,7 @@ def reschedule(
     now = clock.now()
     if appt.start_at <= now:
         raise Conflict("This visit has started; it can no longer be moved.")
+    earliest.lock(session, [appt.provider_id])  # as booking does, before touching the visit
     provider = _provider(session, appt.provider_id)
     vt = _visit_type(session, appt.visit_type)
     patient = session.get(Patient, appt.patient_id)

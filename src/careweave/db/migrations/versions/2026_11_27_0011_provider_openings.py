@@ -66,7 +66,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("openings_checked_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("first_therapy_weekdays", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("first_evaluation_weekdays", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("sort_name", sa.String(200), nullable=False, server_default=""))
+        batch_op.add_column(sa.Column("sort_name", sa.String(600), nullable=False, server_default=""))
     providers = sa.table("providers", sa.column("id", sa.Uuid()), sa.column("name"), sa.column("sort_name"))
     conn = op.get_bind()
     rows = [
@@ -96,7 +96,7 @@ def upgrade() -> None:
             batch_op.add_column(
                 sa.Column(
                     "rank_key",
-                    sa.String(300).with_variant(sa.String(300, collation="C"), "postgresql"),
+                    sa.String(1000).with_variant(sa.String(1000, collation="C"), "postgresql"),
                     nullable=False,
                     server_default="",
                 )

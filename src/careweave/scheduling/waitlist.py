@@ -141,7 +141,9 @@ def remove(
     if entry.status not in ("waiting", "offered"):
         raise Conflict(f"This waitlist entry is already {entry.status}.")
     freed = []
-    for offer in _open_offers(session, entry.id):
+    offers = _open_offers(session, entry.id)
+    earliest.lock(session, {offer.provider_id for offer in offers})  # as booking does, before the holds
+    for offer in offers:
         offer.status = "withdrawn"
         freed.append(offer)
     entry.status = "removed"
@@ -370,6 +372,7 @@ def decline(
     offer, entry = _offer_for(session, actor, offer_id)
     if offer.status != "open":
         raise Conflict("This offer is no longer open.")
+    earliest.lock(session, [offer.provider_id])  # as booking does, before touching the hold
     offer.status = "declined"
     entry.status = "waiting"
     session.flush()
@@ -398,6 +401,10 @@ def decline(
 
 def expire_offer(session: Session, offer_id: uuid.UUID, *, clock: Clock, settings: Settings) -> bool:
     """An offer's time is up: the patient keeps waiting for other times; the slot goes to the next patient."""
+    provider_id = session.scalar(select(WaitlistOffer.provider_id).where(WaitlistOffer.id == offer_id))
+    if provider_id is None:
+        return False
+    earliest.lock(session, [provider_id])  # the provider first, as booking and accepting do
     offer = session.scalars(
         select(WaitlistOffer).where(WaitlistOffer.id == offer_id).with_for_update()
     ).one_or_none()

@@ -694,9 +694,8 @@ def _after_booking(
         # clinic booked on the patient's behalf). The provider is usually in the identity map (no query).
         provider = session.get(Provider, appt.provider_id)
         holder = provider.user_id if provider is not None else None
-        if (
-            provider is not None
-        ):  # a visit taking the stored earliest free time moves it (scheduling.earliest)
+        # A visit taking the stored earliest free time moves it (scheduling.earliest).
+        if provider is not None:
             earliest.after_claim(session, provider, appt.start_at, appt.block_end_at, now=clock.now())
         if holder is not None:
             careteam.ensure_member(

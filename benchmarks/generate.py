@@ -602,9 +602,30 @@ def load(engine: Engine, providers: int, *, seed: int = DEFAULT_SEED, progress: 
         if progress and (done % 25_000 == 0 or done == providers):
             took = time.perf_counter() - started
             print(f"  loaded {done:,}/{providers:,} providers ({took:.0f} s)", flush=True)
+    build_documents(engine, progress=progress)
     compute_openings(engine, now=NOW, progress=progress)
     analyze(engine)
     return Loaded(gen, dict(counts.rows), time.perf_counter() - started)
+
+
+def build_documents(engine: Engine, *, progress: bool = True) -> None:
+    """Matching's documents for the loaded directory (directory.documents: the services keep them on every
+    write; a bulk load builds them once), one transaction per 5,000 providers."""
+    from sqlalchemy import select
+
+    from careweave.db.engine import make_sessionmaker
+    from careweave.directory import documents
+
+    started = time.perf_counter()
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        ids = list(session.scalars(select(Provider.id).order_by(Provider.id)))
+    written = 0
+    for i in range(0, len(ids), 5000):
+        with sessions.begin() as session:
+            written += documents.refresh(session, ids[i : i + 5000])
+    if progress:
+        print(f"  {written:,} match documents in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def compute_openings(engine: Engine, *, now: datetime, progress: bool = True) -> None:

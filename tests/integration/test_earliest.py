@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from careweave.core.actor import Role
 from careweave.core.clock import FixedClock
-from careweave.directory import matching
+from careweave.directory import documents, matching
 from careweave.directory import repository as repo
 from careweave.directory.models import Provider
 from careweave.identity import service as identity
@@ -123,6 +123,7 @@ def test_a_stale_stored_time_only_delays_nobody(session: Session, world) -> None
     _hours(session, clock, admin, soon)
     stale = earliest.day_number(NOW.date())  # as if computed before the week off was set
     session.execute(update(Provider).where(Provider.id == late).values(first_therapy_day=stale))
+    documents.refresh(session, [late])  # matching reads its documents' copy
     result = matching.run_match(session, _need(), plan_name=None, now=NOW, limit=1)
     assert [r.name for r in result.therapists] == ["Zed Soon"]
     both = matching.run_match(session, _need(), plan_name=None, now=NOW, limit=2)

@@ -13,7 +13,7 @@ from careweave.cli import _worker_pass
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import FixedClock
 from careweave.core.errors import PolicyDenied
-from careweave.directory import licensing, service
+from careweave.directory import documents, licensing, service
 from careweave.directory.licensing import Expiry, classify_expiry
 from careweave.directory.models import License
 from careweave.identity import service as identity
@@ -69,6 +69,7 @@ def test_licence_today_is_the_date_anywhere_on_earth():
 def _provider(session, clock, name: str, *, credential: str = "LCSW", active: bool = True):
     provider = service.create_provider(session, SYSTEM, {"name": name, "credential": credential}, clock=clock)
     provider.is_active = active
+    documents.refresh(session, [provider.id])  # a direct write: matching's copy follows
     return provider
 
 

@@ -15,7 +15,7 @@ from benchmarks.matching import legacy_facts, legacy_run_match, make_needs
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from careweave.directory import matching, rules
+from careweave.directory import documents, matching, rules
 from careweave.directory import repository as repo
 from careweave.directory.models import Plan, Provider
 from careweave.scheduling import earliest
@@ -36,6 +36,9 @@ def directory(
         for name, table in TABLES.items():
             if chunk[name]:
                 connection.execute(table.insert(), chunk[name])
+    with sessions() as session:  # a bulk load: matching's documents built once (directory.documents)
+        documents.refresh(session, list(session.scalars(select(Provider.id))))
+        session.commit()
     if request.param != "never_checked":
         with sessions() as session:
             ids = list(session.scalars(select(Provider.id)))
@@ -52,6 +55,7 @@ def directory(
                     .where(Provider.first_evaluation_day.is_(None))
                     .values(openings_checked_at=None)
                 )
+                documents.refresh(session, ids)
             session.commit()
 
 

@@ -27,6 +27,7 @@ from careweave import policy
 from careweave.audit import service as audit
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
+from careweave.directory import documents
 from careweave.directory.models import License, Provider
 
 WARNING_THRESHOLDS: tuple[int, ...] = (60, 30, 7)
@@ -185,7 +186,9 @@ def expire_licences(session: Session, *, clock: Clock) -> int:
         .with_for_update(skip_locked=True)
     )
     count = 0
+    touched: set[uuid.UUID] = set()
     for lic in session.scalars(stmt):
+        touched.add(lic.provider_id)
         lic.status = EXPIRED
         session.flush()
         audit.record(
@@ -198,4 +201,5 @@ def expire_licences(session: Session, *, clock: Clock) -> int:
             details={"license_id": str(lic.id), "state": lic.state, "expires": str(lic.expires)},
         )
         count += 1
+    documents.refresh(session, touched)  # matching's copy no longer lists the expired licences
     return count

@@ -14,9 +14,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -230,3 +232,73 @@ class PrescriptiveCertification(Entity):
     state: Mapped[str] = mapped_column(String(2))
     number: Mapped[str] = mapped_column(String(40))
     expires: Mapped[date | None]
+
+
+# What a match document carries besides its key, in the order of the covering key (PostgreSQL INCLUDE).
+DOCUMENT_PAYLOAD = (
+    "provider_id",
+    "compact",
+    "issued",
+    "expires",
+    "credential",
+    "offers_therapy",
+    "offers_medication_management",
+    "accepting_new_patients",
+    "active_patients",
+    "capacity",
+    "gender",
+    "conditions",
+    "languages",
+    "openings_checked",
+    "first_therapy_day",
+    "first_therapy_weekdays",
+    "first_evaluation_day",
+    "first_evaluation_weekdays",
+)
+
+
+class MatchDocument(Base):
+    """What matching's hard filters and score read about one provider in one state for one network, in one row
+    (directory.documents keeps them; ADR 0013): one per active provider x active licence or compact privilege
+    x network key (each plan they are in network with, SELF_PAY if they take self-pay, ANY always).
+
+    The key orders a state's documents for a network in the rules' name order (rank_key), and every other
+    column rides in the key's index (SQLite: a WITHOUT ROWID table is its primary key; PostgreSQL: INCLUDE), so
+    ranking a state for a plan reads one index range and nothing else. A copy: the licences, privileges,
+    networks, tags and provider columns stay the truth, and matching's rules decide every candidate it returns.
+    """
+
+    __tablename__ = "match_documents"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "state", "network", "rank_key", "source_id", postgresql_include=list(DOCUMENT_PAYLOAD)
+        ),
+        Index("ix_match_documents_provider_id", "provider_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    state: Mapped[str] = mapped_column(String(2))
+    # A plan's id, SELF_PAY_NETWORK or ANY_NETWORK (directory.documents).
+    network: Mapped[uuid.UUID] = mapped_column(Uuid)
+    rank_key: Mapped[str] = mapped_column(RANK_KEY_TYPE)
+    source_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the licence's or compact privilege's id
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    compact: Mapped[bool] = mapped_column(Boolean)  # the source is a compact privilege
+    issued: Mapped[date | None]
+    expires: Mapped[date | None]
+    credential: Mapped[str] = mapped_column(String(20))
+    offers_therapy: Mapped[bool] = mapped_column(Boolean)
+    offers_medication_management: Mapped[bool] = mapped_column(Boolean)
+    accepting_new_patients: Mapped[bool] = mapped_column(Boolean)
+    active_patients: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(60))  # case-folded
+    # The provider's conditions and languages, each between commas (",anxiety,depression,"): tags are
+    # lower-case codes without commas (service._tags), so ",tag," occurs exactly when the provider has it.
+    conditions: Mapped[str] = mapped_column(Text)
+    languages: Mapped[str] = mapped_column(Text)
+    openings_checked: Mapped[bool] = mapped_column(Boolean)  # Provider.openings_checked_at is set
+    first_therapy_day: Mapped[int | None] = mapped_column(Integer)
+    first_therapy_weekdays: Mapped[int | None] = mapped_column(Integer)
+    first_evaluation_day: Mapped[int | None] = mapped_column(Integer)
+    first_evaluation_weekdays: Mapped[int | None] = mapped_column(Integer)

@@ -13,19 +13,16 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Date,
-    Exists,
     Float,
     Integer,
     Numeric,
     Select,
     String,
     Uuid,
-    and_,
     bindparam,
     case,
     cast,
     delete,
-    exists,
     func,
     literal,
     literal_column,
@@ -37,10 +34,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK
 from careweave.directory.models import (
     CompactPrivilege,
     DeaRegistration,
     License,
+    MatchDocument,
     PatientCoverage,
     Plan,
     PrescriptiveCertification,
@@ -360,10 +359,11 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
         "on_date": q.on_date,
         "credentials": list(q.credentials),
         "plan_id": q.plan_id,
-        "conditions": list(q.conditions),
-        **{f"condition_{i}": c for i, c in enumerate(q.conditions)},
+        "self_pay_network": SELF_PAY_NETWORK,
+        "any_network": ANY_NETWORK,
+        **{f"condition_{i}": f",{c}," for i, c in enumerate(q.conditions)},
         "condition_share": condition_w / len(q.conditions) if q.conditions else 0.0,
-        "language": q.language,
+        "language": f",{q.language}," if q.language is not None else None,
         "language_w": language_w,
         "gender": q.gender,
         "gender_w": gender_w,
@@ -385,112 +385,103 @@ class _Statements:
 @functools.lru_cache(maxsize=512)
 def _statements(shape: _Shape) -> _Statements:
     """The candidate statements for a shape, built once: a match only binds values (building and keying a
-    statement of this size costs more than running it for a small state)."""
-    filters, parts, top, speaks = _candidate_sql(shape)
+    statement of this size costs more than running it for a small state).
+
+    They read only the match documents (models.MatchDocument, directory.documents): a need's rows are the
+    state's documents for its network key(s), one index range each, in rank-key order."""
+    doc = MatchDocument
+    filters, parts, top = _candidate_sql(shape)
     score = _rounded(functools.reduce(operator.add, parts)) if parts else literal(0.0)
-    name_key, name = Provider.sort_name, Provider.name
-    if shape.postgres:  # code-point order, as Python compares strings
-        name_key, name = name_key.collate("C"), name.collate("C")
     # What SQL assumed of each candidate's first free day (need's day numbering), for the caller's bound.
     bound_day = bindparam("on_day", type_=Integer) + (_days_late(shape) if shape.availability else literal(0))
-    columns = (
-        Provider.id.label("id"),
-        score.label("score"),
-        name_key.label("name_key"),
-        name.label("name"),
-        bound_day.label("opening_day"),
-    )
-    sources = [License, CompactPrivilege] if shape.compact_ok else [License]
-
-    # Each branch starts from the state's licences (or compact privileges): the most selective index.
-    def scored(stmt: Select[Any]) -> Select[Any]:
-        return stmt.outerjoin(ProviderLanguage, speaks) if speaks is not None else stmt
-
-    branches = [
-        scored(select(*columns).join_from(model, Provider, Provider.id == model.provider_id)).where(
-            *_valid_in_state(model), *filters
-        )
-        for model in sources
-    ]
-    rows = union_all(*branches).subquery() if len(branches) > 1 else branches[0].subquery()
+    networks = _networks(shape)
     ranked = (
-        select(rows.c.id, rows.c.opening_day)
-        .order_by(rows.c.score.desc(), rows.c.name_key, rows.c.name, rows.c.id)
+        select(doc.provider_id, bound_day.label("opening_day"))
+        .where(_in_network(networks), *_valid_in_state(), *filters)
+        .order_by(score.desc(), doc.rank_key)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
     edges, walks, capped = [], [], []
-    for model in sources:
-        key = model.rank_key  # code-point order on every engine (models.RANK_KEY_TYPE)
+    for network in networks:  # each network key is one index range in rank-key order
+        in_range = [doc.state == bindparam("state", type_=String), doc.network == network]
         edges.append(
-            select(key)
-            .where(*_valid_in_state(model))
-            .order_by(key)
+            select(doc.rank_key)
+            .where(*in_range)
+            .order_by(doc.rank_key)
             .offset(bindparam("edge_offset", type_=Integer))
             .limit(1)
         )
-        walk = select(Provider.id, key, bound_day).join_from(
-            model, Provider, Provider.id == model.provider_id
+        walk = select(doc.provider_id, doc.rank_key, bound_day).where(
+            *in_range, *_valid_in_state(), *filters, *top
         )
-        if speaks is not None:
-            walk = walk.join(ProviderLanguage, speaks)
-        walk = walk.where(*_valid_in_state(model), *filters, *top)
-        limited = walk.order_by(key).limit(bindparam("limit", type_=Integer))
-        walks.append(limited)
+        walks.append(walk.order_by(doc.rank_key).limit(bindparam("limit", type_=Integer)))
         capped.append(
-            walk.where(key <= bindparam("edge", type_=String))
-            .order_by(key)
+            walk.where(doc.rank_key <= bindparam("edge", type_=String))
+            .order_by(doc.rank_key)
             .limit(bindparam("limit", type_=Integer))
         )
     return _Statements(ranked, tuple(edges), tuple(walks), tuple(capped))
 
 
-def _valid_in_state(model: Any) -> list[ColumnElement[bool]]:
+def _networks(shape: _Shape) -> list[ColumnElement[Any]]:
+    """The network keys a need's documents are filed under (directory.documents)."""
+    keys: list[ColumnElement[Any]] = []
+    if shape.plan:
+        keys.append(bindparam("plan_id", type_=Uuid))
+    if shape.self_pay:
+        keys.append(bindparam("self_pay_network", type_=Uuid))
+    return keys or [bindparam("any_network", type_=Uuid)]
+
+
+def _in_network(networks: list[ColumnElement[Any]]) -> ColumnElement[bool]:
+    doc = MatchDocument
+    return doc.network == networks[0] if len(networks) == 1 else doc.network.in_(networks)
+
+
+def _valid_in_state() -> list[ColumnElement[bool]]:
+    """A document's source (an active licence or compact privilege: documents are kept for active ones only)
+    is in the state and issued and unexpired on the date."""
+    doc = MatchDocument
     on_date = bindparam("on_date", type_=Date)
     return [
-        model.state == bindparam("state", type_=String),
-        model.status == "active",
-        or_(model.issued.is_(None), model.issued <= on_date),
-        model.expires >= on_date,
+        doc.state == bindparam("state", type_=String),
+        or_(doc.issued.is_(None), doc.issued <= on_date),
+        doc.expires >= on_date,
     ]
+
+
+def _has_tag(column: Any, param: str) -> ColumnElement[bool]:
+    """The document's tag list (",a,b,") holds the parameter's ",tag," (documents.tag_text)."""
+    found = func.instr(column, bindparam(param, type_=String))
+    return found > 0
+
+
+def _has_tag_pg(column: Any, param: str) -> ColumnElement[bool]:
+    return func.strpos(column, bindparam(param, type_=String)) > 0
 
 
 def _candidate_sql(
     shape: _Shape,
-) -> tuple[list[ColumnElement[bool]], list[ColumnElement[float]], list[ColumnElement[bool]], Any]:
-    """(hard filters on the provider, score parts, the conditions under which every part is at its best,
-    the language join condition or None) for a shape, with the need's values as parameters (_params)."""
-    offers = Provider.offers_therapy if shape.service == "therapy" else Provider.offers_medication_management
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[float]], list[ColumnElement[bool]]]:
+    """(hard filters, score parts, the conditions under which every part is at its best) for a shape, over the
+    match documents, with the need's values as parameters (_params)."""
+    doc = MatchDocument
+    has = _has_tag_pg if shape.postgres else _has_tag
+    offers = doc.offers_therapy if shape.service == "therapy" else doc.offers_medication_management
     filters: list[ColumnElement[bool]] = [
-        Provider.is_active.is_(True),
-        Provider.accepting_new_patients.is_(True),
-        Provider.active_patients < Provider.capacity,
+        doc.accepting_new_patients.is_(True),
+        doc.active_patients < doc.capacity,
         offers.is_(True),
-        Provider.credential.in_(bindparam("credentials", expanding=True)),
+        doc.credential.in_(bindparam("credentials", expanding=True)),
     ]
-    opening = getattr(Provider, shape.opening_day)
-    filters.append(or_(Provider.openings_checked_at.is_(None), opening.is_not(None)))
-    network = []
-    if shape.plan:
-        network.append(
-            exists().where(
-                ProviderNetwork.provider_id == Provider.id,
-                ProviderNetwork.plan_id == bindparam("plan_id", type_=Uuid),
-            )
-        )
-    if shape.self_pay:
-        network.append(Provider.self_pay.is_(True))
-    if network:
-        filters.append(or_(*network))
+    if not shape.compact_ok:
+        filters.append(doc.compact.is_(False))
+    opening = getattr(doc, shape.opening_day)
+    filters.append(or_(doc.openings_checked.is_(False), opening.is_not(None)))
 
-    def treats(condition: Any) -> Exists:
-        return exists().where(ProviderCondition.provider_id == Provider.id, condition)
-
-    def treats_each() -> list[Exists]:
-        return [
-            treats(ProviderCondition.condition == bindparam(f"condition_{i}", type_=String))
-            for i in range(shape.conditions)
-        ]
+    def treats_each() -> list[ColumnElement[bool]]:
+        return [has(doc.conditions, f"condition_{i}") for i in range(shape.conditions)]
 
     weight = functools.partial(bindparam, type_=Float)
     parts: list[ColumnElement[float]] = []
@@ -498,26 +489,22 @@ def _candidate_sql(
     if shape.conditions and shape.all_conditions:
         filters += treats_each()  # every eligible provider then scores the same here
     elif shape.conditions:
-        filters.append(treats(ProviderCondition.condition.in_(bindparam("conditions", expanding=True))))
+        filters.append(or_(*treats_each()))
         share = [case((each, weight("condition_share")), else_=0.0) for each in treats_each()]
         parts.append(_rounded(functools.reduce(operator.add, share)))  # one part, as the rules score it
         top += treats_each() if shape.conditions > 1 else []
-    speaks = None
-    if shape.language:  # an outer join on the (provider, language) key: one probe per eligible provider
-        speaks = and_(
-            ProviderLanguage.provider_id == Provider.id,
-            ProviderLanguage.language == bindparam("language", type_=String),
-        )
-        parts.append(case((ProviderLanguage.provider_id.is_not(None), weight("language_w")), else_=0.0))
-        top.append(ProviderLanguage.provider_id.is_not(None))
+    if shape.language:
+        speaks = has(doc.languages, "language")
+        parts.append(case((speaks, weight("language_w")), else_=0.0))
+        top.append(speaks)
     if shape.gender:
-        same = func.lower(Provider.gender) == bindparam("gender", type_=String)
+        same = doc.gender == bindparam("gender", type_=String)
         parts.append(case((same, weight("gender_w")), else_=0.0))
         top.append(same)
     if shape.availability:
         parts.append(_availability_part(shape))
         top.append(_days_late(shape) <= 0)
-    return filters, parts, top, speaks
+    return filters, parts, top
 
 
 def _days_late(shape: _Shape) -> ColumnElement[int]:
@@ -525,8 +512,8 @@ def _days_late(shape: _Shape) -> ColumnElement[int]:
     stored earliest free day and the first of their stored weekdays from the need's date (never checked: 0,
     the best). The exact search starts at the date's local midnight, which east of UTC is the previous UTC
     day, so the weekdays count from the day before (``weekday_0`` is its bit) and a day less, at least 0."""
-    opening = getattr(Provider, shape.opening_day)
-    weekdays = getattr(Provider, shape.opening_day.replace("_day", "_weekdays"))
+    opening = getattr(MatchDocument, shape.opening_day)
+    weekdays = getattr(MatchDocument, shape.opening_day.replace("_day", "_weekdays"))
     ahead = case(
         (weekdays.is_(None), 0),
         *((weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0, max(0, k - 1)) for k in range(7)),

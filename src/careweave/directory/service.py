@@ -17,8 +17,8 @@ from careweave.core import geo
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from careweave.directory import documents, rules
 from careweave.directory import repository as repo
-from careweave.directory import rules
 from careweave.directory.models import (
     CompactPrivilege,
     DeaRegistration,
@@ -199,7 +199,7 @@ def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[s
     if data.get("networks") is not None:
         repo.set_networks(session, provider.id, data["networks"])
         changed.append("networks")
-    session.flush()
+    documents.refresh(session, [provider.id])  # flushes first
     return changed
 
 
@@ -360,6 +360,7 @@ def add_license(
         expires=expires,
     )
     repo.add(session, lic)
+    documents.refresh(session, [provider.id])
     audit.record(
         session,
         actor,
@@ -402,6 +403,7 @@ def add_compact_privilege(
         expires=expires,
     )
     repo.add(session, row)
+    documents.refresh(session, [provider.id])
     audit.record(
         session,
         actor,

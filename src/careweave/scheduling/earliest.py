@@ -35,6 +35,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from careweave.core.clock import Clock
+from careweave.directory import documents
 from careweave.directory.models import Provider
 from careweave.scheduling import repository as scheduling_repo
 from careweave.scheduling import rules
@@ -113,6 +114,7 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
                 sched = schedules.get(pid)
                 values[pid][weekdays_column] = utc_weekdays(sched, code, now=now) if sched else 0
         session.execute(update(Provider), list(values.values()))
+        documents.copy_openings(session, values.values())  # matching reads them from its documents
         done += len(chunk)
     return done
 

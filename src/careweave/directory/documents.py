@@ -1,0 +1,199 @@
+"""Match documents: a denormalised copy of what matching's SQL reads, one row per provider, state and network
+(models.MatchDocument; ADR 0013 "Match documents").
+
+Why: ranking a large state through the normalised tables probes the provider, the plan's network, each
+condition and the language for every one of the state's 10,000-18,000 licences (docs/benchmarks.md). A
+document holds all of it in one row, keyed (state, network, rank key), so a need's candidates are one index
+range read in the rules' name order with nothing else to visit.
+
+Keeping them current: every write that changes an input calls :func:`refresh` for the providers it touched, in
+the same transaction (directory.service for profiles, tags, networks, licences and privileges, the CSV import
+through it, licensing.expire_licences); scheduling.earliest copies the earliest free times with
+:func:`copy_openings`. A document is only ever a superset filter and an upper-bound score: the rules decide every
+candidate from the normalised facts (directory.matching), so a stale document can cost time, never a wrong
+answer, except by leaving someone out; tests/integration/test_match_documents.py checks each write path against
+a rebuild from scratch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from careweave.directory.models import (
+    CompactPrivilege,
+    License,
+    MatchDocument,
+    Provider,
+    ProviderCondition,
+    ProviderLanguage,
+    ProviderNetwork,
+    rank_key,
+)
+
+# Network keys besides plan ids (random UUIDs, so never these): a self-pay need reads SELF_PAY_NETWORK, a need
+# without coverage ANY_NETWORK.
+SELF_PAY_NETWORK = uuid.UUID(int=0)
+ANY_NETWORK = uuid.UUID(int=1)
+
+CHUNK = 500  # providers per statement (bound parameters stay well under every engine's limit)
+
+OPENING_COLUMNS = (
+    "first_therapy_day",
+    "first_therapy_weekdays",
+    "first_evaluation_day",
+    "first_evaluation_weekdays",
+)
+
+
+def tag_text(tags: Iterable[str]) -> str:
+    """Tags between commas (",a,b,"): a need's tag occurs as ",tag," exactly when the provider has it."""
+    return "," + ",".join(sorted(tags)) + "," if tags else ","
+
+
+def _chunks(ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
+    ordered = sorted(set(ids))
+    for i in range(0, len(ordered), CHUNK):
+        yield ordered[i : i + CHUNK]
+
+
+def document_rows(session: Session, provider_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The documents ``provider_ids`` should have now (an inactive or unknown provider has none)."""
+    providers = session.execute(
+        select(
+            Provider.id,
+            Provider.name,
+            Provider.credential,
+            Provider.offers_therapy,
+            Provider.offers_medication_management,
+            Provider.accepting_new_patients,
+            Provider.active_patients,
+            Provider.capacity,
+            Provider.gender,
+            Provider.self_pay,
+            Provider.openings_checked_at,
+            *(getattr(Provider, c) for c in OPENING_COLUMNS),
+        ).where(Provider.id.in_(provider_ids), Provider.is_active.is_(True))
+    ).all()
+    if not providers:
+        return []
+    ids = [p.id for p in providers]
+    sources: dict[uuid.UUID, list[tuple[uuid.UUID, str, bool, Any, Any]]] = defaultdict(list)
+    for model, compact in ((License, False), (CompactPrivilege, True)):
+        for sid, pid, state, issued, expires in session.execute(
+            select(model.id, model.provider_id, model.state, model.issued, model.expires).where(
+                model.provider_id.in_(ids), model.status == "active"
+            )
+        ):
+            sources[pid].append((sid, state, compact, issued, expires))
+    networks: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for pid, plan_id in session.execute(
+        select(ProviderNetwork.provider_id, ProviderNetwork.plan_id).where(
+            ProviderNetwork.provider_id.in_(ids)
+        )
+    ):
+        networks[pid].append(plan_id)
+    tags: dict[str, dict[uuid.UUID, list[str]]] = {}
+    for kind, model, column in (
+        ("conditions", ProviderCondition, ProviderCondition.condition),
+        ("languages", ProviderLanguage, ProviderLanguage.language),
+    ):
+        grouped: dict[uuid.UUID, list[str]] = defaultdict(list)
+        for pid, tag in session.execute(select(model.provider_id, column).where(model.provider_id.in_(ids))):
+            grouped[pid].append(tag)
+        tags[kind] = grouped
+    rows: list[dict[str, Any]] = []
+    for p in providers:
+        if not sources.get(p.id):
+            continue
+        keys = [ANY_NETWORK, *networks.get(p.id, ())]
+        if p.self_pay:
+            keys.append(SELF_PAY_NETWORK)
+        common = {
+            "provider_id": p.id,
+            "rank_key": rank_key(p.id, p.name),
+            "credential": p.credential,
+            "offers_therapy": p.offers_therapy,
+            "offers_medication_management": p.offers_medication_management,
+            "accepting_new_patients": p.accepting_new_patients,
+            "active_patients": p.active_patients,
+            "capacity": p.capacity,
+            "gender": p.gender.casefold() if p.gender else None,
+            "conditions": tag_text(tags["conditions"].get(p.id, ())),
+            "languages": tag_text(tags["languages"].get(p.id, ())),
+            "openings_checked": p.openings_checked_at is not None,
+            **{c: getattr(p, c) for c in OPENING_COLUMNS},
+        }
+        for sid, state, compact, issued, expires in sources[p.id]:
+            for network in keys:
+                rows.append(
+                    common
+                    | {
+                        "state": state,
+                        "network": network,
+                        "source_id": sid,
+                        "compact": compact,
+                        "issued": issued,
+                        "expires": expires,
+                    }
+                )
+    return rows
+
+
+def refresh(session: Session, provider_ids: Iterable[uuid.UUID]) -> int:
+    """Rebuild the documents of ``provider_ids`` from the directory as it stands in this transaction (flushes
+    first); returns how many documents they now have."""
+    session.flush()
+    written = 0
+    with session.no_autoflush:
+        for chunk in _chunks(provider_ids):
+            session.execute(delete(MatchDocument).where(MatchDocument.provider_id.in_(chunk)))
+            rows = document_rows(session, chunk)
+            if rows:
+                session.execute(insert(MatchDocument), rows)
+            written += len(rows)
+    return written
+
+
+def copy_openings(session: Session, values: Iterable[dict[str, Any]]) -> None:
+    """Copy providers' stored earliest free times (``values``: ``id``, ``openings_checked_at`` and the opening
+    columns, as scheduling.earliest writes them to the provider) onto their documents."""
+    params = [
+        {
+            "pid": v["id"],
+            "checked": v["openings_checked_at"] is not None,
+            **{f"v_{c}": v[c] for c in OPENING_COLUMNS},
+        }
+        for v in values
+    ]
+    if not params:
+        return
+    table = MatchDocument.__table__
+    stmt = (
+        update(table)
+        .where(table.c.provider_id == bindparam("pid"))
+        .values(
+            openings_checked=bindparam("checked"),
+            **{c: bindparam(f"v_{c}") for c in OPENING_COLUMNS},
+        )
+    )
+    session.connection().execute(stmt, params)
+
+
+def rebuild_all(session: Session) -> int:
+    """Rebuild every document (after a bulk load that bypassed the services; `careweave` migration 0012 does
+    the same for existing data). Returns how many documents there are."""
+    session.execute(delete(MatchDocument))
+    ids = list(session.scalars(select(Provider.id).where(Provider.is_active.is_(True))))
+    written = 0
+    for chunk in _chunks(ids):
+        rows = document_rows(session, chunk)
+        if rows:
+            session.execute(insert(MatchDocument), rows)
+        written += len(rows)
+    return written

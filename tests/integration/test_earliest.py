@@ -146,3 +146,44 @@ def test_a_renamed_provider_keeps_their_place_in_the_walk(session: Session, worl
     directory.update_provider(session, admin, pid, {"name": "Anna Zola"}, clock=clock)
     session.expire_all()
     assert session.get(License, lic.id).rank_key == rank_key(pid, "Anna Zola")  # type: ignore[union-attr]
+
+
+def test_a_sunday_need_bounds_weekday_workers_by_monday_west_of_utc_and_by_sunday_east(  # type: ignore[no-untyped-def]
+    session: Session, world
+) -> None:
+    """For a later date, SQL bounds the first free day by the stored UTC weekdays: a New York clinician working
+    Monday to Friday is free on Monday at the earliest (their Friday evening hours spill into Saturday UTC, but a
+    search from Sunday's local midnight starts on Sunday UTC); a Berlin clinician's Sunday local midnight is
+    Saturday 23:00 UTC, so their bound counts from the day before. Both bounds hold against the exact search."""
+    from dataclasses import replace
+
+    clock, admin, _ = world
+    sunday = NOW.date() + timedelta(days=5)  # NOW is a Tuesday
+    assert sunday.weekday() == 6
+    ids = {}
+    for name, zone, hours in (
+        ("Nia West", "America/New_York", (time(15), time(21))),  # 20:00-02:00 UTC: Friday's ends Saturday UTC
+        ("Bo East", "Europe/Berlin", (time(0), time(2))),  # Monday 00:00-02:00 Berlin: Sunday 23:00 UTC
+    ):
+        pid = _provider(session, clock, admin, name)
+        weekly = tuple(scheduling.WindowIn(d, *hours) for d in range(5))
+        data = scheduling.AvailabilityIn(zone, weekly, (), min_notice_minutes=0, horizon_days=60)
+        scheduling.set_availability(session, admin, pid, data, clock=clock)
+        ids[name] = pid
+    need = replace(_need(), on_date=sunday)
+    query = matching._candidate_query(need, "therapist", matching.rules.default_rules())
+    bound = {c.id: c.opening_day for c in repo.match_candidates(session, query, limit=50)}
+    monday = earliest.day_number(sunday + timedelta(days=1))
+    assert bound[ids["Nia West"]] == monday  # was Sunday (0 days late) before the east flag
+    assert bound[ids["Bo East"]] == earliest.day_number(sunday)
+    exact = scheduling.openings(
+        session,
+        list(ids.values()),
+        visit_type_for=dict.fromkeys(ids.values(), "therapy_intake"),
+        now=NOW,
+        from_day=sunday,
+    )
+    for pid in ids.values():
+        start = exact[pid].start
+        assert start is not None and earliest.day_number(start.astimezone(UTC).date()) >= bound[pid]
+    assert exact[ids["Bo East"]].start == datetime(2026, 12, 6, 23, 0, tzinfo=UTC)  # Monday 00:00 in Berlin

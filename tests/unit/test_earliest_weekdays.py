@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from careweave.scheduling import rules
-from careweave.scheduling.earliest import utc_weekdays
+from careweave.scheduling.earliest import EAST_OF_UTC, utc_weekdays
 
 NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # winter in the north: New York is UTC-5
 
@@ -43,3 +43,14 @@ def test_windows_for_other_visit_types_and_extra_hours() -> None:
     )
     assert utc_weekdays(sched, "therapy_intake", now=NOW) == _bits(2, 5)
     assert utc_weekdays(sched, "medication_management_20", now=NOW) == _bits(0, 2, 5)
+
+
+def test_zones_east_of_utc_are_flagged() -> None:
+    # Kolkata (UTC+5:30): a date's local midnight is on the previous UTC day, so matching counts from there.
+    east = rules.Schedule("Asia/Kolkata", (rules.Window(0, time(9), time(17)),))
+    assert utc_weekdays(east, "therapy_intake", now=NOW) == _bits(0) | EAST_OF_UTC
+    # London is at UTC in winter and ahead of it in summer: flagged (half a year on is summer).
+    london = rules.Schedule("Europe/London", (rules.Window(0, time(9), time(17)),))
+    assert utc_weekdays(london, "therapy_intake", now=NOW) & EAST_OF_UTC
+    west = rules.Schedule("America/Los_Angeles", (rules.Window(0, time(9), time(17)),))
+    assert not utc_weekdays(west, "therapy_intake", now=NOW) & EAST_OF_UTC

@@ -147,11 +147,23 @@ def document_rows(session: Session, provider_ids: list[uuid.UUID]) -> list[dict[
 
 def refresh(session: Session, provider_ids: Iterable[uuid.UUID]) -> int:
     """Rebuild the documents of ``provider_ids`` from the directory as it stands in this transaction (flushes
-    first); returns how many documents they now have."""
+    first); returns how many documents they now have.
+
+    On PostgreSQL the providers' rows are locked first (FOR NO KEY UPDATE, in id order, as
+    scheduling.earliest.lock does): a concurrent earliest-time refresh then either commits before we read the
+    provider or waits and updates the documents we wrote, never the ones we deleted."""
     session.flush()
     written = 0
+    postgres = session.get_bind().dialect.name == "postgresql"
     with session.no_autoflush:
         for chunk in _chunks(provider_ids):
+            if postgres:  # as scheduling.earliest.lock: its refresh then never misses our new rows
+                session.execute(
+                    select(Provider.id)
+                    .where(Provider.id.in_(chunk))
+                    .order_by(Provider.id)
+                    .with_for_update(key_share=True)
+                )
             session.execute(delete(MatchDocument).where(MatchDocument.provider_id.in_(chunk)))
             rows = document_rows(session, chunk)
             if rows:

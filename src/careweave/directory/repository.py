@@ -48,6 +48,7 @@ from careweave.directory.models import (
     ProviderLanguage,
     ProviderNetwork,
 )
+from careweave.scheduling.earliest import EAST_OF_UTC
 
 
 def add(session: Session, obj: object) -> None:
@@ -509,14 +510,22 @@ def _candidate_sql(
 
 def _days_late(shape: _Shape) -> ColumnElement[int]:
     """A lower bound on the days from the need's date to the provider's first free day: the later of the
-    stored earliest free day and the first of their stored weekdays from the need's date (never checked: 0,
-    the best). The exact search starts at the date's local midnight, which east of UTC is the previous UTC
-    day, so the weekdays count from the day before (``weekday_0`` is its bit) and a day less, at least 0."""
+    stored earliest free day and the first of their stored UTC weekdays from the need's date (never checked: 0,
+    the best). The exact search starts at the date's local midnight in the provider's zone: west of UTC (or at
+    it) that is on the date itself; east of UTC (scheduling.earliest.EAST_OF_UTC) on the previous UTC day, so
+    there the weekdays count from the day before (``weekday_0`` is its bit, ``weekday_1`` the date's) and a day
+    less, at least 0."""
     opening = getattr(MatchDocument, shape.opening_day)
     weekdays = getattr(MatchDocument, shape.opening_day.replace("_day", "_weekdays"))
+
+    def has(k: int) -> ColumnElement[bool]:
+        return weekdays.op("&")(bindparam(f"weekday_{k % 7}", type_=Integer)) != 0
+
+    east = weekdays.op("&")(literal(EAST_OF_UTC, Integer)) != 0
     ahead = case(
         (weekdays.is_(None), 0),
-        *((weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0, max(0, k - 1)) for k in range(7)),
+        (east, case(*((has(k), max(0, k - 1)) for k in range(7)), else_=0)),
+        *((has(k + 1), k) for k in range(7)),
         else_=0,
     )
     stored = opening - bindparam("on_day", type_=Integer)  # NULL when never checked

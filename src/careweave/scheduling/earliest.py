@@ -119,13 +119,24 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
     return done
 
 
+# Bit 7 of a stored weekdays mask: the zone is east of UTC (at now or half a year on), so a search from a date's
+# local midnight starts on the previous UTC day (matching's bound counts from that day: repository._days_late).
+EAST_OF_UTC = 1 << 7
+
+
 def utc_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) -> int:
     """The UTC weekdays (bit 0 = Monday) on which ``schedule`` may offer ``visit_type``: those its weekly hours
     touch, in the zone's offset now and half a year on (either side of a daylight-saving change), and those of
     any extra hours on a date. A superset, so "the first such weekday on or after a date" is a lower bound on
-    the first free day after it (matching ranks later dates by it)."""
+    the first free day after it (matching ranks later dates by it). Plus EAST_OF_UTC when the zone's offset is
+    ahead of UTC at either time: a date's local midnight is then on the previous UTC day, where free time
+    searched "from the date" can begin; west of UTC (or at it) it begins on the date itself."""
     tz = schedule.zone
     mask = 0
+    for ref in (now, now + timedelta(days=182)):
+        offset = ref.astimezone(tz).utcoffset()
+        if offset is not None and offset > timedelta(0):
+            mask |= EAST_OF_UTC
 
     def touch(start: datetime, end: datetime) -> None:
         nonlocal mask

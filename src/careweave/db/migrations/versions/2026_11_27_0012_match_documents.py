@@ -5,7 +5,7 @@ plan are one index range in the rules' name order.
 The table is its primary key's index: WITHOUT ROWID on SQLite; on PostgreSQL the key's index INCLUDEs every
 other column (index-only scans). Existing data gets its documents here, with the rules of directory.documents
 frozen below (network keys: each plan, 00000000-0000-0000-0000-000000000000 for self-pay,
-00000000-0000-0000-0000-000000000001 for any).
+00000000-0000-0000-0000-000000000001 for any). Stored weekday masks are reset (see upgrade()).
 
 Revision ID: 0012_match_documents
 Revises: 0011_provider_openings
@@ -99,6 +99,10 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_match_documents_provider_id", "match_documents", ["provider_id"], unique=False)
+    # The weekday masks gain a flag (scheduling.earliest.EAST_OF_UTC) without which matching's bound now counts
+    # from the date itself: masks stored before it are dropped (NULL: no bound, always safe) until the worker's
+    # next refresh recomputes them (within scheduling.earliest.STALE_AFTER).
+    op.execute("UPDATE providers SET first_therapy_weekdays = NULL, first_evaluation_weekdays = NULL")
     _backfill(table)
 
 

@@ -20,6 +20,7 @@ can outrank the last result (``_may_outrank``).
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
@@ -145,6 +146,7 @@ def run_match(
     if limit is None or need.modalities:  # modality fit is not computed in SQL: rank everyone
         return _match_everyone(session, need, plan_name=plan_name, now=now)
     rs = rules.default_rules()
+    repo.plan_each_match(session)
     facts: dict[str, rules.ProviderFacts] = {}
     checked: dict[str, dict[str, rules.ProviderFacts]] = {"therapist": {}, "prescriber": {}}
     lists: dict[str, tuple[rules.Ranked, ...]] = {"therapist": (), "prescriber": ()}
@@ -154,10 +156,10 @@ def run_match(
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
     first = {role: _first_page(session, queries[role], page) for role in roles}
-    _load(session, [c.id for cs in first.values() for c in cs], need, facts)
+    _load(session, [c.id for cs, _ in first.values() for c in cs], need, facts)
     for role in roles:
         search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role])
-        lists[role] = tuple(_top(search, first[role], limit))
+        lists[role] = tuple(_top(search, *first[role], limit))
         summary[role] = MappingProxyType({})
         if not lists[role]:
             # Every SQL candidate was examined (the last page was short): those refused only for want of free
@@ -229,13 +231,43 @@ def _candidate_ids(
     return repo.match_candidates(session, query, limit=page, offset=offset)
 
 
-def _first_page(session: Session, query: repo.CandidateQuery, page: int) -> list[repo.Candidate]:
-    """SQL's first ``page`` candidates: by a walk in name order when they all have the best score
-    (repository.walk_top_candidates: a large state is not ranked whole), else by ranking the state."""
+# Pages SQL ranks at once when it has to rank a state: ranking costs the scan of the state's documents, about
+# the same for a few more rows, and a search that needs a second page often needs a third.
+PREFETCH = 4
+
+
+@dataclass(slots=True)
+class _Pages:
+    """SQL's candidates for a role, served a page at a time from rows fetched ahead (``rows``, up to row
+    ``fetched`` of SQL's order; ``done`` when SQL has no more)."""
+
+    rows: list[repo.Candidate]
+    fetched: int
+    done: bool
+
+    def take(self, session: Session, query: repo.CandidateQuery, page: int) -> list[repo.Candidate]:
+        if len(self.rows) < page and not self.done:
+            more = _candidate_ids(session, query, page * PREFETCH, self.fetched)
+            self.rows += more
+            self.fetched += len(more)
+            self.done = len(more) < page * PREFETCH
+        out, self.rows = self.rows[:page], self.rows[page:]
+        return out
+
+
+def _first_page(
+    session: Session, query: repo.CandidateQuery, page: int
+) -> tuple[list[repo.Candidate], _Pages]:
+    """SQL's first ``page`` candidates, and the rest to come: by a walk in name order when they all have the
+    best score (repository.walk_top_candidates: a large state is not ranked whole), else by ranking the state
+    (PREFETCH pages at once)."""
     if not query.credentials:
-        return []
+        return [], _Pages([], 0, True)
     walked = repo.walk_top_candidates(session, query, limit=page)
-    return walked if walked is not None else _candidate_ids(session, query, page, 0)
+    if walked is not None:
+        return walked, _Pages([], page, False)  # as ranking's first page: the next starts at row ``page``
+    pages = _Pages([], 0, False)
+    return pages.take(session, query, page), pages
 
 
 def _scope(need: rules.Need) -> repo.FactScope:
@@ -276,14 +308,13 @@ class _Search:
 AVAILABILITY_SCAN = 100
 
 
-def _top(search: _Search, candidates: list[repo.Candidate], limit: int) -> list[rules.Ranked]:
+def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit: int) -> list[rules.Ranked]:
     """The rules' first ``limit`` for the role, from SQL's candidates (the first page), fetching further pages
     while the rules refuse too many of them (providers with no free time included), and while a later
     candidate could still outrank the last result (SQL ranks by the stored earliest free time, a lower bound
     on the exact one), up to AVAILABILITY_SCAN more candidates."""
     s = search
     seen: list[str] = []
-    offset = 0
     filled_at: int | None = None  # candidates seen when the results first filled up
     ids = [c.id for c in candidates]
     while True:
@@ -304,8 +335,7 @@ def _top(search: _Search, candidates: list[repo.Candidate], limit: int) -> list[
                 s.facts[str(last.id)], last.opening_day, ranked[limit - 1], s.need
             ):
                 return ranked[:limit]
-        offset += s.page
-        candidates = _candidate_ids(s.session, s.query, s.page, offset)
+        candidates = pages.take(s.session, s.query, s.page)
         ids = [c.id for c in candidates]
         _load(s.session, ids, s.need, s.facts)
 
@@ -370,6 +400,19 @@ def _with_availability(
     return out
 
 
+AUTHORITY_CODES = frozenset({"no_authority_in_state", "scope"})
+
+
+def _period_class(issued: date | None, expires: date | None, on_date: date) -> tuple[bool, bool, bool]:
+    """All the rules read of a licence's or privilege's dates for a need (rules._period_problem): whether it
+    starts after the date, has no expiry on record, or expired before the date."""
+    return (
+        issued is not None and issued > on_date,
+        expires is None,
+        expires is not None and expires < on_date,
+    )
+
+
 def _directory_counts(
     session: Session, need: rules.Need, role: rules.Role, rs: rules.RuleSet
 ) -> dict[str, int]:
@@ -378,65 +421,81 @@ def _directory_counts(
     stored (scheduling.earliest): those it says have no free time count as "no_availability"; the candidates
     whose exact free time refused them are counted by the caller.
 
-    The facts loaded here hold only what the hard filters read (the need's plan and conditions, no languages),
-    which decides exclusions exactly as the full facts would, at a fraction of the cost for a large state.
+    The facts hold only what the hard filters read (repository.exclusion_facts). Each rules filter reads its own
+    part of the facts (rules._FILTERS): authority and scope read the credential, offers, certificate, licences
+    and privileges — of which only the numbers and which side of the need's date each date falls on matter —
+    and network, accepting, capacity and conditions read the rest. So providers alike in one part share that
+    part's decision: the rules judge the first provider of each new part (a large state has thousands of
+    providers and a few dozen kinds of each part).
     """
-    conditions = tuple(sorted({c.casefold() for c in need.conditions}))
-    plan_id = _plan_uuid(need.plan_id)
-    rows = repo.exclusion_fact_rows(session, need.state, need.on_date, plan_id, conditions)
-    licences: dict[str, list[rules.LicenseFact]] = {}
-    for pid, *fields in rows["licenses"]:
-        licences.setdefault(pid, []).append(rules.LicenseFact(*fields))
-    privileges: dict[str, list[rules.CompactPrivilege]] = {}
-    for pid, *fields in rows["compact_privileges"]:
-        privileges.setdefault(pid, []).append(rules.CompactPrivilege(*fields))
-    treated: dict[str, set[str]] = {}
-    for pid, condition in rows["conditions"]:
-        treated.setdefault(pid, set()).add(condition)
+    wanted = sorted({c.casefold() for c in need.conditions})
+    on_date = need.on_date
+    found = repo.exclusion_facts(session, need.state, on_date, _plan_uuid(need.plan_id))
     day_column = earliest.COLUMNS[FIRST_VISIT[role]][1]
-    facts = [
-        rules.ProviderFacts(
-            id=p[0],
-            name=p.name,
-            credential=p.credential,
-            offers=frozenset(
-                o
-                for o, on in (
-                    ("therapy", p.offers_therapy),
-                    ("medication_management", p.offers_medication_management),
-                )
-                if on
+    authority: dict[tuple[object, ...], frozenset[str]] = {}  # authority and scope codes by their facts
+    rest: dict[tuple[object, ...], frozenset[str]] = {}  # network, accepting, capacity and condition codes
+    counts: Counter[str] = Counter()
+    for pid, p in found.providers.items():
+        licences = found.licences.get(pid, ())
+        privileges = found.privileges.get(pid, ())
+        treats = frozenset(c for c in wanted if f",{c}," in p.conditions)
+        authority_key = (
+            p.credential,
+            p.offers_therapy,
+            p.offers_medication_management,
+            pid in found.certified,
+            tuple(
+                sorted((s, t.upper(), st, *_period_class(i, e, on_date)) for s, t, _n, st, i, e in licences)
             ),
-            conditions=frozenset(treated.get(p[0], ())),
-            accepting_new_patients=p.accepting_new_patients,
-            capacity=p.capacity,
-            active_patients=p.active_patients,
-            licenses=tuple(licences.get(p[0], ())),
-            compact_privileges=tuple(privileges.get(p[0], ())),
-            networks=frozenset({need.plan_id})
-            if need.plan_id and p[0] in rows["in_network"]
-            else frozenset(),
-            self_pay=p.self_pay,
-            prescriptive_certifications=frozenset({need.state})
-            if p[0] in rows["prescriptive_certifications"]
-            else frozenset(),
+            tuple(sorted((c, s, st, *_period_class(i, e, on_date)) for c, s, st, i, e in privileges)),
         )
-        for p in rows["providers"]
-    ]
-    counts = rules.exclusion_counts(facts, need, role, rules=rs)
-    # Availability is looked up only for providers passing every other filter (as _with_availability does):
-    # of those, the ones stored as having no free time are refused for it.
-    none_free = {
-        p[0]
-        for p in rows["providers"]
-        if p.openings_checked_at is not None and getattr(p, day_column) is None
-    }
-    unavailable = sum(1 for f in facts if f.id in none_free and not rules.exclusions(f, need, role, rules=rs))
-    if unavailable:
-        counts["no_availability"] = counts.get("no_availability", 0) + unavailable
-    outside = repo.count_active_providers(session) - len(facts)
+        rest_key = (
+            p.accepting_new_patients,
+            p.active_patients < p.capacity,
+            treats,
+            pid in found.in_network,
+            pid in found.self_pay,
+        )
+        if authority_key not in authority or rest_key not in rest:
+            facts = rules.ProviderFacts(
+                id=pid,
+                name=pid,
+                credential=p.credential,
+                offers=frozenset(
+                    o
+                    for o, on in (
+                        ("therapy", p.offers_therapy),
+                        ("medication_management", p.offers_medication_management),
+                    )
+                    if on
+                ),
+                conditions=treats,
+                accepting_new_patients=p.accepting_new_patients,
+                capacity=p.capacity,
+                active_patients=p.active_patients,
+                licenses=tuple(rules.LicenseFact(*fields) for fields in licences),
+                compact_privileges=tuple(rules.CompactPrivilege(*fields) for fields in privileges),
+                networks=frozenset({need.plan_id})
+                if need.plan_id and pid in found.in_network
+                else frozenset(),
+                self_pay=pid in found.self_pay,
+                prescriptive_certifications=frozenset({need.state})
+                if pid in found.certified
+                else frozenset(),
+            )
+            codes = frozenset(e.code for e in rules.exclusions(facts, need, role, rules=rs))
+            authority.setdefault(authority_key, codes & AUTHORITY_CODES)
+            rest.setdefault(rest_key, codes - AUTHORITY_CODES)
+        refused = authority[authority_key] | rest[rest_key]
+        if refused:
+            counts.update(refused)
+        elif p.openings_checked and getattr(p, day_column) is None:
+            # Availability is looked up only for providers passing every other filter (as _with_availability
+            # does): of those, the ones stored as having no free time are refused for it.
+            counts["no_availability"] += 1
+    outside = repo.count_active_providers(session) - len(found.providers)
     if outside:
-        counts["no_authority_in_state"] = counts.get("no_authority_in_state", 0) + outside
+        counts["no_authority_in_state"] += outside
     return {code: counts[code] for code in rules.EXCLUSION_CODES if counts.get(code)}
 
 

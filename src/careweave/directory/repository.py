@@ -29,6 +29,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -209,6 +210,16 @@ def candidate_ids_in_state(session: Session, state: str, on_date: object) -> lis
     ids = union(lic, comp).subquery()
     stmt = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(select(ids.c[0])))
     return list(session.scalars(stmt))
+
+
+def plan_each_match(session: Session) -> None:
+    """On PostgreSQL, plan this transaction's statements for their values (``plan_cache_mode`` for the rest of
+    the transaction). The driver prepares a statement run often; PostgreSQL then may switch to a generic plan,
+    and for matching's statements the best plan depends on the values (a state with 18,000 documents or 40, a
+    common plan or a rare one): a generic plan took over a second for some needs where a custom one takes
+    15 ms (docs/benchmarks.md). Planning costs well under a millisecond here."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -679,123 +690,98 @@ def _chunked(run: Any, ids: list[Any], stmt: Any, size: int = 900) -> list[Any]:
     return out
 
 
-def exclusion_fact_rows(
-    session: Session, state: str, on_date: date, plan_id: uuid.UUID | None, conditions: tuple[str, ...]
-) -> dict[str, Any]:
-    """For every active provider with a licence or compact privilege in ``state`` (``candidate_ids_in_state``):
-    what the hard filters read, keyed by the id as text: the ids first, then each table by provider id, a
-    chunk of ids at a time (there may be thousands). Only the need's plan and conditions are read: the filters
-    look at nothing else."""
-    lic = select(License.provider_id).where(
-        License.state == state,
-        License.status == "active",
-        or_(License.expires.is_(None), License.expires >= on_date),
-    )
-    comp = select(CompactPrivilege.provider_id).where(
-        CompactPrivilege.state == state,
-        CompactPrivilege.status == "active",
-        or_(CompactPrivilege.expires.is_(None), CompactPrivilege.expires >= on_date),
-    )
-    in_state = select(Provider.id).where(Provider.is_active.is_(True), Provider.id.in_(union_all(lic, comp)))
-    ids = list(session.scalars(in_state))
-    # Then every lookup by provider id, a chunk of ids at a time: a subquery here let SQLite scan a whole
-    # condition's or plan's rows (hundreds of thousands at directory scale) instead of probing by provider.
-    cand = bindparam("cand", expanding=True)
+@dataclass(frozen=True, slots=True)
+class ExclusionFacts:
+    """What the hard filters read about every active provider with an active licence or compact privilege in a
+    state that has not expired by a date (matching's explanation of an empty role), keyed by the id as text."""
 
-    def key(column: Any) -> Any:
+    providers: dict[str, Any]  # one match document row each (network ANY): the provider's filter columns
+    in_network: set[str]
+    self_pay: set[str]
+    # LicenseFact fields: the state's, and for holders of a privilege there, every state's
+    licences: dict[str, list[tuple[Any, ...]]]
+    privileges: dict[str, list[tuple[Any, ...]]]  # CompactPrivilege fields, in the state
+    certified: set[str]  # a prescriptive certificate for the state valid on the date
+
+
+def exclusion_facts(session: Session, state: str, on_date: date, plan_id: uuid.UUID | None) -> ExclusionFacts:
+    """The population and facts for counting exclusions, read by state ranges rather than thousands of ids:
+    the state's match documents (one index range per network key) give the provider columns, the network and
+    self-pay; licences, privileges and certificates come by state, plus the other states' licences of compact
+    privilege holders (the rules' home-state check reads them)."""
+    doc = MatchDocument
+
+    def key(column: Any) -> Any:  # ids as text, as the engine writes them (only compared among themselves)
         return cast(column, String)
 
-    out: dict[str, Any] = {
-        "providers": list(
-            _chunked(
-                session.execute,
-                ids,
-                select(
-                    key(Provider.id),
-                    Provider.name,
-                    Provider.credential,
-                    Provider.offers_therapy,
-                    Provider.offers_medication_management,
-                    Provider.accepting_new_patients,
-                    Provider.capacity,
-                    Provider.active_patients,
-                    Provider.self_pay,
-                    Provider.openings_checked_at,
-                    Provider.first_therapy_day,
-                    Provider.first_evaluation_day,
-                ).where(Provider.id.in_(cand)),
+    in_state = [doc.state == state, or_(doc.expires.is_(None), doc.expires >= on_date)]
+    providers: dict[str, Any] = {}
+    for row in session.execute(
+        select(
+            key(doc.provider_id).label("provider_id"),
+            doc.credential,
+            doc.offers_therapy,
+            doc.offers_medication_management,
+            doc.accepting_new_patients,
+            doc.capacity,
+            doc.active_patients,
+            doc.conditions,
+            doc.openings_checked,
+            doc.first_therapy_day,
+            doc.first_evaluation_day,
+        ).where(doc.network == ANY_NETWORK, *in_state)
+    ):
+        providers.setdefault(row.provider_id, row)
+
+    def members(network: uuid.UUID) -> set[str]:
+        return set(session.scalars(select(key(doc.provider_id)).where(doc.network == network, *in_state)))
+
+    licences: dict[str, list[tuple[Any, ...]]] = {}
+    lic_columns = (License.state, License.license_type, License.number, License.status, License.issued)
+    for pid, *fields in session.execute(
+        select(key(License.provider_id), *lic_columns, License.expires).where(License.state == state)
+    ):
+        if pid in providers:
+            licences.setdefault(pid, []).append(tuple(fields))
+    privileges: dict[str, list[tuple[Any, ...]]] = {}
+    for pid, *fields in session.execute(
+        select(
+            key(CompactPrivilege.provider_id),
+            CompactPrivilege.compact,
+            CompactPrivilege.state,
+            CompactPrivilege.status,
+            CompactPrivilege.issued,
+            CompactPrivilege.expires,
+        ).where(CompactPrivilege.state == state)
+    ):
+        if pid in providers:
+            privileges.setdefault(pid, []).append(tuple(fields))
+    holders = [uuid.UUID(pid) for pid in privileges]
+    for i in range(0, len(holders), 900):
+        for pid, *fields in session.execute(
+            select(key(License.provider_id), *lic_columns, License.expires).where(
+                License.provider_id.in_(holders[i : i + 900]), License.state != state
             )
-        )
-    }
-    out["licenses"] = list(
-        _chunked(
-            session.execute,
-            ids,
-            select(
-                key(License.provider_id),
-                License.state,
-                License.license_type,
-                License.number,
-                License.status,
-                License.issued,
-                License.expires,
-            ).where(License.provider_id.in_(cand)),
-        )
-    )
-    out["compact_privileges"] = list(
-        _chunked(
-            session.execute,
-            ids,
-            select(
-                key(CompactPrivilege.provider_id),
-                CompactPrivilege.compact,
-                CompactPrivilege.state,
-                CompactPrivilege.status,
-                CompactPrivilege.issued,
-                CompactPrivilege.expires,
-            ).where(CompactPrivilege.provider_id.in_(cand), CompactPrivilege.state == state),
-        )
-    )
-    out["prescriptive_certifications"] = set(
-        _chunked(
-            session.scalars,
-            ids,
+        ):
+            licences.setdefault(pid, []).append(tuple(fields))
+    certified = set(
+        session.scalars(
             select(key(PrescriptiveCertification.provider_id)).where(
-                PrescriptiveCertification.provider_id.in_(cand),
                 PrescriptiveCertification.state == state,
                 or_(
                     PrescriptiveCertification.expires.is_(None), PrescriptiveCertification.expires >= on_date
                 ),
-            ),
-        )
-    )
-    out["in_network"] = (
-        set(
-            _chunked(
-                session.scalars,
-                ids,
-                select(key(ProviderNetwork.provider_id)).where(
-                    ProviderNetwork.plan_id == plan_id, ProviderNetwork.provider_id.in_(cand)
-                ),
             )
         )
-        if plan_id is not None
-        else set()
     )
-    out["conditions"] = (
-        list(
-            _chunked(
-                session.execute,
-                ids,
-                select(key(ProviderCondition.provider_id), ProviderCondition.condition).where(
-                    ProviderCondition.condition.in_(conditions), ProviderCondition.provider_id.in_(cand)
-                ),
-            )
-        )
-        if conditions
-        else []
+    return ExclusionFacts(
+        providers,
+        members(plan_id) if plan_id is not None else set(),
+        members(SELF_PAY_NETWORK),
+        licences,
+        privileges,
+        certified,
     )
-    return out
 
 
 def providers_by_ids(session: Session, ids: list[uuid.UUID]) -> list[Provider]:

@@ -187,3 +187,8 @@ def test_a_sunday_need_bounds_weekday_workers_by_monday_west_of_utc_and_by_sunda
         start = exact[pid].start
         assert start is not None and earliest.day_number(start.astimezone(UTC).date()) >= bound[pid]
     assert exact[ids["Bo East"]].start == datetime(2026, 12, 6, 23, 0, tzinfo=UTC)  # Monday 00:00 in Berlin
+    # A Saturday need: Nia's Friday evening hours fall on Saturday UTC, but before Saturday's local midnight.
+    saturday = replace(_need(), on_date=sunday - timedelta(days=1))
+    query = matching._candidate_query(saturday, "therapist", matching.rules.default_rules())
+    bound = {c.id: c.opening_day for c in repo.match_candidates(session, query, limit=50)}
+    assert bound[ids["Nia West"]] == monday

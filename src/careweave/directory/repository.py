@@ -380,7 +380,7 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
         "gender": q.gender,
         "gender_w": gender_w,
         "on_day": q.on_day,
-        **{f"weekday_{k}": 1 << ((q.on_weekday - 1 + k) % 7) for k in range(7)},  # from the day before
+        **{f"weekday_{k}": 1 << ((q.on_weekday + k) % 7) for k in range(7)},  # the date's, then on
         "availability_w": availability_w,
         "half_life": half_life,
     }
@@ -520,23 +520,23 @@ def _candidate_sql(
 
 
 def _days_late(shape: _Shape) -> ColumnElement[int]:
-    """A lower bound on the days from the need's date to the provider's first free day: the later of the
-    stored earliest free day and the first of their stored UTC weekdays from the need's date (never checked: 0,
-    the best). The exact search starts at the date's local midnight in the provider's zone: west of UTC (or at
-    it) that is on the date itself; east of UTC (scheduling.earliest.EAST_OF_UTC) on the previous UTC day, so
-    there the weekdays count from the day before (``weekday_0`` is its bit, ``weekday_1`` the date's) and a day
-    less, at least 0."""
+    """A lower bound on the days from the need's date to the provider's first free day (the UTC date the rules
+    rank by): the later of the stored earliest free day and the bound from the weekdays of their own calendar
+    with hours (scheduling.earliest.hours_weekdays; never checked: 0, the best). The exact search starts at the
+    date's local midnight, so free time is on the first local day with hours ``k`` days on or later: west of
+    UTC (or at it) its UTC date is that day or later, ``k``; east of UTC (EAST_OF_UTC) it may be the day
+    before, ``k - 1`` (at least 0). ``weekday_k`` is the bit of the date's weekday plus ``k``."""
     opening = getattr(MatchDocument, shape.opening_day)
     weekdays = getattr(MatchDocument, shape.opening_day.replace("_day", "_weekdays"))
 
     def has(k: int) -> ColumnElement[bool]:
-        return weekdays.op("&")(bindparam(f"weekday_{k % 7}", type_=Integer)) != 0
+        return weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0
 
     east = weekdays.op("&")(literal(EAST_OF_UTC, Integer)) != 0
     ahead = case(
         (weekdays.is_(None), 0),
         (east, case(*((has(k), max(0, k - 1)) for k in range(7)), else_=0)),
-        *((has(k + 1), k) for k in range(7)),
+        *((has(k), k) for k in range(7)),
         else_=0,
     )
     stored = opening - bindparam("on_day", type_=Integer)  # NULL when never checked

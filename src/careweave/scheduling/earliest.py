@@ -112,57 +112,39 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
                 values[pid][at_column] = start
                 values[pid][day_column] = day_number(start.astimezone(UTC).date()) if start else None
                 sched = schedules.get(pid)
-                values[pid][weekdays_column] = utc_weekdays(sched, code, now=now) if sched else 0
+                values[pid][weekdays_column] = hours_weekdays(sched, code, now=now) if sched else 0
         session.execute(update(Provider), list(values.values()))
         documents.copy_openings(session, values.values())  # matching reads them from its documents
         done += len(chunk)
     return done
 
 
-# Bit 7 of a stored weekdays mask: the zone is east of UTC (at now or half a year on), so a search from a date's
-# local midnight starts on the previous UTC day (matching's bound counts from that day: repository._days_late).
+# Bit 7 of a stored weekdays mask: the zone is east of UTC (at now or half a year on), so a visit on a local day
+# can fall on the previous UTC day (matching's bound allows for it: repository._days_late).
 EAST_OF_UTC = 1 << 7
 
 
-def utc_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) -> int:
-    """The UTC weekdays (bit 0 = Monday) on which ``schedule`` may offer ``visit_type``: those its weekly hours
-    touch, in the zone's offset now and half a year on (either side of a daylight-saving change), and those of
-    any extra hours on a date. A superset, so "the first such weekday on or after a date" is a lower bound on
-    the first free day after it (matching ranks later dates by it). Plus EAST_OF_UTC when the zone's offset is
-    ahead of UTC at either time: a date's local midnight is then on the previous UTC day, where free time
-    searched "from the date" can begin; west of UTC (or at it) it begins on the date itself."""
+def hours_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) -> int:
+    """The weekdays (bit 0 = Monday) of the provider's own calendar on which ``schedule`` may offer
+    ``visit_type``: those of its weekly hours serving it, and those of any extra hours on a date — a superset
+    of the local days free time can be on. Plus EAST_OF_UTC when the zone is ahead of UTC now or half a year
+    on (either side of a daylight-saving change).
+
+    Matching bounds the first free day on or after a date D by it (repository._days_late): the exact search
+    starts at D's local midnight, so free time is on a local day L >= D with hours, whose UTC date — what the
+    rules rank by — is L or later west of UTC (or at it), and L - 1 or later east of it."""
     tz = schedule.zone
     mask = 0
     for ref in (now, now + timedelta(days=182)):
         offset = ref.astimezone(tz).utcoffset()
         if offset is not None and offset > timedelta(0):
             mask |= EAST_OF_UTC
-
-    def touch(start: datetime, end: datetime) -> None:
-        nonlocal mask
-        first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
-        while first <= last:
-            mask |= 1 << first.weekday()
-            first += timedelta(days=1)
-
     for window in schedule.windows:
-        if window.visit_types and visit_type not in window.visit_types:
-            continue
-        for ref in (now, now + timedelta(days=182)):
-            day = ref.astimezone(tz).date()
-            day += timedelta(days=(window.weekday - day.weekday()) % 7)
-            touch(
-                datetime.combine(day, window.start, tzinfo=tz), datetime.combine(day, window.end, tzinfo=tz)
-            )
+        if not window.visit_types or visit_type in window.visit_types:
+            mask |= 1 << window.weekday
     for extra in schedule.exceptions:
         if extra.available:
-            start = datetime.combine(extra.day, extra.start or time(0), tzinfo=tz)
-            end = (
-                datetime.combine(extra.day, extra.end, tzinfo=tz)
-                if extra.end
-                else datetime.combine(extra.day + timedelta(days=1), time(0), tzinfo=tz)
-            )
-            touch(start, end)
+            mask |= 1 << extra.day.weekday()
     return mask
 
 

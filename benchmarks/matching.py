@@ -53,6 +53,7 @@ from benchmarks.generate import (
     load,
     make_plans,
 )
+from careweave.core.runtime import tune_gc
 from careweave.db.engine import make_engine, make_sessionmaker
 from careweave.db.migrate import upgrade_to_head
 from careweave.directory import matching, rules
@@ -460,6 +461,9 @@ def existing_database(backend: str, url: str) -> Database:
 
 
 def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) -> BackendResult:
+    tune_gc()  # as every app process runs (careweave.core.runtime; --default-gc to measure without)
+    if args.default_gc:
+        gc.set_threshold(700, 10, 10)
     print(f"\n== {db.backend}: {args.providers:,} providers ==")
     sessions = make_sessionmaker(db.engine)
     with sessions() as s:
@@ -583,6 +587,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sqlite-url", help="reuse a loaded SQLite database (same --providers and --seed)")
     parser.add_argument("--pg-url", help="reuse a loaded PostgreSQL database (same --providers and --seed)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="CPython's default GC thresholds, not the app's (core.runtime)",
+    )
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     return parser.parse_args(argv)
 

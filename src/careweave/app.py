@@ -20,6 +20,7 @@ from careweave.api import router as api_router
 from careweave.api.errors import ErrorBody
 from careweave.core.clock import Clock, SystemClock
 from careweave.core.logging import configure_logging
+from careweave.core.runtime import tune_gc
 from careweave.db.engine import REQUEST_THREADS, make_engine, make_sessionmaker
 from careweave.db.migrate import SchemaNotCurrent, check_schema
 from careweave.errors import install_error_handlers
@@ -66,6 +67,7 @@ def create_app(
 ) -> FastAPI:
     settings = ensure_secret_key(settings)
     configure_logging(json=settings.log_json, level=settings.log_level)
+    tune_gc()  # every app process (uvicorn workers build their own app): core.runtime
     if sessionmaker_ is None:
         engine = make_engine(settings.database_url)
         check_schema(engine)  # refuse to serve an unmigrated or newer schema

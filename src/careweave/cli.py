@@ -245,6 +245,9 @@ def worker(
     """
     settings = _settings()
     _migrated_engine(settings)
+    from careweave.core.runtime import tune_gc
+
+    tune_gc()
     _worker_loop(settings, once=once)
 
 

@@ -1006,6 +1006,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests import pg
 
     args = parse_args(argv)
+    from careweave.core.runtime import tune_gc
+
+    tune_gc()  # as app processes run (ADR 0014); forked clients inherit it
     wanted = {p.strip() for p in args.phases.split(",") if p.strip()} | {"raw"}
     info = machine()
     print(

@@ -13,6 +13,7 @@ def test_tune_gc_sets_the_thresholds() -> None:
         gc.set_threshold(700, 10, 10)
         tune_gc()
         assert gc.get_threshold() == GC_THRESHOLDS
-        assert GC_THRESHOLDS[0] > 700  # the young generation waits for more allocations than CPython's default
+        # the young generation waits for more allocations than CPython's default
+        assert GC_THRESHOLDS[0] > 700
     finally:
         gc.set_threshold(*before)

@@ -40,6 +40,7 @@ from careweave.directory.models import (
 # without coverage ANY_NETWORK.
 SELF_PAY_NETWORK = uuid.UUID(int=0)
 ANY_NETWORK = uuid.UUID(int=1)
+NO_PLAN = uuid.UUID(int=2)  # a need's plan id that is not a UUID: no plan and no network key
 
 CHUNK = 500  # providers per statement (bound parameters stay well under every engine's limit)
 
@@ -145,6 +146,27 @@ def document_rows(session: Session, provider_ids: list[uuid.UUID]) -> list[dict[
     return rows
 
 
+def lock(session: Session, provider_ids: Iterable[uuid.UUID]) -> None:
+    """Lock providers' rows in id order (PostgreSQL ``FOR NO KEY UPDATE``; SQLite serialises writers anyway): the
+    lock every writer of a provider's bookings, openings or documents takes first, before anything else it locks
+    (the audit chain's head above all), so two of them never wait for each other in opposite orders."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for chunk in _chunks(provider_ids):
+        session.execute(
+            select(Provider.id)
+            .where(Provider.id.in_(chunk))
+            .order_by(Provider.id)
+            .with_for_update(key_share=True)
+        )
+
+
+def tag_pattern(tag: str) -> str:
+    """What a document's tag text (tag_text) holds exactly when the provider has ``tag``: ",tag,". A tag with a
+    comma is no provider's tag (service._tags allows none), so its pattern is one no tag text contains."""
+    return f",{tag}," if "," not in tag else "#"  # tag text holds only a-z, 0-9, "-", "_" and commas
+
+
 def refresh(session: Session, provider_ids: Iterable[uuid.UUID]) -> int:
     """Rebuild the documents of ``provider_ids`` from the directory as it stands in this transaction (flushes
     first); returns how many documents they now have.
@@ -154,16 +176,9 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID]) -> int:
     provider or waits and updates the documents we wrote, never the ones we deleted."""
     session.flush()
     written = 0
-    postgres = session.get_bind().dialect.name == "postgresql"
     with session.no_autoflush:
         for chunk in _chunks(provider_ids):
-            if postgres:  # as scheduling.earliest.lock: its refresh then never misses our new rows
-                session.execute(
-                    select(Provider.id)
-                    .where(Provider.id.in_(chunk))
-                    .order_by(Provider.id)
-                    .with_for_update(key_share=True)
-                )
+            lock(session, chunk)  # as scheduling.earliest.lock: its refresh then never misses our new rows
             session.execute(delete(MatchDocument).where(MatchDocument.provider_id.in_(chunk)))
             rows = document_rows(session, chunk)
             if rows:

@@ -186,9 +186,13 @@ def expire_licences(session: Session, *, clock: Clock) -> int:
         .with_for_update(skip_locked=True)
     )
     count = 0
-    touched: set[uuid.UUID] = set()
-    for lic in session.scalars(stmt):
-        touched.add(lic.provider_id)
+    claimed = list(session.scalars(stmt))
+    touched = {lic.provider_id for lic in claimed}
+    # The providers' rows before the audit chain's head (audit.record below): the order booking and directory
+    # edits take them in (documents.lock), else a booking holding a provider and waiting for the audit head
+    # deadlocks with this job holding the head and waiting for the provider (documents.refresh at the end).
+    documents.lock(session, touched)
+    for lic in claimed:
         lic.status = EXPIRED
         session.flush()
         audit.record(

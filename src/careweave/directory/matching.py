@@ -33,8 +33,8 @@ from careweave.audit import service as audit
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
 from careweave.core.errors import FieldError, InvalidInput
+from careweave.directory import documents, rules
 from careweave.directory import repository as repo
-from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.intake import service as intake_service
 from careweave.patients import service as patients
@@ -214,13 +214,14 @@ def _candidate_query(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> r
 
 
 def _plan_uuid(plan_id: str | None) -> uuid.UUID | None:
-    """The need's plan as stored; a plan id that is not a UUID matches no stored plan (the nil UUID)."""
+    """The need's plan as stored; a plan id that is not a UUID matches no stored plan (nor a network key of the
+    match documents: documents.NO_PLAN)."""
     if plan_id is None:
         return None
     try:
         return uuid.UUID(plan_id)
     except ValueError:
-        return uuid.UUID(int=0)
+        return documents.NO_PLAN
 
 
 def _candidate_ids(
@@ -438,7 +439,7 @@ def _directory_counts(
     for pid, p in found.providers.items():
         licences = found.licences.get(pid, ())
         privileges = found.privileges.get(pid, ())
-        treats = frozenset(c for c in wanted if f",{c}," in p.conditions)
+        treats = frozenset(c for c in wanted if documents.tag_pattern(c) in p.conditions)
         authority_key = (
             p.credential,
             p.offers_therapy,

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK
+from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK, tag_pattern
 from careweave.directory.models import (
     CompactPrivilege,
     DeaRegistration,
@@ -373,9 +373,9 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
         "plan_id": q.plan_id,
         "self_pay_network": SELF_PAY_NETWORK,
         "any_network": ANY_NETWORK,
-        **{f"condition_{i}": f",{c}," for i, c in enumerate(q.conditions)},
+        **{f"condition_{i}": tag_pattern(c) for i, c in enumerate(q.conditions)},
         "condition_share": condition_w / len(q.conditions) if q.conditions else 0.0,
-        "language": f",{q.language}," if q.language is not None else None,
+        "language": tag_pattern(q.language) if q.language is not None else None,
         "language_w": language_w,
         "gender": q.gender,
         "gender_w": gender_w,

@@ -202,3 +202,6 @@ def _backfill(table: sa.Table) -> None:
 def downgrade() -> None:
     op.drop_index("ix_match_documents_provider_id", table_name="match_documents")
     op.drop_table("match_documents")
+    # The masks now hold local weekdays and the east flag, which the code before this revision would read as UTC
+    # weekdays: dropped (NULL: no bound, safe) until its worker recomputes them.
+    op.execute("UPDATE providers SET first_therapy_weekdays = NULL, first_evaluation_weekdays = NULL")

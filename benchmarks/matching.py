@@ -182,13 +182,8 @@ def legacy_facts(session: Session, ids: list[Any], on_date: date) -> list[rules.
             id=str(p.id),
             name=p.name,
             credential=p.credential,
-            offers=frozenset(
-                o
-                for o, on in (
-                    ("therapy", p.offers_therapy),
-                    ("medication_management", p.offers_medication_management),
-                )
-                if on
+            offers=rules.offers_from(
+                therapy=p.offers_therapy, medication_management=p.offers_medication_management
             ),
             conditions=frozenset(conds[p.id]),
             modalities=frozenset(p.modalities or ()),

@@ -40,13 +40,14 @@ def world(session: Session, settings: Settings):  # type: ignore[no-untyped-def]
     return clock, admin, patients.patient_id_for_user(session, patient.id)
 
 
-def _provider(session: Session, clock: FixedClock, admin, name: str, state: str = "NY") -> uuid.UUID:  # type: ignore[no-untyped-def]
+def _profile(session: Session, clock: FixedClock, admin, name: str, credential: str = "LCSW") -> uuid.UUID:  # type: ignore[no-untyped-def]
+    """A self-pay therapist treating depression in English, accepting, with room: no licence yet."""
     provider = directory.create_provider(
         session,
         admin,
         {
             "name": name,
-            "credential": "LCSW",
+            "credential": credential,
             "offers": ["therapy"],
             "conditions": ["depression"],
             "languages": ["en"],
@@ -56,10 +57,15 @@ def _provider(session: Session, clock: FixedClock, admin, name: str, state: str 
         },
         clock=clock,
     )
+    return provider.id
+
+
+def _provider(session: Session, clock: FixedClock, admin, name: str, state: str = "NY") -> uuid.UUID:  # type: ignore[no-untyped-def]
+    pid = _profile(session, clock, admin, name)
     directory.add_license(
         session,
         admin,
-        provider.id,
+        pid,
         state=state,
         license_type="LCSW",
         number=name[:8],
@@ -68,7 +74,7 @@ def _provider(session: Session, clock: FixedClock, admin, name: str, state: str 
         expires=date(2030, 1, 1),
         clock=clock,
     )
-    return provider.id
+    return pid
 
 
 def _hours(  # type: ignore[no-untyped-def]

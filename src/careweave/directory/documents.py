@@ -178,7 +178,7 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID]) -> int:
     written = 0
     with session.no_autoflush:
         for chunk in _chunks(provider_ids):
-            lock(session, chunk)  # as scheduling.earliest.lock: its refresh then never misses our new rows
+            lock(session, chunk)  # the earliest-time refresh then never misses our new rows
             session.execute(delete(MatchDocument).where(MatchDocument.provider_id.in_(chunk)))
             rows = document_rows(session, chunk)
             if rows:
@@ -210,17 +210,3 @@ def copy_openings(session: Session, values: Iterable[dict[str, Any]]) -> None:
         )
     )
     session.connection().execute(stmt, params)
-
-
-def rebuild_all(session: Session) -> int:
-    """Rebuild every document (after a bulk load that bypassed the services; `careweave` migration 0012 does
-    the same for existing data). Returns how many documents there are."""
-    session.execute(delete(MatchDocument))
-    ids = list(session.scalars(select(Provider.id).where(Provider.is_active.is_(True))))
-    written = 0
-    for chunk in _chunks(ids):
-        rows = document_rows(session, chunk)
-        if rows:
-            session.execute(insert(MatchDocument), rows)
-        written += len(rows)
-    return written

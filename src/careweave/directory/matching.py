@@ -78,20 +78,14 @@ def _facts(
     rows = repo.match_fact_rows(session, ids, on_date, scope)
     out = []
     for p in rows["providers"]:
-        offers = {
-            o
-            for o, on in (
-                ("therapy", p.offers_therapy),
-                ("medication_management", p.offers_medication_management),
-            )
-            if on
-        }
         out.append(
             rules.ProviderFacts(
                 id=str(p.id),
                 name=p.name,
                 credential=p.credential,
-                offers=frozenset(offers),
+                offers=rules.offers_from(
+                    therapy=p.offers_therapy, medication_management=p.offers_medication_management
+                ),
                 conditions=frozenset(rows["conditions"][p.id]),
                 modalities=frozenset(p.modalities or ()),
                 languages=frozenset(rows["languages"][p.id]),
@@ -462,13 +456,8 @@ def _directory_counts(
                 id=pid,
                 name=pid,
                 credential=p.credential,
-                offers=frozenset(
-                    o
-                    for o, on in (
-                        ("therapy", p.offers_therapy),
-                        ("medication_management", p.offers_medication_management),
-                    )
-                    if on
+                offers=rules.offers_from(
+                    therapy=p.offers_therapy, medication_management=p.offers_medication_management
                 ),
                 conditions=treats,
                 accepting_new_patients=p.accepting_new_patients,

@@ -158,7 +158,8 @@ class License(Entity):
         CheckConstraint(f"status IN {STATUSES}", name="status_known"),
         # A state's licences in provider order, with what matching filters on (covering).
         Index("ix_licenses_state_provider", "state", "provider_id", "status", "expires", "issued"),
-        # ... and in the rules' name order, for matching's walk (repository.walk_top_candidates).
+        # ... and in the rules' name order (matching's walk read it before the match documents, ADR 0013; no
+        # longer read, still kept: a later migration can drop it with the rank_key columns).
         Index("ix_licenses_state_rank", "state", "rank_key", "provider_id", "status", "expires", "issued"),
     )
 

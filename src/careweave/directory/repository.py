@@ -260,7 +260,8 @@ class Candidate:
 def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset: int = 0) -> list[Candidate]:
     """Providers who may fill a role, best first by the rules' preference score, ``limit`` from ``offset``.
 
-    Applies in SQL the hard filters that SQL decides exactly: active, accepting new patients, under capacity,
+    Reads the match documents (directory.documents). Applies in SQL the hard filters that SQL decides exactly:
+    active, accepting new patients, under capacity,
     offers the role's service, a credential that can fill the role in the state, in network with the plan
     (or self-pay), treats the conditions; and, as a superset of the rules' authority check, an active licence
     (or, when ``compact_ok``, compact privilege) in the state that is issued and unexpired on the date. The
@@ -276,15 +277,15 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
     tie-break, so the first ``limit`` eligible here are the rules' first ``limit`` when the stored times are
     exact.
 
-    A provider with two licences (or a licence and a privilege) in the state comes twice, once per row (the
-    caller keeps the first; a page shorter than ``limit`` is the last).
+    A provider with two licences (or a licence and a privilege) in the state, or in the plan's network and
+    self-pay, comes once per document (the caller keeps the first; a page shorter than ``limit`` is the last).
     """
     stmts = _statements(_shape(session, q))
     params = _params(q) | {"limit": limit, "offset": offset}
     return [Candidate(pid, day) for pid, day in session.execute(stmts.ranked, params)]
 
 
-# Licence (and privilege) rows a walk reads at most per state, in name order (walk_top_candidates).
+# Documents a walk reads at most per state and network key, in name order (walk_top_candidates).
 WALK_CAP = 1500
 
 
@@ -295,8 +296,8 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     The best score means every preference part SQL computes is at its maximum: treats every requested
     condition, speaks the language, the requested gender, free on the need's date (as stored). Providers
     with the best score come first in :func:`match_candidates`' order and among themselves in name order
-    (case-folded name, name, id), which is the order of the ``rank_key`` their licences and privileges carry
-    (models.rank_key). So a walk of the state's licences in ``rank_key`` order, keeping those that pass every
+    (case-folded name, name, id), which is the order of the ``rank_key`` their match documents carry
+    (models.rank_key). So a walk of the state's documents in ``rank_key`` order, keeping those that pass every
     filter at the best score, finds the same first ``limit`` — and stops as soon as it has them, where
     ranking reads every licence in the state (thousands in a large one). The walk reads at most WALK_CAP
     rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
@@ -463,14 +464,10 @@ def _valid_in_state() -> list[ColumnElement[bool]]:
     ]
 
 
-def _has_tag(column: Any, param: str) -> ColumnElement[bool]:
-    """The document's tag list (",a,b,") holds the parameter's ",tag," (documents.tag_text)."""
-    found = func.instr(column, bindparam(param, type_=String))
-    return found > 0
-
-
-def _has_tag_pg(column: Any, param: str) -> ColumnElement[bool]:
-    return func.strpos(column, bindparam(param, type_=String)) > 0
+def _has_tag(column: Any, param: str, *, postgres: bool) -> ColumnElement[bool]:
+    """The document's tag list (",a,b,") holds the parameter's pattern (documents.tag_pattern)."""
+    position = func.strpos if postgres else func.instr
+    return position(column, bindparam(param, type_=String)) > 0
 
 
 def _candidate_sql(
@@ -479,7 +476,7 @@ def _candidate_sql(
     """(hard filters, score parts, the conditions under which every part is at its best) for a shape, over the
     match documents, with the need's values as parameters (_params)."""
     doc = MatchDocument
-    has = _has_tag_pg if shape.postgres else _has_tag
+    has = functools.partial(_has_tag, postgres=shape.postgres)
     offers = doc.offers_therapy if shape.service == "therapy" else doc.offers_medication_management
     filters: list[ColumnElement[bool]] = [
         doc.accepting_new_patients.is_(True),

@@ -132,6 +132,13 @@ LANGUAGE_NAMES: Mapping[str, str] = MappingProxyType(
 # NPI
 
 
+def offers_from(*, therapy: bool, medication_management: bool) -> frozenset[str]:
+    """A provider's offers (OFFERS) from the two flags the directory stores."""
+    return frozenset(
+        o for o, on in (("therapy", therapy), ("medication_management", medication_management)) if on
+    )
+
+
 def npi_is_valid(npi: str) -> bool:
     """True when ``npi`` is 10 ASCII digits whose last digit is the NPI check digit.
 

@@ -56,6 +56,22 @@ SCALARS = (
     "self_pay_rate_cents",
     "user_id",
 )
+# What matching's documents copy from the profile (directory.documents.document_rows): an edit of anything else
+# (a bio, a time zone) leaves them as they are.
+DOCUMENT_FIELDS = frozenset(
+    {
+        "name",
+        "credential",
+        "gender",
+        "accepting_new_patients",
+        "capacity",
+        "self_pay",
+        "offers",
+        "conditions",
+        "languages",
+        "networks",
+    }
+)
 TAG_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -199,7 +215,10 @@ def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[s
     if data.get("networks") is not None:
         repo.set_networks(session, provider.id, data["networks"])
         changed.append("networks")
-    documents.refresh(session, [provider.id])  # flushes first
+    if DOCUMENT_FIELDS & set(changed):  # a new provider has no licence yet, so no documents to build
+        documents.refresh(session, [provider.id])  # flushes first
+    else:
+        session.flush()
     return changed
 
 

@@ -76,15 +76,9 @@ def from_day_number(value: int) -> date:
 def lock(session: Session, provider_ids: Iterable[uuid.UUID]) -> None:
     """Lock the providers' rows as booking does (PostgreSQL ``FOR NO KEY UPDATE``, in id order), before a
     change that frees their time touches visits or holds: the later refresh then takes no lock a racing
-    booking could hold while waiting for those rows (SQLite serialises writers anyway)."""
-    ids = sorted(set(provider_ids))
-    if ids and session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(Provider.id)
-            .where(Provider.id.in_(ids))
-            .order_by(Provider.id)
-            .with_for_update(key_share=True)
-        )
+    booking could hold while waiting for those rows (SQLite serialises writers anyway). The one provider lock
+    of every writer: directory.documents.lock."""
+    documents.lock(session, provider_ids)
 
 
 def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetime) -> int:

@@ -14,26 +14,11 @@ from careweave.directory import repository as repo
 from careweave.directory import service as directory
 from careweave.identity import service as identity
 from tests.builders import make_user
-from tests.integration.test_matching_availability import NOW, _hours, _need
+from tests.integration.test_matching_availability import NOW, _hours, _need, _profile
 
 
 def _lpc(session, clock, admin, name):
-    p = directory.create_provider(
-        session,
-        admin,
-        {
-            "name": name,
-            "credential": "LPC",
-            "offers": ["therapy"],
-            "conditions": ["depression"],
-            "languages": ["en"],
-            "accepting_new_patients": True,
-            "capacity": 10,
-            "self_pay": True,
-        },
-        clock=clock,
-    )
-    return p.id
+    return _profile(session, clock, admin, name, credential="LPC")
 
 
 def test_walk_with_second_licences(session: Session, settings, monkeypatch) -> None:

@@ -31,11 +31,11 @@ and compact codes upper-case, and conditions lower-case, and the need's conditio
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, union
 
 from careweave.directory import rules
 from careweave.directory.models import (
@@ -55,25 +55,16 @@ COND = ProviderCondition.__table__
 RXP = PrescriptiveCertification.__table__
 
 
-def _type_groups(rs: rules.RuleSet, credentials: list[str]) -> list[tuple[list[str], list[str]]]:
-    """[(credentials, licence types valid for them)] with credentials sharing the same types grouped."""
-    groups: dict[frozenset[str], list[str]] = defaultdict(list)
-    for code in credentials:
-        spec = rs.data.credential(code)
-        assert spec is not None
-        groups[spec.license_types].append(spec.code)
-    return [(sorted(creds), sorted(types)) for types, creds in groups.items()]
-
-
 def licence_valid(
-    lic: Any, credential: ColumnElement, credentials: list[str], on_date: date, rs: rules.RuleSet
+    lic: Any, credential: ColumnElement, credentials: Sequence[str], on_date: date, rs: rules.RuleSet
 ) -> ColumnElement[bool]:
-    """``lic`` (a licences table or alias) authorises practice on ``on_date`` for ``credential``."""
+    """``lic`` (a licences table or alias) authorises practice on ``on_date`` for ``credential`` (one of
+    ``credentials``): the licence types come from the rule data (rules.license_type_groups)."""
     c = lic.c
     type_ok = or_(
         *(
-            and_(credential.in_(creds), c.license_type.in_(types))
-            for creds, types in _type_groups(rs, credentials)
+            and_(func.upper(credential).in_(creds), func.upper(c.license_type).in_(types))
+            for creds, types in rules.license_type_groups(credentials, rules=rs)
         )
     )
     return and_(
@@ -82,62 +73,6 @@ def licence_valid(
         c.expires >= on_date,
         type_ok,
     )
-
-
-def role_credentials(
-    rs: rules.RuleSet, role: rules.Role, state: str, on_date: date
-) -> tuple[list[str], list[str]]:
-    """(credentials that may take ``role`` in ``state`` outright, psychologists who need an RxP certificate)."""
-    outright: list[str] = []
-    certified: list[str] = []
-    for spec in rs.data.credentials.values():
-        if role == "therapist":
-            if rules.capability_in_state(spec.code, "psychotherapy", state, rules=rs) is True:
-                outright.append(spec.code)
-            continue
-        if spec.capabilities["prescribe"] == "yes":
-            outright.append(spec.code)
-        elif spec.discipline == "psychology":
-            rxp = rs.data.scope.rxp.get(state)
-            if (
-                rxp is not None
-                and (rxp.verified or rs.config.grant_unverified_rxp)
-                and on_date.year >= rxp.enacted_year
-            ):
-                certified.append(spec.code)
-        elif rs.data.scope.per_state.get(spec.discipline, {}).get("prescribe", {}).get(state):
-            outright.append(spec.code)
-    return sorted(outright), sorted(certified)
-
-
-def _member_ok(compact: rules.CompactSpec, state: str, on_date: date, config: rules.RulesConfig) -> bool:
-    member = compact.members.get(state)
-    return (
-        member is not None
-        and member.effective is not None
-        and member.effective <= on_date
-        and (member.verified or not config.require_verified_compact_membership)
-    )
-
-
-def compact_branches(
-    rs: rules.RuleSet, credentials: list[str], state: str, on_date: date
-) -> list[tuple[str, list[str], list[str]]]:
-    """[(compact code, credentials it covers here, home member states)] for compacts that grant practice in
-    ``state`` on ``on_date`` (spec §4.2, as directory.rules decides it)."""
-    out = []
-    for compact in rs.data.compacts.values():
-        if not compact.grants_practice:
-            continue
-        if compact.operational_since is not None and compact.operational_since > on_date:
-            continue
-        if not _member_ok(compact, state, on_date, rs.config):
-            continue
-        covered = sorted(c for c in credentials if c in compact.credentials)
-        homes = sorted(s for s in compact.members if _member_ok(compact, s, on_date, rs.config))
-        if covered and homes:
-            out.append((compact.code, covered, homes))
-    return out
 
 
 def provider_filters(need: rules.Need, role: rules.Role, rs: rules.RuleSet) -> list[ColumnElement[bool]]:
@@ -172,19 +107,20 @@ def floor_statement(need: rules.Need, role: rules.Role, rs: rules.RuleSet | None
     """SELECT the ids of providers eligible for ``role``; None when the rule data makes nobody eligible."""
     rs = rs or rules.default_rules()
     state, on_date = need.state, need.on_date
-    outright, certified = role_credentials(rs, role, state, on_date)
-    credentials = outright + certified
+    outright, certified = rules.role_credentials(role, state, on_date, rules=rs)
+    credentials = [*outright, *certified]
+    credential = func.upper(P.c.credential)  # the rule data's codes are upper-case
     if not credentials:
         return None
     common = provider_filters(need, role, rs)
-    can_fill = P.c.credential.in_(outright) if outright else false()
+    can_fill = credential.in_(outright) if outright else false()
     if certified:
         cert = exists().where(
             RXP.c.provider_id == P.c.id,
             RXP.c.state == state,
             or_(RXP.c.expires.is_(None), RXP.c.expires >= on_date),
         )
-        can_fill = or_(can_fill, and_(P.c.credential.in_(certified), cert))
+        can_fill = or_(can_fill, and_(credential.in_(certified), cert))
     lic = L.alias("lic")
     by_licence = (
         select(P.c.id)
@@ -199,18 +135,18 @@ def floor_statement(need: rules.Need, role: rules.Role, rs: rules.RuleSet | None
     if role == "prescriber":  # prescribing needs a full licence in the state
         return by_licence
     branches = []
-    for code, covered, homes in compact_branches(rs, credentials, state, on_date):
+    for code, covered, homes in rules.practice_compacts(credentials, state, on_date, rules=rs):
         home = L.alias("home")
         branches.append(
             select(P.c.id)
             .select_from(CP.join(P, P.c.id == CP.c.provider_id))
             .where(
                 CP.c.state == state,
-                CP.c.compact == code,
+                func.upper(CP.c.compact) == code,
                 CP.c.status == "active",
                 or_(CP.c.issued.is_(None), CP.c.issued <= on_date),
                 CP.c.expires >= on_date,
-                P.c.credential.in_(covered),
+                credential.in_(covered),
                 exists()
                 .where(home.c.provider_id == P.c.id, home.c.state.in_(homes))
                 .where(licence_valid(home, P.c.credential, covered, on_date, rs)),

@@ -164,3 +164,25 @@ def test_the_walk_finds_the_ranked_first_page(
             for role in rules.roles_for_pathway(bn.need.pathway):
                 assert _ids(result, role) == _ids(oracle, role)[: matching.MATCH_LIMIT], (role, bn.need)
     assert walked and declined
+
+
+@pytest.mark.parametrize("directory", ["stored"], indirect=True)
+def test_directory_counts_are_the_rules_counts(directory: None, sessions: sessionmaker[Session]) -> None:
+    """An empty role's explanation (matching._directory_counts: SQL decides each part of the hard filters and
+    counts providers by kind) counts what the rules count over every provider, for every need and role, not
+    only those that came back empty: licences, compact privileges with and without a home licence, RxP
+    certificates, networks and self-pay of the synthetic directory. Needs from NOW, whose stored free times
+    are exact."""
+    rs = rules.default_rules()
+    checked = 0
+    for bn in make_needs(60):
+        if bn.later:
+            continue
+        with sessions() as session:
+            oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
+            for role in rules.roles_for_pathway(bn.need.pathway):
+                assert matching._directory_counts(session, bn.need, role, rs) == dict(
+                    oracle.excluded_summary[role]
+                ), (role, bn.need)
+                checked += 1
+    assert checked > 40

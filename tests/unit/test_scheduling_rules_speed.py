@@ -182,6 +182,8 @@ def test_free_slots_equal_the_reference(
     got = rules.free_slots(sched, **kw)
     assert got == _ref_free_slots(sched, **kw)
     assert all(s.start.tzinfo is UTC and s.end.tzinfo is UTC for s in got)
+    for limit in (1, 3):  # matching's search asks for the first one only (scheduling.service.openings)
+        assert rules.free_slots(sched, **kw, limit=limit) == got[:limit]
 
 
 @settings(max_examples=200, deadline=None)

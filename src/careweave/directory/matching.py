@@ -395,19 +395,6 @@ def _with_availability(
     return out
 
 
-AUTHORITY_CODES = frozenset({"no_authority_in_state", "scope"})
-
-
-def _period_class(issued: date | None, expires: date | None, on_date: date) -> tuple[bool, bool, bool]:
-    """All the rules read of a licence's or privilege's dates for a need (rules._period_problem): whether it
-    starts after the date, has no expiry on record, or expired before the date."""
-    return (
-        issued is not None and issued > on_date,
-        expires is None,
-        expires is not None and expires < on_date,
-    )
-
-
 def _directory_counts(
     session: Session, need: rules.Need, role: rules.Role, rs: rules.RuleSet
 ) -> dict[str, int]:
@@ -416,74 +403,35 @@ def _directory_counts(
     stored (scheduling.earliest): those it says have no free time count as "no_availability"; the candidates
     whose exact free time refused them are counted by the caller.
 
-    The facts hold only what the hard filters read (repository.exclusion_facts). Each rules filter reads its own
-    part of the facts (rules._FILTERS): authority and scope read the credential, offers, certificate, licences
-    and privileges — of which only the numbers and which side of the need's date each date falls on matter —
-    and network, accepting, capacity and conditions read the rest. So providers alike in one part share that
-    part's decision: the rules judge the first provider of each new part (a large state has thousands of
-    providers and a few dozen kinds of each part).
+    SQL decides each part the filters read (rules.FilterFacts) from the rule data for the state and date, and
+    counts the state's providers by kind (repository.exclusion_kinds); the rules' filter_exclusions then
+    gives each kind's codes. A large state has thousands of providers and a few dozen kinds.
     """
-    wanted = sorted({c.casefold() for c in need.conditions})
     on_date = need.on_date
-    found = repo.exclusion_facts(session, need.state, on_date, _plan_uuid(need.plan_id))
-    day_column = earliest.COLUMNS[FIRST_VISIT[role]][1]
-    authority: dict[tuple[object, ...], frozenset[str]] = {}  # authority and scope codes by their facts
-    rest: dict[tuple[object, ...], frozenset[str]] = {}  # network, accepting, capacity and condition codes
+    capability_credentials = [spec.code for spec in rs.data.credentials.values()]
+    outright, certifiable = rules.role_credentials(role, need.state, on_date, rules=rs)
+    query = repo.ExclusionQuery(
+        state=need.state,
+        on_date=on_date,
+        service="therapy" if role == "therapist" else "medication_management",
+        outright=outright,
+        certifiable=certifiable,
+        type_groups=rules.license_type_groups(capability_credentials, rules=rs),
+        compacts=rules.practice_compacts(capability_credentials, need.state, on_date, rules=rs),
+        plan_id=_plan_uuid(need.plan_id),
+        self_pay=need.self_pay,
+        conditions=tuple(sorted({c.casefold() for c in need.conditions})),
+        opening_day=earliest.COLUMNS[FIRST_VISIT[role]][1],
+    )
     counts: Counter[str] = Counter()
-    for pid, p in found.providers.items():
-        licences = found.licences.get(pid, ())
-        privileges = found.privileges.get(pid, ())
-        treats = frozenset(c for c in wanted if documents.tag_pattern(c) in p.conditions)
-        authority_key = (
-            p.credential,
-            p.offers_therapy,
-            p.offers_medication_management,
-            pid in found.certified,
-            tuple(
-                sorted((s, t.upper(), st, *_period_class(i, e, on_date)) for s, t, _n, st, i, e in licences)
-            ),
-            tuple(sorted((c, s, st, *_period_class(i, e, on_date)) for c, s, st, i, e in privileges)),
-        )
-        rest_key = (
-            p.accepting_new_patients,
-            p.active_patients < p.capacity,
-            treats,
-            pid in found.in_network,
-            pid in found.self_pay,
-        )
-        if authority_key not in authority or rest_key not in rest:
-            facts = rules.ProviderFacts(
-                id=pid,
-                name=pid,
-                credential=p.credential,
-                offers=rules.offers_from(
-                    therapy=p.offers_therapy, medication_management=p.offers_medication_management
-                ),
-                conditions=treats,
-                accepting_new_patients=p.accepting_new_patients,
-                capacity=p.capacity,
-                active_patients=p.active_patients,
-                licenses=tuple(rules.LicenseFact(*fields) for fields in licences),
-                compact_privileges=tuple(rules.CompactPrivilege(*fields) for fields in privileges),
-                networks=frozenset({need.plan_id})
-                if need.plan_id and pid in found.in_network
-                else frozenset(),
-                self_pay=pid in found.self_pay,
-                prescriptive_certifications=frozenset({need.state})
-                if pid in found.certified
-                else frozenset(),
-            )
-            codes = frozenset(e.code for e in rules.exclusions(facts, need, role, rules=rs))
-            authority.setdefault(authority_key, codes & AUTHORITY_CODES)
-            rest.setdefault(rest_key, codes - AUTHORITY_CODES)
-        refused = authority[authority_key] | rest[rest_key]
-        if refused:
-            counts.update(refused)
-        elif p.openings_checked and getattr(p, day_column) is None:
-            # Availability is looked up only for providers passing every other filter (as _with_availability
-            # does): of those, the ones stored as having no free time are refused for it.
-            counts["no_availability"] += 1
-    outside = repo.count_active_providers(session) - len(found.providers)
+    population = 0
+    for row in repo.exclusion_kinds(session, query):
+        flags = {name: bool(getattr(row, name)) for name in repo.KIND_COLUMNS}
+        facts = rules.FilterFacts(**(flags | {"conditions_treated": row.conditions_treated}))
+        population += row.providers
+        for code in rules.filter_exclusions(facts, need, role, rules=rs):
+            counts[code] += row.providers
+    outside = repo.count_active_providers(session) - population
     if outside:
         counts["no_authority_in_state"] += outside
     return {code: counts[code] for code in rules.EXCLUSION_CODES if counts.get(code)}

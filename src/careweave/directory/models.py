@@ -73,6 +73,7 @@ class Provider(Entity):
             "sort_name",
             "name",
         ),
+        Index("ix_providers_active", "is_active"),  # counted by an empty role's explanation (matching)
     )
 
     user_id: Mapped[uuid.UUID | None] = mapped_column(

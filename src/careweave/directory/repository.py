@@ -19,10 +19,13 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
+    and_,
     bindparam,
     case,
     cast,
     delete,
+    exists,
+    false,
     func,
     literal,
     literal_column,
@@ -33,7 +36,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK, tag_pattern
 from careweave.directory.models import (
@@ -217,9 +220,20 @@ def plan_each_match(session: Session) -> None:
     the transaction). The driver prepares a statement run often; PostgreSQL then may switch to a generic plan,
     and for matching's statements the best plan depends on the values (a state with 18,000 documents or 40, a
     common plan or a rare one): a generic plan took over a second for some needs where a custom one takes
-    15 ms (docs/benchmarks.md). Planning costs well under a millisecond here."""
+    15 ms (docs/benchmarks.md). Planning costs well under a millisecond here.
+
+    Also for the transaction, in the same statement: no JIT compilation (PostgreSQL compiles a statement whose
+    estimated cost passes ``jit_above_cost``, ~50 ms for an empty role's explanation in a large state, more
+    than the statement's own work) and no parallel workers (starting them cost ~15 ms for a scan of a few
+    thousand documents)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        session.execute(_MATCH_SETTINGS)
+
+
+_MATCH_SETTINGS = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,97 +702,193 @@ def _chunked(run: Any, ids: list[Any], stmt: Any, size: int = 900) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class ExclusionFacts:
-    """What the hard filters read about every active provider with an active licence or compact privilege in a
-    state that has not expired by a date (matching's explanation of an empty role), keyed by the id as text."""
+class ExclusionQuery:
+    """A need for one role in the terms :func:`exclusion_kinds` counts providers by (built by ``matching`` from
+    the rule data: rules.role_credentials, license_type_groups, practice_compacts; codes upper-case)."""
 
-    providers: dict[str, Any]  # one match document row each (network ANY): the provider's filter columns
-    in_network: set[str]
-    self_pay: set[str]
-    # LicenseFact fields: the state's, and for holders of a privilege there, every state's
-    licences: dict[str, list[tuple[Any, ...]]]
-    privileges: dict[str, list[tuple[Any, ...]]]  # CompactPrivilege fields, in the state
-    certified: set[str]  # a prescriptive certificate for the state valid on the date
+    state: str
+    on_date: date
+    service: str  # "therapy" or "medication_management": the role's offer
+    outright: tuple[str, ...]  # credentials filling the role in the state outright
+    certifiable: tuple[str, ...]  # credentials filling it with the state's prescribing certificate
+    type_groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]  # (credentials, valid licence types)
+    compacts: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (code, credentials, member states)
+    plan_id: uuid.UUID | None
+    self_pay: bool
+    conditions: tuple[str, ...]  # case-folded, distinct
+    opening_day: str  # the document column holding the role's first visit's stored free day
 
 
-def exclusion_facts(session: Session, state: str, on_date: date, plan_id: uuid.UUID | None) -> ExclusionFacts:
-    """The population and facts for counting exclusions, read by state ranges rather than thousands of ids:
-    the state's match documents (one index range per network key) give the provider columns, the network and
-    self-pay; licences, privileges and certificates come by state, plus the other states' licences of compact
-    privilege holders (the rules' home-state check reads them)."""
+# The columns of exclusion_kinds' rows besides ``providers``: rules.FilterFacts' fields.
+KIND_COLUMNS = (
+    "license",
+    "privilege",
+    "offers",
+    "outright",
+    "certifiable",
+    "certified",
+    "in_plan",
+    "self_pay",
+    "accepting_new_patients",
+    "under_capacity",
+    "conditions_treated",
+    "no_free_time",
+)
+
+
+def exclusion_kinds(session: Session, q: ExclusionQuery) -> list[Any]:
+    """The active providers with an active licence or compact privilege in the state that has not expired by
+    the date (the state's match documents), counted by kind: one row per distinct combination of what the
+    hard filters read of them (KIND_COLUMNS, each 0/1 but ``conditions_treated``) with ``providers``, the
+    count. Each part is decided in SQL exactly as rules.FilterFacts describes, in one statement, so an empty
+    role's explanation costs one pass over the state's documents and a few index probes per provider, not the
+    loading of every licence (docs/benchmarks.md)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    kinds = provider_kinds(q, postgres=postgres).subquery("kinds")
+    columns = [kinds.c[name] for name in KIND_COLUMNS]
+    stmt = select(*columns, func.count().label("providers")).group_by(*columns)
+    return list(session.execute(stmt, exclusion_params(q)))
+
+
+def provider_kinds(q: ExclusionQuery, *, postgres: bool) -> Select[Any]:
+    """Each provider of :func:`exclusion_kinds`' population with their KIND_COLUMNS (parameters:
+    exclusion_params).
+
+    Set-wise, not a probe per provider: the population (the state's documents for the "any" key) is joined
+    with the state's valid licences and privileges (a hash join on PostgreSQL), each provider's rows folded by
+    GROUP BY; network, self-pay and certificate membership are uncorrelated IN lists (built once). A probe per
+    provider per part cost ~45 ms for Arizona's ~4,200 providers on PostgreSQL, this ~10 ms."""
     doc = MatchDocument
-
-    def key(column: Any) -> Any:  # ids as text, as the engine writes them (only compared among themselves)
-        return cast(column, String)
-
-    in_state = [doc.state == state, or_(doc.expires.is_(None), doc.expires >= on_date)]
-    providers: dict[str, Any] = {}
-    for row in session.execute(
+    on_date = bindparam("on_date", type_=Date)
+    state = bindparam("state", type_=String)
+    offers = doc.offers_therapy if q.service == "therapy" else doc.offers_medication_management
+    opening = getattr(doc, q.opening_day)
+    population = (
         select(
-            key(doc.provider_id).label("provider_id"),
-            doc.credential,
-            doc.offers_therapy,
-            doc.offers_medication_management,
+            doc.provider_id,
+            func.upper(doc.credential).label("credential"),
+            offers.label("offers"),
             doc.accepting_new_patients,
-            doc.capacity,
             doc.active_patients,
+            doc.capacity,
             doc.conditions,
             doc.openings_checked,
-            doc.first_therapy_day,
-            doc.first_evaluation_day,
-        ).where(doc.network == ANY_NETWORK, *in_state)
-    ):
-        providers.setdefault(row.provider_id, row)
-
-    def members(network: uuid.UUID) -> set[str]:
-        return set(session.scalars(select(key(doc.provider_id)).where(doc.network == network, *in_state)))
-
-    licences: dict[str, list[tuple[Any, ...]]] = {}
-    lic_columns = (License.state, License.license_type, License.number, License.status, License.issued)
-    for pid, *fields in session.execute(
-        select(key(License.provider_id), *lic_columns, License.expires).where(License.state == state)
-    ):
-        if pid in providers:
-            licences.setdefault(pid, []).append(tuple(fields))
-    privileges: dict[str, list[tuple[Any, ...]]] = {}
-    for pid, *fields in session.execute(
-        select(
-            key(CompactPrivilege.provider_id),
-            CompactPrivilege.compact,
-            CompactPrivilege.state,
-            CompactPrivilege.status,
-            CompactPrivilege.issued,
-            CompactPrivilege.expires,
-        ).where(CompactPrivilege.state == state)
-    ):
-        if pid in providers:
-            privileges.setdefault(pid, []).append(tuple(fields))
-    holders = [uuid.UUID(pid) for pid in privileges]
-    for i in range(0, len(holders), 900):
-        for pid, *fields in session.execute(
-            select(key(License.provider_id), *lic_columns, License.expires).where(
-                License.provider_id.in_(holders[i : i + 900]), License.state != state
-            )
-        ):
-            licences.setdefault(pid, []).append(tuple(fields))
-    certified = set(
-        session.scalars(
-            select(key(PrescriptiveCertification.provider_id)).where(
-                PrescriptiveCertification.state == state,
-                or_(
-                    PrescriptiveCertification.expires.is_(None), PrescriptiveCertification.expires >= on_date
-                ),
-            )
+            opening.label("opening"),
         )
+        .where(
+            doc.state == state,
+            doc.network == bindparam("any_network", type_=Uuid),
+            or_(doc.expires.is_(None), doc.expires >= on_date),
+        )
+        .distinct()
+        .subquery("population")
     )
-    return ExclusionFacts(
-        providers,
-        members(plan_id) if plan_id is not None else set(),
-        members(SELF_PAY_NETWORK),
-        licences,
-        privileges,
-        certified,
+    p = population.c
+    credential = p.credential
+
+    def type_ok(licence_type: Any) -> ColumnElement[bool]:
+        groups = [
+            and_(credential.in_(creds), func.upper(licence_type).in_(types)) for creds, types in q.type_groups
+        ]
+        return or_(*groups) if groups else false()
+
+    def valid(table: Any) -> list[ColumnElement[bool]]:
+        return [
+            table.status == "active",
+            or_(table.issued.is_(None), table.issued <= on_date),
+            table.expires >= on_date,
+        ]
+
+    lic, priv, home = aliased(License), aliased(CompactPrivilege), aliased(License)
+    # A licence in the state valid on the date for the provider's credential; a privilege there under a compact
+    # granting practice to it, held with a valid licence in a member state (rules.practice_compacts).
+    licence_ok = and_(lic.state == state, *valid(lic), type_ok(lic.license_type))
+    homes_ok = [
+        exists()
+        .where(
+            home.provider_id == priv.provider_id,
+            # SQLite: ``state || ''`` keeps it off the (state, provider) index, which it would probe once per
+            # member state; the provider's few licences are read by the provider index instead.
+            (home.state if postgres else home.state.op("||")("")).in_(homes),
+            *valid(home),
+            type_ok(home.license_type),
+        )
+        .correlate(population, priv)
+        for _code, _covered, homes in q.compacts
+    ]
+    grants = [
+        and_(
+            credential.in_(covered),  # first: no privilege read for credentials the compact does not cover
+            func.upper(priv.compact) == bindparam(f"compact_{n}", code, type_=String),
+            home_ok,
+        )
+        for n, ((code, covered, _homes), home_ok) in enumerate(zip(q.compacts, homes_ok, strict=True))
+    ]
+    privilege_ok = and_(priv.state == state, *valid(priv), or_(*grants) if grants else false())
+    if postgres:
+        # A hash join of the population with the state's licences and privileges, each provider's rows
+        # folded by GROUP BY (a probe per provider and part cost ~45 ms for Arizona on PostgreSQL, this ~15).
+        source = population.outerjoin(lic, and_(lic.provider_id == p.provider_id, licence_ok))
+        source = source.outerjoin(priv, and_(priv.provider_id == p.provider_id, privilege_ok))
+        licence_flag: ColumnElement[int] = func.max(case((lic.id.is_not(None), 1), else_=0))
+        privilege_flag: ColumnElement[int] = func.max(case((priv.id.is_not(None), 1), else_=0))
+        grouping: list[Any] = list(population.c)
+    else:
+        # SQLite: a probe per provider by index (its joins would scan), the fastest form there (~25 ms).
+        source = population
+        licence_flag = case((exists().where(lic.provider_id == p.provider_id, licence_ok), 1), else_=0)
+        privilege_flag = case(
+            (exists().where(priv.provider_id == p.provider_id, privilege_ok).correlate(population), 1),
+            else_=0,
+        )
+        grouping = []
+
+    def filed_under(network: str) -> ColumnElement[bool]:  # a document of theirs in the state for the key
+        return p.provider_id.in_(
+            select(doc.provider_id).where(doc.state == state, doc.network == bindparam(network, type_=Uuid))
+        )
+
+    rxp = PrescriptiveCertification
+    certified = p.provider_id.in_(
+        select(rxp.provider_id).where(rxp.state == state, or_(rxp.expires.is_(None), rxp.expires >= on_date))
     )
+    treated: ColumnElement[int] = literal(0, Integer)
+    for n in range(len(q.conditions)):
+        treated = treated + case((_has_tag(p.conditions, f"condition_{n}", postgres=postgres), 1), else_=0)
+
+    def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return case((condition, 1), else_=0)
+
+    return (
+        select(
+            p.provider_id,
+            licence_flag.label("license"),
+            privilege_flag.label("privilege"),
+            flag(p.offers.is_(True)).label("offers"),
+            flag(credential.in_(q.outright) if q.outright else false()).label("outright"),
+            flag(credential.in_(q.certifiable) if q.certifiable else false()).label("certifiable"),
+            flag(certified if q.certifiable else false()).label("certified"),
+            flag(filed_under("plan_id") if q.plan_id is not None else false()).label("in_plan"),
+            flag(filed_under("self_pay_network") if q.self_pay else false()).label("self_pay"),
+            flag(p.accepting_new_patients.is_(True)).label("accepting_new_patients"),
+            flag(p.active_patients < p.capacity).label("under_capacity"),
+            treated.label("conditions_treated"),
+            flag(and_(p.openings_checked.is_(True), p.opening.is_(None))).label("no_free_time"),
+        )
+        .select_from(source)
+        .group_by(*grouping)
+    )
+
+
+def exclusion_params(q: ExclusionQuery) -> dict[str, Any]:
+    return {
+        "state": q.state,
+        "on_date": q.on_date,
+        "any_network": ANY_NETWORK,
+        "plan_id": q.plan_id,
+        "self_pay_network": SELF_PAY_NETWORK,
+        **{f"condition_{n}": tag_pattern(c) for n, c in enumerate(q.conditions)},
+    }
 
 
 def providers_by_ids(session: Session, ids: list[uuid.UUID]) -> list[Provider]:

@@ -1048,6 +1048,89 @@ def role_for(
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The rule data in the terms SQL filters by (directory.repository.exclusion_counts, benchmarks/floor.py): pure
+# derivations of the functions above for one state and date, so SQL decides exactly what they decide.
+
+
+def role_credentials(
+    role: Role, state: str, on_date: date, *, rules: RuleSet | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(credentials whose scope fills ``role`` in ``state`` on ``on_date`` outright, psychology credentials
+    that fill it with that state's prescribing certificate), upper-case: the credential half of
+    ``_therapist_scope`` and ``_prescribing_problem`` (the offer and, for prescribers, the full-licence
+    requirement are the caller's)."""
+    rs = _rules(rules)
+    outright: list[str] = []
+    certified: list[str] = []
+    for spec in rs.data.credentials.values():
+        if role == "therapist":
+            if capability_in_state(spec.code, "psychotherapy", state, rules=rs) is True:
+                outright.append(spec.code.upper())
+            continue
+        value = spec.capabilities["prescribe"]
+        if value == "yes":
+            outright.append(spec.code.upper())
+        elif value == "no":
+            continue
+        elif spec.discipline == "psychology":
+            rxp = rs.data.scope.rxp.get(state)
+            if (
+                rxp is not None
+                and (rxp.verified or rs.config.grant_unverified_rxp)
+                and on_date.year >= rxp.enacted_year
+            ):
+                certified.append(spec.code.upper())
+        elif rs.data.scope.per_state.get(spec.discipline, {}).get("prescribe", {}).get(state):
+            outright.append(spec.code.upper())
+    return tuple(sorted(outright)), tuple(sorted(certified))
+
+
+def license_type_groups(
+    credentials: Iterable[str], *, rules: RuleSet | None = None
+) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """((credentials, the licence types valid for them), ...), credentials with the same types grouped, all
+    upper-case: the type check of ``_license_problem``. Unknown credentials are left out (no licence of
+    theirs is valid)."""
+    rs = _rules(rules)
+    groups: dict[frozenset[str], list[str]] = {}
+    for code in credentials:
+        spec = rs.data.credential(code)
+        if spec is not None:
+            groups.setdefault(spec.license_types, []).append(spec.code.upper())
+    return tuple(
+        (tuple(sorted(creds)), tuple(sorted(types)))
+        for types, creds in sorted(groups.items(), key=lambda item: sorted(item[1]))
+    )
+
+
+def _member_in_effect(compact: CompactSpec, state: str, on_date: date, config: RulesConfig) -> bool:
+    return _membership_problem(compact, state, on_date, config) is None
+
+
+def practice_compacts(
+    credentials: Iterable[str], state: str, on_date: date, *, rules: RuleSet | None = None
+) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """((compact code, the ``credentials`` it covers, its member states on ``on_date``), ...) for the compacts
+    whose privilege authorises practice in ``state`` on ``on_date`` (``_privilege_problem`` less the
+    privilege's own status and dates and the home licence's validity), upper-case codes."""
+    rs = _rules(rules)
+    wanted = {code.upper() for code in credentials}
+    out = []
+    for compact in rs.data.compacts.values():
+        if not compact.grants_practice:
+            continue
+        if compact.operational_since is not None and compact.operational_since > on_date:
+            continue
+        if not _member_in_effect(compact, state, on_date, rs.config):
+            continue
+        covered = sorted(c.upper() for c in compact.credentials if c.upper() in wanted)
+        homes = sorted(s for s in compact.members if _member_in_effect(compact, s, on_date, rs.config))
+        if covered and homes:
+            out.append((compact.code.upper(), tuple(covered), tuple(homes)))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Hard filters (issue #4)
 
 
@@ -1207,6 +1290,63 @@ def exclusion_counts(
 ) -> dict[str, int]:
     """How many providers each hard filter removed (a provider failing two filters counts under both)."""
     return _rank_and_count(providers, need, role, DEFAULT_WEIGHTS, _rules(rules), with_ranking=False)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterFacts:
+    """All the hard filters read of one provider for one need and role, as SQL decides each part with the rule
+    data of :func:`role_credentials`, :func:`license_type_groups` and :func:`practice_compacts`
+    (directory.repository.exclusion_kinds): an empty role's explanation counts the providers of a state by
+    these, kind by kind, instead of loading each one's licences. Nobody is an existing patient here."""
+
+    license: bool  # a licence in the state valid on the date for their credential (_license_problem)
+    privilege: bool  # a compact privilege authorising practice there on the date (_privilege_problem)
+    offers: bool  # offers the role's service
+    outright: bool  # their credential fills the role in the state (role_credentials' first part)
+    certifiable: bool  # a psychology credential that prescribes there with the certificate (its second)
+    certified: bool  # holds that state's prescribing certificate, valid on the date
+    in_plan: bool  # in network with the need's plan
+    self_pay: bool
+    accepting_new_patients: bool
+    under_capacity: bool
+    conditions_treated: int  # how many of the need's (case-folded, distinct) conditions they treat
+    no_free_time: bool  # their free time was looked up and there is none for the role's first visit
+
+
+def filter_exclusions(
+    facts: FilterFacts, need: Need, role: Role, *, rules: RuleSet | None = None
+) -> tuple[ExclusionCode, ...]:
+    """The codes :func:`exclusions` gives a provider with these facts (``_FILTERS`` in the same order, each
+    from the parts it reads); availability counts only for a provider passing every other filter, as
+    matching looks it up only for those."""
+    rs = _rules(rules)
+    codes: list[ExclusionCode] = []
+    authority = facts.license or facts.privilege  # authority_in_state: a licence, else a privilege
+    if not authority:
+        codes.append("no_authority_in_state")
+    if role == "therapist":
+        in_scope = facts.offers and facts.outright
+    else:  # _prescriber_scope: prescribing needs a full licence, a compact authority is not enough
+        prescribes = facts.outright or (facts.certifiable and facts.certified)
+        in_scope = facts.offers and prescribes and not (facts.privilege and not facts.license)
+    if not in_scope:
+        codes.append("scope")
+    plan_ok = need.plan_id is not None and facts.in_plan
+    if not plan_ok and (
+        (need.self_pay and not facts.self_pay) or (not need.self_pay and need.plan_id is not None)
+    ):
+        codes.append("network")
+    if not facts.accepting_new_patients:
+        codes.append("not_accepting")
+    if not facts.under_capacity:
+        codes.append("at_capacity")
+    wanted = len(_fold(need.conditions))
+    missing = wanted - facts.conditions_treated
+    if missing and not (rs.config.condition_match == "any" and missing < wanted):
+        codes.append("condition_not_treated")
+    if not codes and facts.no_free_time:
+        codes.append("no_availability")
+    return tuple(codes)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -168,9 +168,14 @@ def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.
     ids = list(dict.fromkeys(provider_ids))
     if not ids:
         return {}
-    rows = {
+    S = ProviderSchedule
+    rows = {  # plain rows, not entities: this runs for every page of match candidates
         r.provider_id: r
-        for r in session.scalars(select(ProviderSchedule).where(ProviderSchedule.provider_id.in_(ids)))
+        for r in session.execute(
+            select(S.provider_id, S.timezone, S.buffer_minutes, S.min_notice_minutes, S.horizon_days).where(
+                S.provider_id.in_(ids)
+            )
+        )
     }
     if not rows:
         return {}

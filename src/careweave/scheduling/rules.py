@@ -226,8 +226,10 @@ def free_slots(
     start: datetime,
     end: datetime,
     now: datetime,
+    limit: int | None = None,
 ) -> list[Slot]:
-    """Free start times for a visit of ``duration_minutes`` in [start, end), earliest first.
+    """Free start times for a visit of ``duration_minutes`` in [start, end), earliest first (the first
+    ``limit`` of them, when given).
 
     Within each working interval, slots follow one another every duration + buffer from the interval's start;
     after a visit already booked, the next slot starts when that visit's buffer ends, so a schedule packs
@@ -254,6 +256,8 @@ def free_slots(
         lo, hi = _micros(lo_at), _micros(hi_at)
         if hi - length < earliest or lo >= latest:
             continue  # no start in this interval can be offered
+        if limit is not None and len(found) >= limit and lo >= sorted(found)[limit - 1]:
+            continue  # only later starts than the first ``limit`` found
         t = -(-lo // _GRAIN) * _GRAIN
         if last is not None and t < last:
             i = 0  # intervals out of time order (never expected): scan the blocks from the first again
@@ -272,6 +276,8 @@ def free_slots(
                 break
             t += step
     found.sort()
+    if limit is not None:
+        found = found[:limit]
     out = []
     for t in found:
         at = _EPOCH + timedelta(microseconds=t)

@@ -368,7 +368,10 @@ class Opening:
     start: datetime | None
 
 
-SEARCH_STEP_DAYS = 14  # free slots are computed a fortnight at a time until the first one
+# Free time is searched a window at a time until the first free slot, the window doubling from two days (most
+# clinicians with free time have some within days of where the search starts; working hours are laid out per
+# day of the window).
+SEARCH_FIRST_DAYS = 2
 
 
 def openings(
@@ -409,8 +412,10 @@ def openings(
     for pid, (earliest, latest) in ranges.items():
         vt = types[visit_type_for[pid]]
         lo = earliest
+        days = SEARCH_FIRST_DAYS
         while lo < latest:
-            hi = min(lo + timedelta(days=SEARCH_STEP_DAYS), latest)
+            hi = min(lo + timedelta(days=days), latest)
+            days *= 2
             free = rules.free_slots(
                 scheds[pid],
                 visit_type=vt.code,
@@ -419,6 +424,7 @@ def openings(
                 start=lo,
                 end=hi,
                 now=now,
+                limit=1,
             )
             if free:
                 out[pid] = Opening(True, free[0].start)

@@ -50,3 +50,20 @@ def test_zones_east_of_utc_are_flagged() -> None:
     assert hours_weekdays(london, "therapy_intake", now=NOW) & EAST_OF_UTC
     west = rules.Schedule("America/Los_Angeles", (rules.Window(0, time(9), time(17)),))
     assert not hours_weekdays(west, "therapy_intake", now=NOW) & EAST_OF_UTC
+
+
+def test_day_bounds_pack_the_days_to_the_first_day_with_hours() -> None:
+    """directory.documents.day_bounds: what matching's SQL reads, ``(bounds >> 3 * weekday) & 7``."""
+    from careweave.directory.documents import day_bounds
+
+    def bound(mask: int, weekday: int) -> int:
+        packed = day_bounds(mask)
+        assert packed is not None
+        return (packed >> (3 * weekday)) & 7
+
+    weekdays = _bits(0, 1, 2, 3, 4)
+    assert [bound(weekdays, w) for w in range(7)] == [0, 0, 0, 0, 0, 2, 1]  # Saturday: Monday is 2 days on
+    assert [bound(weekdays | EAST_OF_UTC, w) for w in range(7)] == [0, 0, 0, 0, 0, 1, 0]  # a UTC day earlier
+    assert [bound(_bits(2), w) for w in range(7)] == [2, 1, 0, 6, 5, 4, 3]  # Wednesdays only
+    assert day_bounds(0) == 0 and day_bounds(EAST_OF_UTC) == 0  # no hours: no bound
+    assert day_bounds(None) is None

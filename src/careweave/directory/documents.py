@@ -44,12 +44,49 @@ NO_PLAN = uuid.UUID(int=2)  # a need's plan id that is not a UUID: no plan and n
 
 CHUNK = 500  # providers per statement (bound parameters stay well under every engine's limit)
 
+# The provider's stored earliest-time columns (scheduling.earliest) the documents carry: the days as they are,
+# each weekday mask as the day bounds it gives (day_bounds), in the column named with ``_bounds``.
 OPENING_COLUMNS = (
     "first_therapy_day",
     "first_therapy_weekdays",
     "first_evaluation_day",
     "first_evaluation_weekdays",
 )
+# Bit 7 of a stored weekday mask (scheduling.earliest.hours_weekdays): the zone is east of UTC (at the time of the
+# refresh or half a year on), so a visit on a local day can fall on the previous UTC day.
+EAST_OF_UTC = 1 << 7
+BOUND_BITS = 3  # per weekday in day_bounds' packing (bounds are 0-6)
+
+
+def day_bounds(mask: int | None) -> int | None:
+    """A provider's weekday mask as matching's SQL reads it: for each weekday ``w`` of a need's date (Monday = 0),
+    a lower bound on the days from that date to the UTC date of their first free time, packed ``BOUND_BITS`` bits
+    per weekday (``(bounds >> 3w) & 7``); None for no mask (never checked: no bound).
+
+    The exact search starts at the date's local midnight, so free time is on the first local day with hours
+    ``k`` days on or later (bit ``(w + k) % 7`` of the mask): west of UTC (or at it) its UTC date is that day or
+    later, ``k``; east of UTC (EAST_OF_UTC) it may be the day before, ``k - 1`` (at least 0). No day with hours:
+    0 (no bound). Stored rather than computed in SQL, where it took two 30-branch CASE expressions per row."""
+    if mask is None:
+        return None
+    packed = 0
+    for weekday in range(7):
+        ahead = next((k for k in range(7) if mask & (1 << ((weekday + k) % 7))), 0)
+        if mask & EAST_OF_UTC:
+            ahead = max(0, ahead - 1)
+        packed |= ahead << (BOUND_BITS * weekday)
+    return packed
+
+
+def opening_values(values: Any) -> dict[str, Any]:
+    """The document columns for a provider's stored earliest-time columns (``values[c]`` for OPENING_COLUMNS)."""
+    return {
+        c.replace("_weekdays", "_bounds"): day_bounds(values[c]) if c.endswith("_weekdays") else values[c]
+        for c in OPENING_COLUMNS
+    }
+
+
+DOCUMENT_OPENING_COLUMNS = tuple(c.replace("_weekdays", "_bounds") for c in OPENING_COLUMNS)
 
 
 def tag_text(tags: Iterable[str]) -> str:
@@ -128,7 +165,7 @@ def document_rows(session: Session, provider_ids: list[uuid.UUID]) -> list[dict[
             "conditions": tag_text(tags["conditions"].get(p.id, ())),
             "languages": tag_text(tags["languages"].get(p.id, ())),
             "openings_checked": p.openings_checked_at is not None,
-            **{c: getattr(p, c) for c in OPENING_COLUMNS},
+            **opening_values({c: getattr(p, c) for c in OPENING_COLUMNS}),
         }
         for sid, state, compact, issued, expires in sources[p.id]:
             for network in keys:
@@ -194,7 +231,7 @@ def copy_openings(session: Session, values: Iterable[dict[str, Any]]) -> None:
         {
             "pid": v["id"],
             "checked": v["openings_checked_at"] is not None,
-            **{f"v_{c}": v[c] for c in OPENING_COLUMNS},
+            **{f"v_{c}": value for c, value in opening_values(v).items()},
         }
         for v in values
     ]
@@ -206,7 +243,7 @@ def copy_openings(session: Session, values: Iterable[dict[str, Any]]) -> None:
         .where(table.c.provider_id == bindparam("pid"))
         .values(
             openings_checked=bindparam("checked"),
-            **{c: bindparam(f"v_{c}") for c in OPENING_COLUMNS},
+            **{c: bindparam(f"v_{c}") for c in DOCUMENT_OPENING_COLUMNS},
         )
     )
     session.connection().execute(stmt, params)

@@ -253,9 +253,9 @@ DOCUMENT_PAYLOAD = (
     "languages",
     "openings_checked",
     "first_therapy_day",
-    "first_therapy_weekdays",
+    "first_therapy_bounds",
     "first_evaluation_day",
-    "first_evaluation_weekdays",
+    "first_evaluation_bounds",
 )
 
 
@@ -301,6 +301,7 @@ class MatchDocument(Base):
     languages: Mapped[str] = mapped_column(Text)
     openings_checked: Mapped[bool] = mapped_column(Boolean)  # Provider.openings_checked_at is set
     first_therapy_day: Mapped[int | None] = mapped_column(Integer)
-    first_therapy_weekdays: Mapped[int | None] = mapped_column(Integer)
+    # The provider's weekday mask as day bounds per weekday of a need's date (documents.day_bounds).
+    first_therapy_bounds: Mapped[int | None] = mapped_column(Integer)
     first_evaluation_day: Mapped[int | None] = mapped_column(Integer)
-    first_evaluation_weekdays: Mapped[int | None] = mapped_column(Integer)
+    first_evaluation_bounds: Mapped[int | None] = mapped_column(Integer)

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK, tag_pattern
+from careweave.directory.documents import ANY_NETWORK, BOUND_BITS, SELF_PAY_NETWORK, tag_pattern
 from careweave.directory.models import (
     CompactPrivilege,
     DeaRegistration,
@@ -52,7 +52,6 @@ from careweave.directory.models import (
     ProviderLanguage,
     ProviderNetwork,
 )
-from careweave.scheduling.earliest import EAST_OF_UTC
 
 
 def add(session: Session, obj: object) -> None:
@@ -257,8 +256,8 @@ class CandidateQuery:
     opening_day: str = "first_therapy_day"
     on_day: int = 0
     availability: tuple[float, float] = (0.0, 7.0)
-    # The need's UTC weekday (Monday = 0): with the provider's stored weekdays (the column named like
-    # ``opening_day`` with ``_weekdays``), the first day on or after the need's date their hours may fall on.
+    # The need's weekday (Monday = 0): picks its bound from the document's day bounds (the column named like
+    # ``opening_day`` with ``_bounds``: documents.day_bounds).
     on_weekday: int = 0
 
 
@@ -395,7 +394,7 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
         "gender": q.gender,
         "gender_w": gender_w,
         "on_day": q.on_day,
-        **{f"weekday_{k}": 1 << ((q.on_weekday + k) % 7) for k in range(7)},  # the date's, then on
+        "bound_shift": BOUND_BITS * q.on_weekday,  # the date's weekday's bound (documents.day_bounds)
         "availability_w": availability_w,
         "half_life": half_life,
     }
@@ -532,23 +531,15 @@ def _candidate_sql(
 
 def _days_late(shape: _Shape) -> ColumnElement[int]:
     """A lower bound on the days from the need's date to the provider's first free day (the UTC date the rules
-    rank by): the later of the stored earliest free day and the bound from the weekdays of their own calendar
-    with hours (scheduling.earliest.hours_weekdays; never checked: 0, the best). The exact search starts at the
-    date's local midnight, so free time is on the first local day with hours ``k`` days on or later: west of
-    UTC (or at it) its UTC date is that day or later, ``k``; east of UTC (EAST_OF_UTC) it may be the day
-    before, ``k - 1`` (at least 0). ``weekday_k`` is the bit of the date's weekday plus ``k``."""
+    rank by): the later of the stored earliest free day and the bound their own calendar's weekdays with hours
+    give for the date's weekday (documents.day_bounds; no mask, or never checked: 0, the best)."""
     opening = getattr(MatchDocument, shape.opening_day)
-    weekdays = getattr(MatchDocument, shape.opening_day.replace("_day", "_weekdays"))
-
-    def has(k: int) -> ColumnElement[bool]:
-        return weekdays.op("&")(bindparam(f"weekday_{k}", type_=Integer)) != 0
-
-    east = weekdays.op("&")(literal(EAST_OF_UTC, Integer)) != 0
-    ahead = case(
-        (weekdays.is_(None), 0),
-        (east, case(*((has(k), max(0, k - 1)) for k in range(7)), else_=0)),
-        *((has(k), k) for k in range(7)),
-        else_=0,
+    bounds = getattr(MatchDocument, shape.opening_day.replace("_day", "_bounds"))
+    ahead = func.coalesce(
+        bounds.op(">>")(bindparam("bound_shift", type_=Integer)).op("&")(
+            literal((1 << BOUND_BITS) - 1, Integer)
+        ),
+        0,
     )
     stored = opening - bindparam("on_day", type_=Integer)  # NULL when never checked
     return case((stored > ahead, stored), else_=ahead)

@@ -114,8 +114,8 @@ def refresh(session: Session, provider_ids: Iterable[uuid.UUID], *, now: datetim
 
 
 # Bit 7 of a stored weekdays mask: the zone is east of UTC (at now or half a year on), so a visit on a local day
-# can fall on the previous UTC day (matching's bound allows for it: repository._days_late).
-EAST_OF_UTC = 1 << 7
+# can fall on the previous UTC day (matching's bound allows for it: directory.documents.day_bounds).
+EAST_OF_UTC = documents.EAST_OF_UTC
 
 
 def hours_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) -> int:
@@ -124,7 +124,7 @@ def hours_weekdays(schedule: rules.Schedule, visit_type: str, *, now: datetime) 
     of the local days free time can be on. Plus EAST_OF_UTC when the zone is ahead of UTC now or half a year
     on (either side of a daylight-saving change).
 
-    Matching bounds the first free day on or after a date D by it (repository._days_late): the exact search
+    Matching bounds the first free day on or after a date D by it (documents.day_bounds): the exact search
     starts at D's local midnight, so free time is on a local day L >= D with hours, whose UTC date — what the
     rules rank by — is L or later west of UTC (or at it), and L - 1 or later east of it."""
     tz = schedule.zone

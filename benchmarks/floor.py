@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, union
 
 from careweave.directory import rules
 from careweave.directory.models import (
@@ -55,6 +55,12 @@ COND = ProviderCondition.__table__
 RXP = PrescriptiveCertification.__table__
 
 
+def _stored(rs: rules.RuleSet, codes: Sequence[str]) -> list[str]:
+    """The rule data's upper-case credential codes as the directory stores them (canonical: "PhD"), so the floor
+    compares stored values directly, with no function on an indexed column."""
+    return [spec.code for code in codes if (spec := rs.data.credential(code)) is not None]
+
+
 def licence_valid(
     lic: Any, credential: ColumnElement, credentials: Sequence[str], on_date: date, rs: rules.RuleSet
 ) -> ColumnElement[bool]:
@@ -63,7 +69,7 @@ def licence_valid(
     c = lic.c
     type_ok = or_(
         *(
-            and_(func.upper(credential).in_(creds), func.upper(c.license_type).in_(types))
+            and_(credential.in_(_stored(rs, creds)), c.license_type.in_(types))
             for creds, types in rules.license_type_groups(credentials, rules=rs)
         )
     )
@@ -107,9 +113,11 @@ def floor_statement(need: rules.Need, role: rules.Role, rs: rules.RuleSet | None
     """SELECT the ids of providers eligible for ``role``; None when the rule data makes nobody eligible."""
     rs = rs or rules.default_rules()
     state, on_date = need.state, need.on_date
-    outright, certified = rules.role_credentials(role, state, on_date, rules=rs)
+    outright, certified = (
+        _stored(rs, codes) for codes in rules.role_credentials(role, state, on_date, rules=rs)
+    )
     credentials = [*outright, *certified]
-    credential = func.upper(P.c.credential)  # the rule data's codes are upper-case
+    credential = P.c.credential
     if not credentials:
         return None
     common = provider_filters(need, role, rs)
@@ -142,11 +150,11 @@ def floor_statement(need: rules.Need, role: rules.Role, rs: rules.RuleSet | None
             .select_from(CP.join(P, P.c.id == CP.c.provider_id))
             .where(
                 CP.c.state == state,
-                func.upper(CP.c.compact) == code,
+                CP.c.compact == code,  # stored upper-case, as the rule data's codes
                 CP.c.status == "active",
                 or_(CP.c.issued.is_(None), CP.c.issued <= on_date),
                 CP.c.expires >= on_date,
-                credential.in_(covered),
+                credential.in_(_stored(rs, covered)),
                 exists()
                 .where(home.c.provider_id == P.c.id, home.c.state.in_(homes))
                 .where(licence_valid(home, P.c.credential, covered, on_date, rs)),

@@ -15,6 +15,7 @@ from careweave.db.migrate import (
     current_revision,
     downgrade,
     head_revision,
+    include_object_for,
     upgrade_to_head,
 )
 
@@ -25,7 +26,8 @@ def test_single_head():
 
 def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        opts = {"compare_type": True, "include_object": include_object_for(conn.dialect.name)}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
     assert diff == []
 
 

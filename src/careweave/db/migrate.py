@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -67,3 +68,16 @@ def check_schema(engine: Engine) -> None:
     raise SchemaNotCurrent(
         f"The database at {url} is at revision {current}; this code needs {head}. Run `careweave migrate`."
     )
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` hook for ``dialect``: a schema object made on some dialects only
+    (``Index(...).ddl_if(dialect=...)``) is compared with the database only on those."""
+
+    def include_object(
+        obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+    ) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None) or getattr(compare_to, "_ddl_if", None)
+        return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == dialect
+
+    return include_object

@@ -73,7 +73,9 @@ class Provider(Entity):
             "sort_name",
             "name",
         ),
-        Index("ix_providers_active", "is_active"),  # counted by an empty role's explanation (matching)
+        # PostgreSQL only (migration 0013): an empty role's explanation counts the active providers. SQLite
+        # without planner statistics takes an index on a two-valued column for a selective one.
+        Index("ix_providers_active", "is_active").ddl_if(dialect="postgresql"),
     )
 
     user_id: Mapped[uuid.UUID | None] = mapped_column(

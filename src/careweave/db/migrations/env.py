@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 from careweave.db.all_models import metadata
 from careweave.db.engine import make_engine
+from careweave.db.migrate import include_object_for
 
 config = context.config
 
@@ -26,6 +27,7 @@ def run_migrations() -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object_for(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -295,7 +295,8 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
     """
     stmts = _statements(_shape(session, q))
     params = _params(q) | {"limit": limit, "offset": offset}
-    return [Candidate(pid, day) for pid, day in session.execute(stmts.ranked, params)]
+    # .all(): one fetch, not a round of fetchone per row (rows are iterated per match, on every page)
+    return [Candidate(pid, day) for pid, day in session.execute(stmts.ranked, params).all()]
 
 
 # Documents a walk reads at most per state and network key, in name order (walk_top_candidates).
@@ -325,9 +326,9 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     bounds = [edge for edge in edges if edge is not None]  # beyond these a source may have unread rows
     for edge, capped, whole in zip(edges, stmts.walks_capped, stmts.walks, strict=True):
         found = (
-            session.execute(whole, params)
+            session.execute(whole, params).all()
             if edge is None
-            else session.execute(capped, params | {"edge": edge})
+            else session.execute(capped, params | {"edge": edge}).all()
         )
         got = [(pid, key, day) for pid, key, day in found]
         if len(got) == params["limit"]:  # cut at the limit: the source's next row may precede others' rows
@@ -594,7 +595,7 @@ def match_fact_rows(
     }
     if not ids:
         return out
-    out["providers"] = list(session.execute(_FACT_PROVIDERS, {"ids": ids}))
+    out["providers"] = session.execute(_FACT_PROVIDERS, {"ids": ids}).all()
     params: dict[str, Any] = {"ids": ids, "on_date": on_date}
     if scope is not None:
         params |= {"conditions": list(scope.conditions), "language": scope.language, "plan_id": scope.plan_id}
@@ -603,7 +604,7 @@ def match_fact_rows(
         if scope is None
         else (bool(scope.conditions), scope.language is not None, scope.plan_id is not None)
     )
-    rows = itertools.chain.from_iterable(session.execute(stmt, params) for stmt in _child_rows(shape))
+    rows = itertools.chain.from_iterable(session.execute(stmt, params).all() for stmt in _child_rows(shape))
     for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
         if kind == "L":
             out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
@@ -738,7 +739,7 @@ def exclusion_kinds(session: Session, q: ExclusionQuery) -> list[Any]:
     kinds = provider_kinds(q, postgres=postgres).subquery("kinds")
     columns = [kinds.c[name] for name in KIND_COLUMNS]
     stmt = select(*columns, func.count().label("providers")).group_by(*columns)
-    return list(session.execute(stmt, exclusion_params(q)))
+    return session.execute(stmt, exclusion_params(q)).all()
 
 
 def provider_kinds(q: ExclusionQuery, *, postgres: bool) -> Select[Any]:

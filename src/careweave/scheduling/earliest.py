@@ -182,7 +182,7 @@ def fresh_openings(
             # A waitlist hold frees its time when it runs out, before anything refreshes the stored time.
             ~exists().where(WaitlistOffer.provider_id == Provider.id, WaitlistOffer.status == "open"),
         )
-    )
+    ).all()
     day_start = datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC)
     return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Date,
     Integer,
     String,
+    Text,
     delete,
     exists,
     literal_column,
@@ -112,6 +114,13 @@ def booking_context(
     return row[0], row[1], row[2]
 
 
+@functools.lru_cache(maxsize=256)
+def _visit_types(text: str | None) -> frozenset[str]:
+    """A window's visit types from their JSON text (a handful of distinct lists across every clinician: decoding
+    each window's JSON cost more than the rest of loading a page of schedules)."""
+    return frozenset(json.loads(text)) if text else frozenset()
+
+
 def _tag(kind: str) -> Any:
     return literal_column(f"'{kind}'", String).label("kind")
 
@@ -133,7 +142,7 @@ def schedule(
             W.start_time.label("start_time"),
             W.end_time,
             sql_cast(null(), Boolean),
-            W.visit_types,
+            sql_cast(W.visit_types, Text),
         ).where(W.provider_id == provider_id),
         select(
             _tag("E"),
@@ -142,14 +151,14 @@ def schedule(
             E.start_time,
             E.end_time,
             E.available,
-            sql_cast(null(), JSON),
+            sql_cast(null(), Text),
         ).where(E.provider_id == provider_id),
     ).order_by("kind", "weekday", "day", "start_time")  # as windows() and exceptions() order them
     windows_: list[rules.Window] = []
     exceptions_: list[rules.DateException] = []
-    for kind, weekday, day, start, end, available, types in session.execute(parts):
+    for kind, weekday, day, start, end, available, types in session.execute(parts).all():
         if kind == "W":
-            windows_.append(rules.Window(weekday, start, end, frozenset(types or ())))
+            windows_.append(rules.Window(weekday, start, end, _visit_types(types)))
         else:
             exceptions_.append(rules.DateException(day, start, end, available))
     return rules.Schedule(
@@ -175,7 +184,7 @@ def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.
             select(S.provider_id, S.timezone, S.buffer_minutes, S.min_notice_minutes, S.horizon_days).where(
                 S.provider_id.in_(ids)
             )
-        )
+        ).all()
     }
     if not rows:
         return {}
@@ -190,7 +199,7 @@ def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.
             W.start_time.label("start_time"),
             W.end_time,
             sql_cast(null(), Boolean),
-            W.visit_types,
+            sql_cast(W.visit_types, Text),  # as text, parsed once per distinct value (_visit_types)
         ).where(W.provider_id.in_(with_rows)),
         select(
             _tag("E"),
@@ -200,14 +209,14 @@ def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.
             E.start_time,
             E.end_time,
             E.available,
-            sql_cast(null(), JSON),
+            sql_cast(null(), Text),
         ).where(E.provider_id.in_(with_rows)),
     ).order_by("provider_id", "kind", "weekday", "day", "start_time")
     windows_: dict[uuid.UUID, list[rules.Window]] = {pid: [] for pid in rows}
     exceptions_: dict[uuid.UUID, list[rules.DateException]] = {pid: [] for pid in rows}
-    for kind, pid, weekday, day, start, end, available, types in session.execute(parts):
+    for kind, pid, weekday, day, start, end, available, types in session.execute(parts).all():
         if kind == "W":
-            windows_[pid].append(rules.Window(weekday, start, end, frozenset(types or ())))
+            windows_[pid].append(rules.Window(weekday, start, end, _visit_types(types)))
         else:
             exceptions_[pid].append(rules.DateException(day, start, end, available))
     return {
@@ -256,7 +265,7 @@ def busy_many(
             WaitlistOffer.start_at < end,
         )
     )
-    for kind, pid, s, e, minutes in session.execute(union_all(visits, holds)):
+    for kind, pid, s, e, minutes in session.execute(union_all(visits, holds)).all():
         if kind == "H":
             e = s + timedelta(minutes=minutes)
             if e <= start:

@@ -312,12 +312,17 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
     seen: list[str] = []
     filled_at: int | None = None  # candidates seen when the results first filled up
     ids = [c.id for c in candidates]
+    on_day = earliest.day_number(s.need.on_date)
     while True:
         # Pages may overlap by a provider (two licences in the state, or a walked first page): once each.
         known = set(seen)
         page_ids = list(dict.fromkeys(str(i) for i in ids if str(i) not in known))
+        # A stored time before the need's day says nothing exact about it: not asked (a later date's need).
+        stored = {str(c.id) for c in candidates if c.stored_day is not None and c.stored_day >= on_day}
         s.checked.update(
-            _with_availability(s.session, [s.facts[i] for i in page_ids], s.need, s.role, s.rs, s.now)
+            _with_availability(
+                s.session, [s.facts[i] for i in page_ids], s.need, s.role, s.rs, s.now, maybe_fresh=stored
+            )
         )
         seen += page_ids
         ranked = rules.rank([s.checked[i] for i in seen], s.need, s.role, rules=s.rs)
@@ -364,10 +369,12 @@ def _with_availability(
     now: datetime,
     *,
     trust_stored: bool = True,
+    maybe_fresh: set[str] | None = None,
 ) -> dict[str, rules.ProviderFacts]:
     """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
     in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
-    queries for all of them (scheduling.service.openings)."""
+    queries for all of them (scheduling.service.openings). ``maybe_fresh``: the only ids whose stored time may
+    be exact for the need (None: any)."""
     from careweave.scheduling import service as scheduling  # it imports this module
 
     out = {f.id: f for f in facts}
@@ -375,9 +382,10 @@ def _with_availability(
     if not wanted:
         return out
     # Stored times still exact need no slot arithmetic (scheduling.earliest.fresh_openings); the rest do.
+    asked = wanted if maybe_fresh is None else [pid for pid in wanted if str(pid) in maybe_fresh]
     fresh = (
-        earliest.fresh_openings(session, wanted, FIRST_VISIT[role], now=now, on_date=need.on_date)
-        if trust_stored
+        earliest.fresh_openings(session, asked, FIRST_VISIT[role], now=now, on_date=need.on_date)
+        if trust_stored and asked
         else {}
     )
     found = {pid: scheduling.Opening(True, start) for pid, start in fresh.items()}

@@ -268,6 +268,9 @@ class Candidate:
 
     id: uuid.UUID
     opening_day: int | None
+    # Their stored earliest free day for the role's first visit (None: none, or never checked): a stored time
+    # can be exact for the need only if it is on or after the need's day (scheduling.earliest.fresh_openings).
+    stored_day: int | None = None
 
 
 def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset: int = 0) -> list[Candidate]:
@@ -296,7 +299,7 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
     stmts = _statements(_shape(session, q))
     params = _params(q) | {"limit": limit, "offset": offset}
     # .all(): one fetch, not a round of fetchone per row (rows are iterated per match, on every page)
-    return [Candidate(pid, day) for pid, day in session.execute(stmts.ranked, params).all()]
+    return [Candidate(pid, day, stored) for pid, day, stored in session.execute(stmts.ranked, params).all()]
 
 
 # Documents a walk reads at most per state and network key, in name order (walk_top_candidates).
@@ -322,7 +325,7 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     edges = [session.scalar(edge, params) for edge in stmts.edges]
     if all(edge is None for edge in edges):
         return None  # a small state: ranking it whole costs no more than a walk
-    rows: list[tuple[uuid.UUID, str, int | None]] = []
+    rows: list[tuple[uuid.UUID, str, int | None, int | None]] = []
     bounds = [edge for edge in edges if edge is not None]  # beyond these a source may have unread rows
     for edge, capped, whole in zip(edges, stmts.walks_capped, stmts.walks, strict=True):
         found = (
@@ -330,7 +333,7 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
             if edge is None
             else session.execute(capped, params | {"edge": edge}).all()
         )
-        got = [(pid, key, day) for pid, key, day in found]
+        got = [(pid, key, day, stored) for pid, key, day, stored in found]
         if len(got) == params["limit"]:  # cut at the limit: the source's next row may precede others' rows
             bounds.append(got[-1][1])
         rows += got
@@ -338,8 +341,8 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     if bounds:
         rows = [row for row in rows if row[1] <= min(bounds)]
     found_ids: dict[uuid.UUID, Candidate] = {}
-    for pid, _key, day in rows:
-        found_ids.setdefault(pid, Candidate(pid, day))
+    for pid, _key, day, stored in rows:
+        found_ids.setdefault(pid, Candidate(pid, day, stored))
     if len(found_ids) < limit:
         return None
     return list(found_ids.values())[:limit]
@@ -421,9 +424,10 @@ def _statements(shape: _Shape) -> _Statements:
     score = _rounded(functools.reduce(operator.add, parts)) if parts else literal(0.0)
     # What SQL assumed of each candidate's first free day (need's day numbering), for the caller's bound.
     bound_day = bindparam("on_day", type_=Integer) + (_days_late(shape) if shape.availability else literal(0))
+    stored_day = getattr(doc, shape.opening_day).label("stored_day")
     networks = _networks(shape)
     ranked = (
-        select(doc.provider_id, bound_day.label("opening_day"))
+        select(doc.provider_id, bound_day.label("opening_day"), stored_day)
         .where(_in_network(networks), *_valid_in_state(), *filters)
         .order_by(score.desc(), doc.rank_key)
         .limit(bindparam("limit", type_=Integer))
@@ -439,7 +443,7 @@ def _statements(shape: _Shape) -> _Statements:
             .offset(bindparam("edge_offset", type_=Integer))
             .limit(1)
         )
-        walk = select(doc.provider_id, doc.rank_key, bound_day).where(
+        walk = select(doc.provider_id, doc.rank_key, bound_day, stored_day).where(
             *in_range, *_valid_in_state(), *filters, *top
         )
         walks.append(walk.order_by(doc.rank_key).limit(bindparam("limit", type_=Integer)))

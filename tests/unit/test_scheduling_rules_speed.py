@@ -184,6 +184,34 @@ def test_free_slots_equal_the_reference(
     assert all(s.start.tzinfo is UTC and s.end.tzinfo is UTC for s in got)
     for limit in (1, 3):  # matching's search asks for the first one only (scheduling.service.openings)
         assert rules.free_slots(sched, **kw, limit=limit) == got[:limit]
+    for first_days in (1, 2):  # found in growing windows, the same first slot as over the whole range
+        assert rules.first_free_slot(sched, **kw, first_days=first_days) == (got[0] if got else None)
+
+
+def test_first_free_slot_keeps_the_slot_grid_across_window_edges() -> None:
+    """A window edge inside a working day must not move the slots after it (review finding, session 6): hours
+    9:00-17:00 UTC on weekdays, 50-minute visits with a 10-minute buffer, booked until Wednesday 16:00; searched
+    from Monday 16:30, the first free visit is Wednesday 16:00, as the full listing says (a search restarting
+    each window at its edge found Thursday 9:00)."""
+    sched = rules.Schedule(
+        timezone="UTC",
+        windows=tuple(rules.Window(d, time(9), time(17)) for d in range(5)),
+        exceptions=(),
+        buffer_minutes=10,
+        min_notice_minutes=60,
+        horizon_days=60,
+    )
+    now = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # a Monday
+    start = now + timedelta(minutes=60)
+    booked = [rules.Busy(datetime(2026, 11, 30, 9, tzinfo=UTC), datetime(2026, 12, 2, 16, tzinfo=UTC))]
+    kw = {"visit_type": "therapy_session", "duration_minutes": 50, "busy": booked, "now": now}
+    whole = rules.free_slots(sched, start=start, end=start + timedelta(days=60), **kw)
+    assert whole[0].start == datetime(2026, 12, 2, 16, tzinfo=UTC)
+    for first_days in (1, 2, 3):
+        found = rules.first_free_slot(
+            sched, start=start, end=start + timedelta(days=60), first_days=first_days, **kw
+        )
+        assert found == whole[0]
 
 
 @settings(max_examples=200, deadline=None)

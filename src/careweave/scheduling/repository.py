@@ -118,7 +118,7 @@ def booking_context(
 def _visit_types(text: str | None) -> frozenset[str]:
     """A window's visit types from their JSON text (a handful of distinct lists across every clinician: decoding
     each window's JSON cost more than the rest of loading a page of schedules)."""
-    return frozenset(json.loads(text)) if text else frozenset()
+    return frozenset(json.loads(text) or ()) if text else frozenset()
 
 
 def _tag(kind: str) -> Any:

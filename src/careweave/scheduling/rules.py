@@ -285,6 +285,42 @@ def free_slots(
     return out
 
 
+def first_free_slot(
+    schedule: Schedule,
+    *,
+    visit_type: str,
+    duration_minutes: int,
+    busy: Sequence[Busy],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    first_days: int = 2,
+) -> Slot | None:
+    """The earliest free slot in [start, end) — ``free_slots(...)[0]`` over the whole range — looked for in
+    [start, start + d) with ``d`` doubling from ``first_days`` until one is found or the range is covered.
+
+    Every window starts at ``start``: slots follow one another from each working interval's start, so a window
+    starting later would cut a working interval at its edge and put the slots after it on another grid (a slot
+    the booking page offers would be missed, and a later one returned). Growing only the end keeps the grid, and
+    the earliest slot inside a window is the earliest of all (any earlier one ends earlier too)."""
+    days = first_days
+    while True:
+        hi = min(start + timedelta(days=days), end)
+        found = free_slots(
+            schedule,
+            visit_type=visit_type,
+            duration_minutes=duration_minutes,
+            busy=busy,
+            start=start,
+            end=hi,
+            now=now,
+            limit=1,
+        )
+        if found or hi >= end:
+            return found[0] if found else None
+        days *= 2
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MINUTE = 60_000_000  # microseconds

@@ -368,9 +368,8 @@ class Opening:
     start: datetime | None
 
 
-# Free time is searched a window at a time until the first free slot, the window doubling from two days (most
-# clinicians with free time have some within days of where the search starts; working hours are laid out per
-# day of the window).
+# The first free slot is searched in a window doubling from two days (most clinicians with free time have some
+# within days of where the search starts; working hours are laid out per day of the window): rules.first_free_slot.
 SEARCH_FIRST_DAYS = 2
 
 
@@ -411,25 +410,18 @@ def openings(
     out = {pid: Opening(pid in scheds, None) for pid in ids}
     for pid, (earliest, latest) in ranges.items():
         vt = types[visit_type_for[pid]]
-        lo = earliest
-        days = SEARCH_FIRST_DAYS
-        while lo < latest:
-            hi = min(lo + timedelta(days=days), latest)
-            days *= 2
-            free = rules.free_slots(
-                scheds[pid],
-                visit_type=vt.code,
-                duration_minutes=vt.duration_minutes,
-                busy=busy[pid],
-                start=lo,
-                end=hi,
-                now=now,
-                limit=1,
-            )
-            if free:
-                out[pid] = Opening(True, free[0].start)
-                break
-            lo = hi
+        first = rules.first_free_slot(
+            scheds[pid],
+            visit_type=vt.code,
+            duration_minutes=vt.duration_minutes,
+            busy=busy[pid],
+            start=earliest,
+            end=latest,
+            now=now,
+            first_days=SEARCH_FIRST_DAYS,
+        )
+        if first is not None:
+            out[pid] = Opening(True, first.start)
     return out
 
 

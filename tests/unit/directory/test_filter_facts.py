@@ -158,7 +158,7 @@ def test_filter_exclusions_are_the_rules_exclusions(
 
 
 def test_each_authority_edge() -> None:
-    """Crafted edges of spec §4.1/§4.2 the counting must decide as the rules do (each asserted both ways)."""
+    """Crafted edges of spec §4.1/§4.2 the counting must decide as the rules do, for either role."""
     rs = rules.default_rules()
     cases = [
         # a full licence that expired the day before the visit

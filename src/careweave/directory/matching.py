@@ -416,7 +416,7 @@ def _directory_counts(
     gives each kind's codes. A large state has thousands of providers and a few dozen kinds.
     """
     on_date = need.on_date
-    capability_credentials = [spec.code for spec in rs.data.credentials.values()]
+    known_credentials = [spec.code for spec in rs.data.credentials.values()]
     outright, certifiable = rules.role_credentials(role, need.state, on_date, rules=rs)
     query = repo.ExclusionQuery(
         state=need.state,
@@ -424,8 +424,8 @@ def _directory_counts(
         service="therapy" if role == "therapist" else "medication_management",
         outright=outright,
         certifiable=certifiable,
-        type_groups=rules.license_type_groups(capability_credentials, rules=rs),
-        compacts=rules.practice_compacts(capability_credentials, need.state, on_date, rules=rs),
+        type_groups=rules.license_type_groups(known_credentials, rules=rs),
+        compacts=rules.practice_compacts(known_credentials, need.state, on_date, rules=rs),
         plan_id=_plan_uuid(need.plan_id),
         self_pay=need.self_pay,
         conditions=tuple(sorted({c.casefold() for c in need.conditions})),

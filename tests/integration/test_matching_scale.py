@@ -186,3 +186,53 @@ def test_directory_counts_are_the_rules_counts(directory: None, sessions: sessio
                 ), (role, bn.need)
                 checked += 1
     assert checked > 40
+
+
+@pytest.mark.parametrize("directory", ["stored"], indirect=True)
+def test_directory_counts_read_records_as_the_rules_do(
+    directory: None, sessions: sessionmaker[Session]
+) -> None:
+    """The same, with records spelled and dated as older imports or hand edits may leave them (review,
+    session 6): lower-case licence types and compact codes, a credential Careweave does not know, licences
+    with no expiry on record and licences that start after the visit date. SQL must decide each as the rules
+    do (``_license_problem`` upper-cases the type, compacts are looked up upper-cased, an unknown credential
+    has no authority and no scope, no expiry or a later start is no authority)."""
+    from sqlalchemy import func
+
+    from careweave.directory.models import CompactPrivilege, License
+
+    with sessions() as session:
+        lic_ids = list(session.scalars(select(License.id).order_by(License.id)))
+        priv_ids = list(session.scalars(select(CompactPrivilege.id).order_by(CompactPrivilege.id)))
+        provider_ids = list(session.scalars(select(Provider.id).order_by(Provider.id)))
+        session.execute(
+            update(License)
+            .where(License.id.in_(lic_ids[::7]))
+            .values(license_type=func.lower(License.license_type))
+        )
+        session.execute(update(License).where(License.id.in_(lic_ids[3::17])).values(expires=None))
+        late = NOW.date() + timedelta(days=60)  # after every need's date (make_needs: up to 27 days on)
+        session.execute(
+            update(License).where(License.id.in_(lic_ids[5::13]), License.expires >= late).values(issued=late)
+        )
+        session.execute(
+            update(CompactPrivilege)
+            .where(CompactPrivilege.id.in_(priv_ids[::3]))
+            .values(compact=func.lower(CompactPrivilege.compact))
+        )
+        session.execute(update(Provider).where(Provider.id.in_(provider_ids[::13])).values(credential="XYZ"))
+        documents.refresh(session, provider_ids)
+        session.commit()
+    rs = rules.default_rules()
+    checked = 0
+    for bn in make_needs(60):
+        if bn.later:
+            continue
+        with sessions() as session:
+            oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
+            for role in rules.roles_for_pathway(bn.need.pathway):
+                assert matching._directory_counts(session, bn.need, role, rs) == dict(
+                    oracle.excluded_summary[role]
+                ), (role, bn.need)
+                checked += 1
+    assert checked > 40

@@ -6,6 +6,7 @@ import functools
 import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +16,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     delete,
     exists,
     literal_column,
     null,
+    or_,
     select,
     union_all,
 )
@@ -230,6 +233,139 @@ def schedules(session: Session, provider_ids: Iterable[uuid.UUID]) -> dict[uuid.
         )
         for pid, row in rows.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningInputs:
+    """What the earliest free slot of many providers is computed from (:func:`opening_inputs`): each one's
+    schedule (those without one left out), the visit types asked for (active ones only: code → duration in
+    minutes), and each one's busy time overlapping [busy_from, busy_to), sorted; ``busy_after``: the providers
+    holding time (a live visit or an open hold) that starts at or after ``busy_to`` — for the rest, ``busy`` is
+    all of their busy time from ``busy_from`` on."""
+
+    schedules: dict[uuid.UUID, rules.Schedule]
+    durations: dict[str, int]
+    busy: dict[uuid.UUID, list[rules.Busy]]
+    busy_after: frozenset[uuid.UUID]
+
+
+def opening_inputs(
+    session: Session,
+    provider_ids: Iterable[uuid.UUID],
+    codes: Iterable[str],
+    *,
+    busy_from: datetime,
+    busy_to: datetime,
+    now: datetime,
+) -> OpeningInputs:
+    """:func:`schedules`, the visit types ``codes`` and :func:`busy_many` over [busy_from, busy_to), in **one**
+    round trip: a UNION ALL of six row kinds in one column layout (S schedule row, W weekly window, E date
+    exception, V visit type, A visit, H waitlist hold). Matching looks up free time for a page of candidates
+    at a time; on PostgreSQL each statement costs a round trip and a plan, so four statements per page were a
+    large share of a later date's match (docs/benchmarks.md, session 7)."""
+    ids = list(dict.fromkeys(provider_ids))
+    wanted = sorted(set(codes))
+    if not ids:
+        return OpeningInputs({}, {}, {}, frozenset())
+    S, W, E, A, H, V = (
+        ProviderSchedule,
+        AvailabilityWindow,
+        AvailabilityException,
+        Appointment,
+        WaitlistOffer,
+        VisitType,
+    )
+    no_int, no_time, no_text = sql_cast(null(), Integer), sql_cast(null(), Time), sql_cast(null(), Text)
+    no_day, no_flag, no_at = (
+        sql_cast(null(), Date),
+        sql_cast(null(), Boolean),
+        sql_cast(null(), A.start_at.type),
+    )
+    no_id = sql_cast(null(), A.provider_id.type)
+    later_visit = exists().where(
+        A.provider_id == S.provider_id, A.status.in_(LIVE), A.start_at >= busy_to
+    )  # probes the (provider, start) index and stops at the first
+    later_hold = exists().where(
+        H.provider_id == S.provider_id, H.status == "open", H.expires_at > now, H.start_at >= busy_to
+    )
+    # The first SELECT names and types the columns (the timestamps' type converts them on either engine).
+    # kind, provider, i1, i2, i3, day, t1, t2, flag, text, at1, at2
+    parts = union_all(
+        select(
+            _tag("A"), A.provider_id.label("pid"), no_int.label("i1"), no_int.label("i2"), no_int.label("i3"),
+            no_day.label("day"), no_time.label("t1"), no_time.label("t2"), no_flag.label("flag"),
+            no_text.label("txt"), A.start_at.label("at1"), A.block_end_at.label("at2"),
+        ).where(A.provider_id.in_(ids), A.status.in_(LIVE), A.start_at < busy_to, A.block_end_at > busy_from),
+        select(
+            _tag("H"), H.provider_id, V.duration_minutes, no_int, no_int, no_day, no_time, no_time, no_flag,
+            no_text, H.start_at, no_at,
+        )
+        .join(V, V.code == H.visit_type)
+        .where(H.provider_id.in_(ids), H.status == "open", H.expires_at > now, H.start_at < busy_to),
+        select(
+            _tag("S"), S.provider_id, S.buffer_minutes, S.min_notice_minutes, S.horizon_days, no_day, no_time,
+            no_time, or_(later_visit, later_hold), sql_cast(S.timezone, Text), no_at, no_at,
+        ).where(S.provider_id.in_(ids)),
+        select(
+            _tag("W"), W.provider_id, W.weekday, no_int, no_int, no_day, W.start_time, W.end_time, no_flag,
+            sql_cast(W.visit_types, Text), no_at, no_at,  # as text, parsed once per distinct value
+        ).where(W.provider_id.in_(ids)),
+        select(
+            _tag("E"), E.provider_id, no_int, no_int, no_int, E.day, E.start_time, E.end_time, E.available,
+            no_text, no_at, no_at,
+        ).where(E.provider_id.in_(ids)),
+        select(
+            _tag("V"), no_id, V.duration_minutes, no_int, no_int, no_day, no_time, no_time, no_flag,
+            sql_cast(V.code, Text), no_at, no_at,
+        ).where(V.code.in_(wanted), V.is_active),
+    )  # fmt: skip
+    rows: dict[uuid.UUID, Any] = {}
+    after: set[uuid.UUID] = set()
+    windows_: dict[uuid.UUID, list[rules.Window]] = {}
+    exceptions_: dict[uuid.UUID, list[rules.DateException]] = {}
+    durations: dict[str, int] = {}
+    busy: dict[uuid.UUID, list[rules.Busy]] = {pid: [] for pid in ids}
+    for kind, pid, i1, i2, i3, day, t1, t2, flag, txt, at1, at2 in session.execute(parts).all():
+        if kind == "A":
+            busy[pid].append(rules.Busy(at1, at2))
+        elif kind == "H":
+            at2 = at1 + timedelta(minutes=i1)
+            if at2 > busy_from:
+                busy[pid].append(rules.Busy(at1, at2))
+        elif kind == "S":
+            rows[pid] = (txt, i1, i2, i3)
+            if flag:
+                after.add(pid)
+        elif kind == "W":
+            windows_.setdefault(pid, []).append(rules.Window(i1, t1, t2, _visit_types(txt)))
+        elif kind == "E":
+            exceptions_.setdefault(pid, []).append(rules.DateException(day, t1, t2, flag))
+        else:
+            durations[txt] = i1
+    for blocks in busy.values():
+        blocks.sort(key=_by_time)
+    schedules_ = {
+        pid: rules.Schedule(
+            timezone=zone,
+            # In :func:`schedules`' order (weekday, then start; date, then start), whatever the engine returned.
+            windows=tuple(sorted(windows_.get(pid, ()), key=_window_order)),
+            exceptions=tuple(sorted(exceptions_.get(pid, ()), key=_exception_order)),
+            buffer_minutes=buffer,
+            min_notice_minutes=notice,
+            horizon_days=horizon,
+        )
+        for pid, (zone, buffer, notice, horizon) in rows.items()
+    }
+    return OpeningInputs(schedules_, durations, busy, frozenset(after))
+
+
+def _window_order(w: rules.Window) -> tuple[int, Any]:
+    return w.weekday, w.start
+
+
+def _exception_order(e: rules.DateException) -> tuple[Any, Any]:
+    # A whole day off (no start) empties the day wherever it comes in the day's order (rules._with_exceptions).
+    return e.day, (e.start is not None, e.start or datetime.min.time())
 
 
 def busy_many(

@@ -373,6 +373,14 @@ class Opening:
 SEARCH_FIRST_DAYS = 2
 
 
+# Busy time is first read for NEAR_DAYS from where the search starts: most clinicians with free time have some
+# within days, and a busy diary over a whole horizon is hundreds of rows. A provider with no free slot inside that
+# span whose horizon reaches past it is searched again over the whole range with all of its busy time.
+NEAR_DAYS = 14
+# No zone's day starts more than 14 hours before UTC's (UTC+14): the earliest a local date can begin.
+_EARLIEST_OFFSET = timedelta(hours=14)
+
+
 def openings(
     session: Session,
     provider_ids: list[uuid.UUID],
@@ -382,47 +390,84 @@ def openings(
     from_day: date | None = None,
 ) -> dict[uuid.UUID, Opening]:
     """The earliest free start per provider from ``now`` + their minimum notice (or from the start of
-    ``from_day`` in their schedule's zone, when later) to the end of their booking horizon, for the visit type ``visit_type_for`` names (for match results). Every provider's
-    schedule, visit types and busy time are loaded together (four round trips whatever the count); only the
-    slot arithmetic is per provider. A visit type the provider's offers do not cover is not checked here."""
+    ``from_day`` in their schedule's zone, when later) to the end of their booking horizon, for the visit type
+    ``visit_type_for`` names (for match results). Every provider's schedule, the visit types and busy time over
+    the first NEAR_DAYS come in one round trip whatever the count (repo.opening_inputs); only the slot
+    arithmetic is per provider, and only providers with nothing free in that span and busy time after it need a
+    second round trip. A
+    visit type the provider's offers do not cover is not checked here."""
     ids = list(dict.fromkeys(provider_ids))
     if not ids:
         return {}
-    scheds = repo.schedules(session, ids)
-    codes = {visit_type_for[pid] for pid in scheds}
-    types = {
-        vt.code: vt
-        for vt in session.scalars(select(VisitType).where(VisitType.code.in_(codes), VisitType.is_active))
-    }
-    ranges: dict[uuid.UUID, tuple[datetime, datetime]] = {}
-    for pid, sched in scheds.items():
+    lo = now  # no search starts before it: each starts at now + notice, or at from_day's start if later
+    if from_day is not None:
+        lo = max(lo, datetime.combine(from_day, time(0), tzinfo=UTC) - _EARLIEST_OFFSET)
+    near = lo + timedelta(days=NEAR_DAYS)
+    # A slot just before ``near`` must keep its buffer clear of visits after it: a day's margin of busy time.
+    got = repo.opening_inputs(
+        session,
+        ids,
+        {visit_type_for[pid] for pid in ids},
+        busy_from=lo,
+        busy_to=near + timedelta(days=1),
+        now=now,
+    )
+    out = {pid: Opening(pid in got.schedules, None) for pid in ids}
+    rest: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for pid, sched in got.schedules.items():
+        code = visit_type_for[pid]
+        minutes = got.durations.get(code)
+        if minutes is None:
+            continue
         earliest, latest = rules.bookable_range(sched, now)
         if from_day is not None:
             day_start = datetime.combine(from_day, time(0), tzinfo=sched.zone).astimezone(UTC)
             earliest = max(earliest, day_start)
-        if earliest < latest and visit_type_for[pid] in types:
-            ranges[pid] = (earliest, latest)
-    busy: dict[uuid.UUID, list[rules.Busy]] = {}
-    if ranges:
-        lo = min(r[0] for r in ranges.values())
-        hi = max(r[1] for r in ranges.values())
-        busy = repo.busy_many(session, list(ranges), lo, hi, now=now)
-    out = {pid: Opening(pid in scheds, None) for pid in ids}
-    for pid, (earliest, latest) in ranges.items():
-        vt = types[visit_type_for[pid]]
-        first = rules.first_free_slot(
-            scheds[pid],
-            visit_type=vt.code,
-            duration_minutes=vt.duration_minutes,
-            busy=busy[pid],
-            start=earliest,
-            end=latest,
-            now=now,
-            first_days=SEARCH_FIRST_DAYS,
-        )
+        if earliest >= latest:
+            continue
+        first = _first(sched, code, minutes, got.busy[pid], earliest, min(latest, near), now)
+        if first is None and latest > near:
+            if pid in got.busy_after:
+                rest[pid] = (earliest, latest)
+                continue
+            # Nothing of theirs starts after the span read: its busy time is all of it, so search on.
+            first = _first(sched, code, minutes, got.busy[pid], earliest, latest, now)
         if first is not None:
-            out[pid] = Opening(True, first.start)
+            out[pid] = Opening(True, first)
+    if rest:
+        busy = repo.busy_many(
+            session, list(rest), min(r[0] for r in rest.values()), max(r[1] for r in rest.values()), now=now
+        )
+        for pid, (earliest, latest) in rest.items():
+            code = visit_type_for[pid]
+            first = _first(got.schedules[pid], code, got.durations[code], busy[pid], earliest, latest, now)
+            if first is not None:
+                out[pid] = Opening(True, first)
     return out
+
+
+def _first(
+    sched: rules.Schedule,
+    code: str,
+    minutes: int,
+    busy: list[rules.Busy],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> datetime | None:
+    if start >= end:
+        return None
+    slot = rules.first_free_slot(
+        sched,
+        visit_type=code,
+        duration_minutes=minutes,
+        busy=busy,
+        start=start,
+        end=end,
+        now=now,
+        first_days=SEARCH_FIRST_DAYS,
+    )
+    return slot.start if slot is not None else None
 
 
 def next_available(

@@ -7,6 +7,7 @@ that makes them so."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -170,3 +171,36 @@ def test_a_provider_is_matchable_in_the_transaction_that_makes_them_so(
     assert [r.provider_id for r in found] == [str(pid)]
     directory.update_provider(session, SYSTEM, pid, {"networks": [plans[1]]}, clock=clock)  # out of network
     assert matching.run_match(session, need, plan_name="Plan 0", now=NOW).therapists == ()
+
+
+def test_a_provider_who_cannot_take_a_patient_has_documents_under_any_only(
+    session: Session, clock: FixedClock, plans: list[uuid.UUID]
+) -> None:
+    """Closed (not accepting, or at capacity): no document under their plan or self-pay (a need with coverage
+    never reads them), still one under ANY, which an empty role's explanation counts from — and it still counts
+    them as in network and taking self-pay, from the directory."""
+    need = rules.Need(pathway="therapy", state="NY", on_date=DAY, plan_id=str(plans[0]))
+    pid = _provider(session, clock, plans)
+    _licence(session, clock, pid, "NY")
+    _hours(session, clock, SYSTEM, pid)
+    everything = {documents.ANY_NETWORK, documents.SELF_PAY_NETWORK, plans[0]}
+    assert {d.network for d in _assert_current(session)} == everything
+    for closed, reopened in (
+        ({"accepting_new_patients": False}, {"accepting_new_patients": True}),
+        ({"capacity": 0}, {"capacity": 10}),
+    ):
+        directory.update_provider(session, SYSTEM, pid, closed, clock=clock)
+        assert {d.network for d in _assert_current(session)} == {documents.ANY_NETWORK}
+        result = matching.run_match(session, need, plan_name="Plan 0", now=NOW)
+        assert result.therapists == ()
+        counts = dict(result.excluded_summary["therapist"])
+        assert "network" not in counts  # in network, though filed under ANY only
+        assert counts.get("not_accepting", 0) + counts.get("at_capacity", 0) == 1
+        self_pay = matching.run_match(
+            session, replace(need, plan_id=None, self_pay=True), plan_name=None, now=NOW
+        )
+        assert "network" not in dict(self_pay.excluded_summary["therapist"])  # takes self-pay
+        directory.update_provider(session, SYSTEM, pid, reopened, clock=clock)
+        assert {d.network for d in _assert_current(session)} == everything
+        found = matching.run_match(session, need, plan_name="Plan 0", now=NOW).therapists
+        assert [r.provider_id for r in found] == [str(pid)]

@@ -6,6 +6,10 @@ condition and the language for every one of the state's 10,000-18,000 licences (
 document holds all of it in one row, keyed (state, network, rank key), so a need's candidates are one index
 range read in the rules' name order with nothing else to visit.
 
+Which keys: every active provider with an active licence or compact privilege in a state has a document there
+under ANY_NETWORK; under each plan they are in network with and SELF_PAY_NETWORK only while they can take a new
+patient (:func:`is_open`), since matching never shows them otherwise.
+
 Keeping them current: every write that changes an input calls :func:`refresh` for the providers it touched, in
 the same transaction (directory.service for profiles, tags, networks, licences and privileges, the CSV import
 through it, licensing.expire_licences); scheduling.earliest copies the earliest free times with
@@ -89,6 +93,17 @@ def opening_values(values: Any) -> dict[str, Any]:
 DOCUMENT_OPENING_COLUMNS = tuple(c.replace("_weekdays", "_bounds") for c in OPENING_COLUMNS)
 
 
+def is_open(accepting_new_patients: bool | None, active_patients: int | None, capacity: int | None) -> bool:
+    """Whether a provider can take a new patient: accepting and under capacity (the hard filter matching's SQL
+    applies as ``accepting_new_patients IS true AND active_patients < capacity``). A provider who cannot has
+    documents under ANY_NETWORK only (the key an empty role's explanation counts them from), none under their
+    plans or self-pay: a need with coverage, nearly every need, then never reads them (about a third of a large
+    state's documents on the benchmark directory)."""
+    if not accepting_new_patients or active_patients is None or capacity is None:
+        return False
+    return active_patients < capacity
+
+
 def tag_text(tags: Iterable[str]) -> str:
     """Tags between commas (",a,b,"): a need's tag occurs as ",tag," exactly when the provider has it."""
     return "," + ",".join(sorted(tags)) + "," if tags else ","
@@ -149,9 +164,11 @@ def document_rows(session: Session, provider_ids: list[uuid.UUID]) -> list[dict[
     for p in providers:
         if not sources.get(p.id):
             continue
-        keys = [ANY_NETWORK, *networks.get(p.id, ())]
-        if p.self_pay:
-            keys.append(SELF_PAY_NETWORK)
+        keys = [ANY_NETWORK]
+        if is_open(p.accepting_new_patients, p.active_patients, p.capacity):
+            keys += networks.get(p.id, ())
+            if p.self_pay:
+                keys.append(SELF_PAY_NETWORK)
         common = {
             "provider_id": p.id,
             "rank_key": rank_key(p.id, p.name),

@@ -264,7 +264,8 @@ DOCUMENT_PAYLOAD = (
 class MatchDocument(Base):
     """What matching's hard filters and score read about one provider in one state for one network, in one row
     (directory.documents keeps them; ADR 0013): one per active provider x active licence or compact privilege
-    x network key (each plan they are in network with, SELF_PAY if they take self-pay, ANY always).
+    x network key (ANY always; each plan they are in network with and SELF_PAY if they take self-pay, while they
+    are accepting and under capacity: documents.is_open).
 
     The key orders a state's documents for a network in the rules' name order (rank_key), and every other
     column rides in the key's index (SQLite: a WITHOUT ROWID table is its primary key; PostgreSQL: INCLUDE), so

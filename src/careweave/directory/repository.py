@@ -752,8 +752,8 @@ def provider_kinds(q: ExclusionQuery, *, postgres: bool) -> Select[Any]:
 
     The population is the state's documents for the "any" key. On PostgreSQL it is joined with the state's
     valid licences and privileges (hash joins), each provider's rows folded by GROUP BY; on SQLite each provider
-    probes them by index (its joins would scan). Network, self-pay and certificate membership are uncorrelated IN
-    lists (built once). Arizona's ~4,200 providers: ~35 ms on either engine (a probe per provider and part on
+    probes them by index (its joins would scan). Plan and self-pay membership are a key probe per provider,
+    certificates an uncorrelated IN list (built once). Arizona's ~4,200 providers: ~35 ms on either engine (a probe per provider and part on
     PostgreSQL cost ~45 ms, with JIT ~85 ms)."""
     doc = MatchDocument
     on_date = bindparam("on_date", type_=Date)
@@ -840,10 +840,19 @@ def provider_kinds(q: ExclusionQuery, *, postgres: bool) -> Select[Any]:
         )
         grouping = []
 
-    def filed_under(network: str) -> ColumnElement[bool]:  # a document of theirs in the state for the key
-        return p.provider_id.in_(
-            select(doc.provider_id).where(doc.state == state, doc.network == bindparam(network, type_=Uuid))
+    # Plan and self-pay membership from the directory, a key probe per provider: a provider who cannot take a new
+    # patient has no document under those keys (documents.is_open), yet counts as in network or not.
+    in_plan = (
+        exists()
+        .where(
+            ProviderNetwork.provider_id == p.provider_id,
+            ProviderNetwork.plan_id == bindparam("plan_id", type_=Uuid),
         )
+        .correlate(population)
+    )
+    takes_self_pay = (
+        exists().where(Provider.id == p.provider_id, Provider.self_pay.is_(True)).correlate(population)
+    )
 
     rxp = PrescriptiveCertification
     certified = p.provider_id.in_(
@@ -865,8 +874,8 @@ def provider_kinds(q: ExclusionQuery, *, postgres: bool) -> Select[Any]:
             flag(credential.in_(q.outright) if q.outright else false()).label("outright"),
             flag(credential.in_(q.certifiable) if q.certifiable else false()).label("certifiable"),
             flag(certified if q.certifiable else false()).label("certified"),
-            flag(filed_under("plan_id") if q.plan_id is not None else false()).label("in_plan"),
-            flag(filed_under("self_pay_network") if q.self_pay else false()).label("self_pay"),
+            flag(in_plan if q.plan_id is not None else false()).label("in_plan"),
+            flag(takes_self_pay if q.self_pay else false()).label("self_pay"),
             flag(p.accepting_new_patients.is_(True)).label("accepting_new_patients"),
             flag(p.active_patients < p.capacity).label("under_capacity"),
             treated.label("conditions_treated"),
@@ -883,7 +892,6 @@ def exclusion_params(q: ExclusionQuery) -> dict[str, Any]:
         "on_date": q.on_date,
         "any_network": ANY_NETWORK,
         "plan_id": q.plan_id,
-        "self_pay_network": SELF_PAY_NETWORK,
         **{f"condition_{n}": tag_pattern(c) for n, c in enumerate(q.conditions)},
     }
 

@@ -651,10 +651,20 @@ def compute_openings(engine: Engine, *, now: datetime, progress: bool = True) ->
 
 
 def analyze(engine: Engine) -> None:
+    """The maintenance a bulk load calls for (docs/deployment.md "After a bulk load"), then fresh planner
+    statistics. Loading writes every match document and then rewrites it with its provider's earliest free times,
+    in provider order, not key order: on PostgreSQL the table and its covering key index end up about twice their
+    size (dead versions, half-full leaves), on SQLite the key's pages half full and out of order, so a state's
+    range is scattered over the file. ``VACUUM FULL match_documents`` (PostgreSQL; then ``VACUUM`` sets the
+    visibility map its index-only scans need) and ``VACUUM`` (SQLite) rebuild them as a fresh build would."""
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL match_documents")
             conn.exec_driver_sql("VACUUM ANALYZE")
     else:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+        raw = engine.raw_connection()  # outside any transaction: the engine's connections BEGIN IMMEDIATE
+        try:
+            raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            raw.driver_connection.execute("ANALYZE")  # type: ignore[union-attr]
+        finally:
+            raw.close()

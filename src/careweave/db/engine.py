@@ -39,6 +39,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA busy_timeout = 30000")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            # Reads of the first GiB of the file as memory, not a read() per page: matching scans a large state's
+            # documents (https://www.sqlite.org/mmap.html; writes still go through the WAL). Modest, measured gain
+            # at the benchmark directory's tail (docs/benchmarks.md, session 7).
+            cursor.execute("PRAGMA mmap_size = 1073741824")
             cursor.close()
 
         @event.listens_for(engine, "begin")

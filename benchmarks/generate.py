@@ -584,7 +584,7 @@ class Loaded:
 
 def load(engine: Engine, providers: int, *, seed: int = DEFAULT_SEED, progress: bool = True) -> Loaded:
     """Insert the synthetic directory into a migrated, empty database (Core executemany, one transaction
-    per chunk), then refresh the planner statistics (ANALYZE) as a maintained database would have them."""
+    per chunk), then compact and refresh the planner statistics as a maintained database would be (:func:`analyze`)."""
     gen = DirectoryGenerator(providers, seed)
     counts = Counts()
     started = time.perf_counter()

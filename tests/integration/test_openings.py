@@ -166,6 +166,21 @@ def test_crafted_diaries_give_the_whole_range_answer(session: Session, settings:
         [(NOW, long_visit, 30), (near + timedelta(minutes=20), 50, 30)],
     )
 
+    # The same at the horizon's end, past the span read (searched again over the whole horizon): busy until an
+    # hour before the horizon ends, then a visit 10 minutes after it (booked when the horizon was longer). The
+    # slot ending an hour before the horizon's end would overlap it through its buffer: nothing is free.
+    pid = cases["horizon_edge"] = _provider(session, clock, admin, "Hal Horizon")
+    _set_hours(session, clock, admin, pid, zone="UTC", hours=(0, 23), weekdays=every, days_off=range(0),
+               buffer=30, notice=0, horizon=20)  # fmt: skip
+    latest = NOW + timedelta(days=20)
+    until = int((latest - timedelta(minutes=90) - NOW).total_seconds() // 60)
+    _diary(
+        session,
+        pid,
+        _patient(session, settings),
+        [(NOW, until, 30), (latest + timedelta(minutes=10), 50, 30)],
+    )
+
     # Nothing free within the horizon at all.
     pid = cases["full"] = _provider(session, clock, admin, "Fay Full")
     _set_hours(session, clock, admin, pid, zone=ZONES[3], hours=(9, 12), weekdays=every, days_off=range(0),
@@ -196,6 +211,9 @@ def test_crafted_diaries_give_the_whole_range_answer(session: Session, settings:
     assert got[cases["full"]].start is None
     assert got[cases["solid"]].start is not None and got[cases["solid"]].start >= NOW + timedelta(days=20)
     assert got[cases["away"]].start is not None and got[cases["away"]].start >= NOW + timedelta(days=21)
+    assert got[cases["horizon_edge"]].start is None
+    alone = [cases["horizon_edge"]]  # in a batch of its own, no longer horizon widens the busy time read
+    assert scheduling.openings(session, alone, visit_type_for=vt_for, now=NOW)[alone[0]].start is None
     assert got[cases["edge"]].start is not None and got[cases["edge"]].start > near  # not near - 60 minutes
 
 
@@ -219,7 +237,9 @@ def test_round_trips(session: Session, settings: Settings, world) -> None:  # ty
     assert len(seen) == 2
 
 
-def test_random_diaries_give_the_whole_range_answer(session: Session, settings: Settings, world) -> None:  # type: ignore[no-untyped-def]
+def test_random_diaries_give_the_whole_range_answer(  # type: ignore[no-untyped-def]
+    session: Session, settings: Settings, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock, admin = world
     rng = random.Random(20261127)
     ids = []
@@ -250,3 +270,27 @@ def test_random_diaries_give_the_whole_range_answer(session: Session, settings: 
         got = scheduling.openings(session, ids, visit_type_for=vt_for, now=now, from_day=from_day)
         for pid in ids:
             assert got[pid].start == _expected(session, pid, now=now, from_day=from_day), (pid, now, from_day)
+        with monkeypatch.context() as m:  # many providers are looked up a chunk at a time: the same answer
+            m.setattr(scheduling, "OPENINGS_CHUNK", 3)
+            assert scheduling.openings(session, ids, visit_type_for=vt_for, now=now, from_day=from_day) == got
+
+
+def test_the_listing_keeps_a_slot_s_buffer_clear_of_a_visit_after_the_window(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    """A slot ending at the listing window's end is not offered when its buffer reaches a visit that starts just
+    after the window (the booking would be refused by the database)."""
+    clock, admin = world
+    pid = _provider(session, clock, admin, "Lis Listing")
+    _set_hours(session, clock, admin, pid, zone="UTC", hours=(0, 23), weekdays=tuple(range(7)),
+               days_off=range(0), buffer=30, notice=0, horizon=60)  # fmt: skip
+    end = NOW + timedelta(days=2)
+    _diary(session, pid, _patient(session, settings), [(end + timedelta(minutes=10), 50, 30)])
+    # Slots every 90 minutes (60 + 30 buffer) from the window's start: the second ends exactly at the window's end.
+    start = end - timedelta(minutes=150)
+    slots, _, _ = scheduling.list_slots(
+        session, admin, pid, start=start, end=end, visit_type=CODE, clock=clock
+    )
+    assert [s.start for s in slots] == [
+        start
+    ]  # not start + 90 minutes: its buffer would reach the visit at end + 10

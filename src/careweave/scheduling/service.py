@@ -320,7 +320,7 @@ def list_slots(
     except ValueError as exc:
         raise InvalidInput("Unknown time zone.", fields=[FieldError("timezone", str(exc))]) from exc
     now = clock.now()
-    busy = repo.busy(session, provider.id, start, end, held_for_others=actor.patient_id, now=now)
+    busy = repo.busy(session, provider.id, start, end + PAST_END, held_for_others=actor.patient_id, now=now)
     free = rules.free_slots(
         sched,
         visit_type=vt.code,
@@ -379,6 +379,11 @@ SEARCH_FIRST_DAYS = 2
 NEAR_DAYS = 14
 # No zone's day starts more than 14 hours before UTC's (UTC+14): the earliest a local date can begin.
 _EARLIEST_OFFSET = timedelta(hours=14)
+# Busy time is read this far past the end of a search: a slot ending at the edge must keep its buffer (at most
+# 120 minutes) clear of a visit that starts just after it.
+PAST_END = timedelta(days=1)
+# Providers per opening_inputs statement (it binds each id five times: every engine's parameter limit holds).
+OPENINGS_CHUNK = 2000
 
 
 def openings(
@@ -397,20 +402,20 @@ def openings(
     second round trip. A
     visit type the provider's offers do not cover is not checked here."""
     ids = list(dict.fromkeys(provider_ids))
+    if len(ids) > OPENINGS_CHUNK:
+        out: dict[uuid.UUID, Opening] = {}
+        for i in range(0, len(ids), OPENINGS_CHUNK):
+            chunk = ids[i : i + OPENINGS_CHUNK]
+            out |= openings(session, chunk, visit_type_for=visit_type_for, now=now, from_day=from_day)
+        return out
     if not ids:
         return {}
     lo = now  # no search starts before it: each starts at now + notice, or at from_day's start if later
     if from_day is not None:
         lo = max(lo, datetime.combine(from_day, time(0), tzinfo=UTC) - _EARLIEST_OFFSET)
     near = lo + timedelta(days=NEAR_DAYS)
-    # A slot just before ``near`` must keep its buffer clear of visits after it: a day's margin of busy time.
     got = repo.opening_inputs(
-        session,
-        ids,
-        {visit_type_for[pid] for pid in ids},
-        busy_from=lo,
-        busy_to=near + timedelta(days=1),
-        now=now,
+        session, ids, {visit_type_for[pid] for pid in ids}, busy_from=lo, busy_to=near + PAST_END, now=now
     )
     out = {pid: Opening(pid in got.schedules, None) for pid in ids}
     rest: dict[uuid.UUID, tuple[datetime, datetime]] = {}
@@ -436,7 +441,11 @@ def openings(
             out[pid] = Opening(True, first)
     if rest:
         busy = repo.busy_many(
-            session, list(rest), min(r[0] for r in rest.values()), max(r[1] for r in rest.values()), now=now
+            session,
+            list(rest),
+            min(r[0] for r in rest.values()),
+            max(r[1] for r in rest.values()) + PAST_END,
+            now=now,
         )
         for pid, (earliest, latest) in rest.items():
             code = visit_type_for[pid]

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
 from benchmarks.generate import DEFAULT_SEED, load
@@ -68,7 +68,7 @@ from careweave.core.actor import Actor, Role
 from careweave.core.clock import SystemClock
 from careweave.db.engine import make_engine, make_sessionmaker
 from careweave.db.migrate import upgrade_to_head
-from careweave.directory import matching
+from careweave.directory import documents, matching
 from careweave.directory import rules as directory_rules
 from careweave.directory.models import PatientCoverage, Provider
 from careweave.identity import tokens
@@ -183,6 +183,15 @@ def build_world(engine: Engine, *, providers: int, cohort: int, seed: int, now: 
     loaded = load(engine, providers, seed=seed, progress=False)
     rng = random.Random(f"{seed}-booking")
     sessions = make_sessionmaker(engine)
+    # A patient's first visit with a clinician puts them on their caseload (directory.caseload_changed): leave
+    # room for the whole cohort where there is room at all (the full stay full), so no booking meets the cap.
+    with sessions() as s:
+        open_ = Provider.active_patients < Provider.capacity
+        s.execute(update(Provider).where(open_, Provider.capacity < cohort).values(capacity=cohort))
+        room = Provider.capacity - cohort  # >= 0 for every open provider now
+        s.execute(update(Provider).where(open_, Provider.active_patients > room).values(active_patients=room))
+        documents.refresh(s, list(s.scalars(select(Provider.id))))
+        s.commit()
     days = ((now + timedelta(days=1)).date(), (now + timedelta(days=WINDOW_DAYS)).date())
     with sessions() as s:
         rows = s.execute(

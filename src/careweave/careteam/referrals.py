@@ -37,6 +37,7 @@ from careweave.consent.models import ConsentRequest
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyDenied
+from careweave.directory import documents
 from careweave.directory.models import Provider
 from careweave.identity.models import User
 from careweave.jobs import queue
@@ -367,6 +368,10 @@ def accept(session: Session, actor: Actor, referral_id: uuid.UUID, *, clock: Clo
     if was_open:
         referral.to_user_id = actor.user_id
         referral.to_provider_id = session.scalar(select(Provider.id).where(Provider.user_id == actor.user_id))
+    if referral.to_provider_id is not None:
+        # Joining the team moves the clinician's caseload (directory.caseload_changed): their provider row is
+        # locked before this transaction's first audit event takes the chain's head (documents.lock's order).
+        documents.lock(session, [referral.to_provider_id])
     _apply(session, actor, referral, "accept", clock=clock, accepted_at=clock.now())
     careteam.ensure_member(
         session,

@@ -81,6 +81,10 @@ def ensure_member(
     )
     session.add(member)
     session.flush()
+    if provider_id is not None:
+        from careweave.directory import service as directory  # it imports patients, which import care teams
+
+        directory.caseload_changed(session, provider_id, +1)
     audit.record(
         session,
         Actor.system() if added_by is None else _as_user(added_by),
@@ -170,6 +174,10 @@ def end_member(session: Session, actor: Actor, member_id: uuid.UUID, *, clock: C
     if member.end_date is not None:
         raise Conflict("This clinician has already left the care team.")
     member.end_date = clock.now().date()
+    if member.provider_id is not None:
+        from careweave.directory import service as directory
+
+        directory.caseload_changed(session, member.provider_id, -1)
     audit.record(
         session,
         actor,

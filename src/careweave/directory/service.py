@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
 from careweave import policy
@@ -220,6 +221,26 @@ def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[s
     else:
         session.flush()
     return changed
+
+
+def caseload_changed(session: Session, provider_id: uuid.UUID, delta: int) -> None:
+    """A patient joined (+1) or left (-1) the clinician's care teams (careteam.ensure_member / end_member, the only
+    writers of memberships): their caseload (``active_patients``, what the capacity filter compares with
+    ``capacity``) moves by ``delta`` in one atomic UPDATE, never below 0, and matching's documents follow in the
+    same transaction. The provider's row is locked first (documents.lock), as every writer of a provider's
+    documents does before anything else it locks."""
+    documents.lock(session, [provider_id])
+    moved = Provider.active_patients + delta
+    session.execute(
+        update(Provider)
+        .where(Provider.id == provider_id)
+        .values(active_patients=case((moved < 0, 0), else_=moved))
+        .execution_options(synchronize_session=False)
+    )
+    loaded = session.identity_map.get(session.identity_key(Provider, provider_id))
+    if loaded is not None:  # a provider already in the session reads the new count on next access
+        session.expire(loaded, ["active_patients"])
+    documents.refresh(session, [provider_id])
 
 
 def create_provider(session: Session, actor: Actor, data: dict[str, Any], *, clock: Clock) -> Provider:

@@ -1,0 +1,110 @@
+"""A clinician's caseload (``Provider.active_patients``) counts the patients on their care teams: a patient's
+first visit (or an accepted referral, or an assignment) adds one, leaving the team takes one off
+(directory.caseload_changed, called by careteam.ensure_member / end_member). The capacity filter reads it: a
+clinician at capacity takes no new patient — booking refuses, matching leaves them out and says why, their
+documents leave the plan and self-pay keys — while a patient already on their team still books."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from careweave.careteam import service as careteam
+from careweave.careteam.models import CareTeamMember
+from careweave.core.clock import FixedClock
+from careweave.directory import documents, matching, rules
+from careweave.directory import service as directory
+from careweave.directory.models import MatchDocument, Provider
+from careweave.scheduling import service
+from careweave.settings import Settings
+from tests.builders import scheduling_world
+
+NY = ZoneInfo("America/New_York")
+MONDAY = date(2026, 3, 2)
+
+
+def at(day: date, hh: int) -> datetime:
+    return datetime.combine(day, time(hh), tzinfo=NY).astimezone(UTC)
+
+
+@pytest.fixture
+def world(session: Session, settings: Settings):  # type: ignore[no-untyped-def]
+    w = scheduling_world(session, settings, FixedClock(at(MONDAY, 8)), patients=3)
+    directory.update_provider(session, w["admin"], w["provider"].id, {"capacity": 2}, clock=w["clock"])
+    return w
+
+
+def _book(session: Session, settings: Settings, w, actor, start: datetime):  # type: ignore[no-untyped-def]
+    return service.book(
+        session,
+        actor,
+        provider_id=w["provider"].id,
+        patient_id=actor.patient_id,
+        start=start,
+        visit_type="therapy_session",
+        clock=w["clock"],
+        settings=settings,
+    )
+
+
+def _caseload(session: Session, w) -> int:  # type: ignore[no-untyped-def]
+    session.flush()
+    return session.scalar(select(Provider.active_patients).where(Provider.id == w["provider"].id)) or 0
+
+
+def _keys(session: Session, w) -> set:  # type: ignore[no-untyped-def]
+    rows = session.scalars(select(MatchDocument.network).where(MatchDocument.provider_id == w["provider"].id))
+    return set(rows)
+
+
+def _need(w) -> rules.Need:  # type: ignore[no-untyped-def]
+    return rules.Need(pathway="therapy", state="NY", on_date=MONDAY + timedelta(days=1), self_pay=True)
+
+
+def test_visits_fill_the_caseload_and_a_full_caseload_takes_no_new_patient(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    a, b, c = w["patients"]
+    assert _caseload(session, w) == 0
+    assert _keys(session, w) == {documents.ANY_NETWORK, documents.SELF_PAY_NETWORK}
+    _book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
+    assert _caseload(session, w) == 1
+    _book(session, settings, w, a, at(MONDAY + timedelta(days=8), 10))  # a second visit: still one patient
+    assert _caseload(session, w) == 1
+    _book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))
+    assert _caseload(session, w) == 2  # at capacity (2)
+    assert _keys(session, w) == {documents.ANY_NETWORK}  # closed: no document under self-pay
+    with pytest.raises(service.Ineligible, match=r"(?i)caseload|capacity"):
+        _book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
+    result = matching.run_match(session, _need(w), plan_name=None, now=w["clock"].now())
+    assert result.therapists == ()
+    assert dict(result.excluded_summary["therapist"]).get("at_capacity") == 1
+    # A patient already on the team is not a new patient: they still book.
+    _book(session, settings, w, b, at(MONDAY + timedelta(days=2), 12))
+
+    # b leaves the team: room for one again, and c books.
+    member = session.scalar(
+        select(CareTeamMember).where(
+            CareTeamMember.patient_id == b.patient_id, CareTeamMember.end_date.is_(None)
+        )
+    )
+    assert member is not None
+    careteam.end_member(session, w["admin"], member.id, clock=w["clock"])
+    assert _caseload(session, w) == 1
+    assert _keys(session, w) == {documents.ANY_NETWORK, documents.SELF_PAY_NETWORK}
+    _book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
+    assert _caseload(session, w) == 2
+
+
+def test_the_caseload_never_goes_below_zero(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    directory.caseload_changed(session, w["provider"].id, -1)
+    assert _caseload(session, w) == 0
+    directory.caseload_changed(session, w["provider"].id, +1)
+    assert _caseload(session, w) == 1
+    assert w["provider"].active_patients == 1  # an instance already in the session reads the new count

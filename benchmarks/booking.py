@@ -183,7 +183,7 @@ def build_world(engine: Engine, *, providers: int, cohort: int, seed: int, now: 
     loaded = load(engine, providers, seed=seed, progress=False)
     rng = random.Random(f"{seed}-booking")
     sessions = make_sessionmaker(engine)
-    # A patient's first visit with a clinician puts them on their caseload (directory.caseload_changed): leave
+    # A patient's first visit with a clinician puts them on their caseload (directory.service.recount_caseload): leave
     # room for the whole cohort where there is room at all (the full stay full), so no booking meets the cap.
     with sessions() as s:
         open_ = Provider.active_patients < Provider.capacity

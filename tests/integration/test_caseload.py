@@ -1,6 +1,6 @@
 """A clinician's caseload (``Provider.active_patients``) counts the patients on their care teams: a patient's
 first visit (or an accepted referral, or an assignment) adds one, leaving the team takes one off
-(directory.caseload_changed, called by careteam.ensure_member / end_member). The capacity filter reads it: a
+(directory.service.recount_caseload, called by careteam.ensure_member / end_member). The capacity filter reads it: a
 clinician at capacity takes no new patient — booking refuses, matching leaves them out and says why, their
 documents leave the plan and self-pay keys — while a patient already on their team still books."""
 
@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from careweave.careteam import service as careteam
 from careweave.careteam.models import CareTeamMember
+from careweave.core.actor import Role
 from careweave.core.clock import FixedClock
 from careweave.directory import documents, matching, rules
 from careweave.directory import service as directory
 from careweave.directory.models import MatchDocument, Provider
 from careweave.scheduling import service
 from careweave.settings import Settings
-from tests.builders import scheduling_world
+from tests.builders import make_user, scheduling_world
 
 NY = ZoneInfo("America/New_York")
 MONDAY = date(2026, 3, 2)
@@ -101,10 +102,55 @@ def test_visits_fill_the_caseload_and_a_full_caseload_takes_no_new_patient(
     assert _caseload(session, w) == 2
 
 
-def test_the_caseload_never_goes_below_zero(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_patient_on_the_team_before_any_visit_counts_and_still_books(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    """An assignment (or an accepted referral) puts the patient on the caseload before any visit; at capacity
+    they are not a new patient, so their first visit books. A cancelled visit keeps them on the team."""
     w = world
-    directory.caseload_changed(session, w["provider"].id, -1)
-    assert _caseload(session, w) == 0
-    directory.caseload_changed(session, w["provider"].id, +1)
+    a, b, _ = w["patients"]
+    directory.update_provider(session, w["admin"], w["provider"].id, {"capacity": 1}, clock=w["clock"])
+    careteam.add_member(
+        session, w["admin"], a.patient_id, user_id=w["therapist"].user_id, role=None, clock=w["clock"]
+    )
     assert _caseload(session, w) == 1
-    assert w["provider"].active_patients == 1  # an instance already in the session reads the new count
+    with pytest.raises(service.Ineligible):  # full: a new patient is refused
+        _book(session, settings, w, b, at(MONDAY + timedelta(days=1), 10))
+    visit = _book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
+    service.cancel(session, a, visit.id, reason=None, clock=w["clock"], settings=settings)
+    _book(
+        session, settings, w, a, at(MONDAY + timedelta(days=2), 10)
+    )  # still on the team after a cancellation
+    assert _caseload(session, w) == 1
+
+
+def test_the_count_is_distinct_patients_and_a_late_profile_counts_them(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    a = w["patients"][0]
+    # Two current memberships naming the provider for one patient (the profile re-linked to another clinician
+    # account in between): one patient.
+    other = make_user(session, settings, Role.THERAPIST)
+    careteam.ensure_member(session, patient_id=a.patient_id, user_id=w["therapist"].user_id, basis="assigned",
+                           clock=w["clock"])  # fmt: skip
+    careteam.ensure_member(session, patient_id=a.patient_id, user_id=other.id, basis="assigned", clock=w["clock"],
+                           provider_id=w["provider"].id)  # fmt: skip
+    assert _caseload(session, w) == 1
+    # A clinician who joined a team before having a profile is counted once the profile exists and they meet
+    # the patient again.
+    late = make_user(session, settings, Role.THERAPIST)
+    careteam.ensure_member(
+        session, patient_id=a.patient_id, user_id=late.id, basis="assigned", clock=w["clock"]
+    )
+    profile = directory.create_provider(
+        session,
+        w["admin"],
+        {"name": "Lee Late", "credential": "LCSW", "offers": ["therapy"], "capacity": 5, "user_id": late.id},
+        clock=w["clock"],
+    )
+    careteam.ensure_member(
+        session, patient_id=a.patient_id, user_id=late.id, basis="assigned", clock=w["clock"]
+    )
+    session.flush()
+    assert session.scalar(select(Provider.active_patients).where(Provider.id == profile.id)) == 1

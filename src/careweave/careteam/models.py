@@ -39,6 +39,14 @@ class CareTeamMember(Entity):
             postgresql_where=text("end_date IS NULL"),
         ),
         Index("ix_care_team_members_user", "user_id", "end_date"),
+        # A clinician's current patients (their caseload: directory.service.recount_caseload).
+        Index(
+            "ix_care_team_members_provider_current",
+            "provider_id",
+            "patient_id",
+            sqlite_where=text("end_date IS NULL"),
+            postgresql_where=text("end_date IS NULL"),
+        ),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)

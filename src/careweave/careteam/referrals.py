@@ -369,7 +369,7 @@ def accept(session: Session, actor: Actor, referral_id: uuid.UUID, *, clock: Clo
         referral.to_user_id = actor.user_id
         referral.to_provider_id = session.scalar(select(Provider.id).where(Provider.user_id == actor.user_id))
     if referral.to_provider_id is not None:
-        # Joining the team moves the clinician's caseload (directory.caseload_changed): their provider row is
+        # Joining the team moves the clinician's caseload (directory.recount_caseload): their provider row is
         # locked before this transaction's first audit event takes the chain's head (documents.lock's order).
         documents.lock(session, [referral.to_provider_id])
     _apply(session, actor, referral, "accept", clock=clock, accepted_at=clock.now())

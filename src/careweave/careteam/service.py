@@ -61,6 +61,12 @@ def ensure_member(
     """Put the clinician on the patient's team (idempotent: an existing membership is kept as it is)."""
     existing = repo.current(session, patient_id, user_id)
     if existing is not None:
+        if existing.provider_id is None:  # joined before the clinician had a directory profile
+            existing.provider_id = provider_id or session.scalar(
+                select(Provider.id).where(Provider.user_id == user_id)
+            )
+            if existing.provider_id is not None:
+                _recount(session, existing.provider_id)
         return existing
     user = session.get(User, user_id)
     if user is None or Role(user.role) not in CLINICAL_ROLES:
@@ -82,9 +88,7 @@ def ensure_member(
     session.add(member)
     session.flush()
     if provider_id is not None:
-        from careweave.directory import service as directory  # it imports patients, which import care teams
-
-        directory.caseload_changed(session, provider_id, +1)
+        _recount(session, provider_id)
     audit.record(
         session,
         Actor.system() if added_by is None else _as_user(added_by),
@@ -96,6 +100,12 @@ def ensure_member(
         details={"user_id": str(user_id), "role": member.role, "basis": basis},
     )
     return member
+
+
+def _recount(session: Session, provider_id: uuid.UUID) -> None:
+    from careweave.directory import service as directory  # it imports patients, which import care teams
+
+    directory.recount_caseload(session, provider_id)
 
 
 def _as_user(user_id: uuid.UUID) -> Actor:
@@ -175,9 +185,7 @@ def end_member(session: Session, actor: Actor, member_id: uuid.UUID, *, clock: C
         raise Conflict("This clinician has already left the care team.")
     member.end_date = clock.now().date()
     if member.provider_id is not None:
-        from careweave.directory import service as directory
-
-        directory.caseload_changed(session, member.provider_id, -1)
+        _recount(session, member.provider_id)
     audit.record(
         session,
         actor,

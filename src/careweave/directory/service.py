@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from careweave import policy
 from careweave.audit import service as audit
+from careweave.careteam.models import CareTeamMember
 from careweave.core import geo
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.clock import Clock
@@ -223,18 +224,24 @@ def _apply(session: Session, provider: Provider, data: dict[str, Any]) -> list[s
     return changed
 
 
-def caseload_changed(session: Session, provider_id: uuid.UUID, delta: int) -> None:
-    """A patient joined (+1) or left (-1) the clinician's care teams (careteam.ensure_member / end_member, the only
-    writers of memberships): their caseload (``active_patients``, what the capacity filter compares with
-    ``capacity``) moves by ``delta`` in one atomic UPDATE, never below 0, and matching's documents follow in the
-    same transaction. The provider's row is locked first (documents.lock), as every writer of a provider's
-    documents does before anything else it locks."""
+def recount_caseload(session: Session, provider_id: uuid.UUID) -> None:
+    """A patient joined or left the clinician's care teams (careteam.ensure_member / end_member, the only writers
+    of memberships): their caseload (``active_patients``, what the capacity filter compares with ``capacity``)
+    becomes the number of distinct patients with a current membership naming them (an index range:
+    ix_care_team_members_provider_current), and matching's documents follow, in the same transaction. The
+    provider's row is locked first (documents.lock), as every writer of a provider's documents does before
+    anything else it locks."""
     documents.lock(session, [provider_id])
-    moved = Provider.active_patients + delta
+    session.flush()
+    current = (
+        select(func.count(distinct(CareTeamMember.patient_id)))
+        .where(CareTeamMember.provider_id == provider_id, CareTeamMember.end_date.is_(None))
+        .scalar_subquery()
+    )
     session.execute(
         update(Provider)
         .where(Provider.id == provider_id)
-        .values(active_patients=case((moved < 0, 0), else_=moved))
+        .values(active_patients=current)
         .execution_options(synchronize_session=False)
     )
     loaded = session.identity_map.get(session.identity_key(Provider, provider_id))

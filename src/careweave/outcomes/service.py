@@ -117,6 +117,16 @@ def start_episode(
             session.flush()
     except IntegrityError as exc:  # the partial unique index: another request opened one at the same moment
         raise Conflict("This patient already has an open episode of care.") from exc
+    # Joining a team recounts the clinician's caseload, locking their provider row: lock both before the first
+    # join records an audit event (documents.lock's order: provider rows before the audit chain's head).
+    joining = [u for u in (care_manager_user_id, consultant_user_id) if u is not None]
+    if joining:
+        from careweave.directory import documents
+        from careweave.directory.models import Provider
+
+        documents.lock(
+            session, list(session.scalars(select(Provider.id).where(Provider.user_id.in_(joining))))
+        )
     for user_id in (care_manager_user_id, consultant_user_id):
         if user_id is not None:
             careteam.ensure_member(

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from careweave.careteam.models import CareTeamMember
 from careweave.directory.models import Provider
 from careweave.scheduling import rules
 from careweave.scheduling.models import (
@@ -478,15 +479,7 @@ def claim_facts(
 ) -> tuple[bool, bool]:
     """(the patient already sees this provider: has_history, [start, end) is held open for another
     waitlisted patient: open_holds), in one round trip."""
-    history = select(_tag("P"), null(), null(), null()).where(
-        exists(
-            select(Appointment.id).where(
-                Appointment.provider_id == provider_id,
-                Appointment.patient_id == patient_id,
-                Appointment.status.in_(LIVE),
-            )
-        )
-    )
+    history = select(_tag("P"), null(), null(), null()).where(_already_sees(provider_id, patient_id))
     seen, held = False, False
     for kind, s, _, minutes in session.execute(
         union_all(_holds(provider_id, end, now=now, but=patient_id), history)
@@ -538,19 +531,25 @@ def appointment(
 
 
 def has_history(session: Session, provider_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
-    """The patient already sees this provider (a visit booked, held or missed): not a new patient."""
-    return (
-        session.scalar(
-            select(Appointment.id)
-            .where(
-                Appointment.provider_id == provider_id,
-                Appointment.patient_id == patient_id,
-                Appointment.status.in_(LIVE),
-            )
-            .limit(1)
-        )
-        is not None
+    """The patient already sees this provider (:func:`_already_sees`): not a new patient."""
+    return bool(session.scalar(select(literal_column("1")).where(_already_sees(provider_id, patient_id))))
+
+
+def _already_sees(provider_id: uuid.UUID, patient_id: uuid.UUID) -> Any:
+    """A visit with the provider booked, held or missed, or a current place on their care team (an accepted
+    referral or an assignment before any visit): what counts the patient on their caseload
+    (directory.service.recount_caseload), so the capacity filter never refuses a patient it counts."""
+    visit = exists().where(
+        Appointment.provider_id == provider_id,
+        Appointment.patient_id == patient_id,
+        Appointment.status.in_(LIVE),
     )
+    member = exists().where(
+        CareTeamMember.provider_id == provider_id,
+        CareTeamMember.patient_id == patient_id,
+        CareTeamMember.end_date.is_(None),
+    )
+    return or_(visit, member)
 
 
 def series_appointments(session: Session, series_id: uuid.UUID, *, from_start: datetime) -> list[Appointment]:

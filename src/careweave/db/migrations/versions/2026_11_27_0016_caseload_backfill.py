@@ -1,10 +1,11 @@
 """Caseloads counted from care teams: ``providers.active_patients`` becomes the number of patients with a
-current membership (no end date) on the provider's care teams, as directory.caseload_changed keeps it from now on
+current membership (no end date) on the provider's care teams, as directory.recount_caseload keeps it from now on
 (before, nothing maintained it). The match documents follow: their copy of the count is updated, documents under
 a plan or the self-pay key are removed for providers now closed and written (from their "any" documents) for
 providers now open, as directory.documents builds them (migration 0015's rule).
 
-Downgrade leaves the counts as they are (they were unmaintained before).
+Adds ``ix_care_team_members_provider_current`` (a clinician's current patients), which the backfill and every
+recount read. Downgrade drops it and leaves the counts as they are (they were unmaintained before).
 
 Revision ID: 0016_caseload_backfill
 Revises: 0015_open_documents
@@ -67,6 +68,13 @@ def _closed(d: sa.TableClause) -> sa.ColumnElement[bool]:
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_care_team_members_provider_current",
+        "care_team_members",
+        ["provider_id", "patient_id"],
+        sqlite_where=sa.text("end_date IS NULL"),
+        postgresql_where=sa.text("end_date IS NULL"),
+    )
     count = (
         sa.select(sa.func.count(sa.distinct(members.c.patient_id)))
         .where(members.c.provider_id == providers.c.id, members.c.end_date.is_(None))
@@ -105,4 +113,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # the counts stay; the documents stay consistent with them
+    # The counts stay (they were unmaintained before); the documents stay consistent with them.
+    op.drop_index("ix_care_team_members_provider_current", table_name="care_team_members")

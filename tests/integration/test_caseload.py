@@ -6,8 +6,7 @@ documents leave the plan and self-pay keys — while a patient already on their 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -23,13 +22,7 @@ from careweave.directory.models import MatchDocument, Provider
 from careweave.scheduling import service
 from careweave.settings import Settings
 from tests.builders import make_user, scheduling_world
-
-NY = ZoneInfo("America/New_York")
-MONDAY = date(2026, 3, 2)
-
-
-def at(day: date, hh: int) -> datetime:
-    return datetime.combine(day, time(hh), tzinfo=NY).astimezone(UTC)
+from tests.integration.test_booking import MONDAY, at, book
 
 
 @pytest.fixture
@@ -37,19 +30,6 @@ def world(session: Session, settings: Settings):  # type: ignore[no-untyped-def]
     w = scheduling_world(session, settings, FixedClock(at(MONDAY, 8)), patients=3)
     directory.update_provider(session, w["admin"], w["provider"].id, {"capacity": 2}, clock=w["clock"])
     return w
-
-
-def _book(session: Session, settings: Settings, w, actor, start: datetime):  # type: ignore[no-untyped-def]
-    return service.book(
-        session,
-        actor,
-        provider_id=w["provider"].id,
-        patient_id=actor.patient_id,
-        start=start,
-        visit_type="therapy_session",
-        clock=w["clock"],
-        settings=settings,
-    )
 
 
 def _caseload(session: Session, w) -> int:  # type: ignore[no-untyped-def]
@@ -73,20 +53,20 @@ def test_visits_fill_the_caseload_and_a_full_caseload_takes_no_new_patient(
     a, b, c = w["patients"]
     assert _caseload(session, w) == 0
     assert _keys(session, w) == {documents.ANY_NETWORK, documents.SELF_PAY_NETWORK}
-    _book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
+    book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
     assert _caseload(session, w) == 1
-    _book(session, settings, w, a, at(MONDAY + timedelta(days=8), 10))  # a second visit: still one patient
+    book(session, settings, w, a, at(MONDAY + timedelta(days=8), 10))  # a second visit: still one patient
     assert _caseload(session, w) == 1
-    _book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))
+    book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))
     assert _caseload(session, w) == 2  # at capacity (2)
     assert _keys(session, w) == {documents.ANY_NETWORK}  # closed: no document under self-pay
     with pytest.raises(service.Ineligible, match=r"(?i)caseload|capacity"):
-        _book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
+        book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
     result = matching.run_match(session, _need(w), plan_name=None, now=w["clock"].now())
     assert result.therapists == ()
     assert dict(result.excluded_summary["therapist"]).get("at_capacity") == 1
     # A patient already on the team is not a new patient: they still book.
-    _book(session, settings, w, b, at(MONDAY + timedelta(days=2), 12))
+    book(session, settings, w, b, at(MONDAY + timedelta(days=2), 12))
 
     # b leaves the team: room for one again, and c books.
     member = session.scalar(
@@ -98,7 +78,7 @@ def test_visits_fill_the_caseload_and_a_full_caseload_takes_no_new_patient(
     careteam.end_member(session, w["admin"], member.id, clock=w["clock"])
     assert _caseload(session, w) == 1
     assert _keys(session, w) == {documents.ANY_NETWORK, documents.SELF_PAY_NETWORK}
-    _book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
+    book(session, settings, w, c, at(MONDAY + timedelta(days=1), 14))
     assert _caseload(session, w) == 2
 
 
@@ -115,10 +95,10 @@ def test_a_patient_on_the_team_before_any_visit_counts_and_still_books(
     )
     assert _caseload(session, w) == 1
     with pytest.raises(service.Ineligible):  # full: a new patient is refused
-        _book(session, settings, w, b, at(MONDAY + timedelta(days=1), 10))
-    visit = _book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
+        book(session, settings, w, b, at(MONDAY + timedelta(days=1), 10))
+    visit = book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
     service.cancel(session, a, visit.id, reason=None, clock=w["clock"], settings=settings)
-    _book(
+    book(
         session, settings, w, a, at(MONDAY + timedelta(days=2), 10)
     )  # still on the team after a cancellation
     assert _caseload(session, w) == 1

@@ -399,8 +399,7 @@ def openings(
     ``visit_type_for`` names (for match results). Every provider's schedule, the visit types and busy time over
     the first NEAR_DAYS come in one round trip whatever the count (repo.opening_inputs); only the slot
     arithmetic is per provider, and only providers with nothing free in that span and busy time after it need a
-    second round trip. A
-    visit type the provider's offers do not cover is not checked here."""
+    second round trip. A visit type the provider's offers do not cover is not checked here."""
     ids = list(dict.fromkeys(provider_ids))
     if len(ids) > OPENINGS_CHUNK:
         out: dict[uuid.UUID, Opening] = {}

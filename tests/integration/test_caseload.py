@@ -6,7 +6,8 @@ documents leave the plan and self-pay keys — while a patient already on their 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from careweave.directory import service as directory
 from careweave.directory.models import MatchDocument, Provider
 from careweave.scheduling import service
 from careweave.settings import Settings
-from tests.builders import make_user, scheduling_world
+from tests.builders import join_team, make_prescriber, make_user, scheduling_world
 from tests.integration.test_booking import MONDAY, at, book
 
 
@@ -134,3 +135,103 @@ def test_the_count_is_distinct_patients_and_a_late_profile_counts_them(
     )
     session.flush()
     assert session.scalar(select(Provider.active_patients).where(Provider.id == profile.id)) == 1
+
+
+def _ranked(result: rules.MatchResult, provider_id) -> rules.Ranked | None:  # type: ignore[no-untyped-def]
+    return next(
+        (r for r in (*result.therapists, *result.prescribers) if r.provider_id == str(provider_id)), None
+    )
+
+
+def test_a_full_clinician_still_matches_their_own_patient_with_continuity(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    """Matching knows who already treats the patient (directory.matching._Continuity): their own clinician is
+    found although the caseload is closed to new patients, and ranks as "Already part of your care team"; a
+    patient with no place on the team does not see them."""
+    w = world
+    a, b, c = w["patients"]
+    book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))
+    book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))
+    assert _caseload(session, w) == 2  # at capacity: only the "any" key's documents are left
+    own = matching.run_match(
+        session, replace(_need(w), patient_id=str(a.patient_id)), plan_name=None, now=w["clock"].now()
+    )
+    ranked = _ranked(own, w["provider"].id)
+    assert ranked is not None
+    assert "Already part of your care team" in ranked.reasons
+    everyone = matching.run_match(
+        session,
+        replace(_need(w), patient_id=str(a.patient_id)),
+        plan_name=None,
+        limit=None,
+        now=w["clock"].now(),
+    )
+    assert _ranked(everyone, w["provider"].id) is not None  # the rank-everyone path agrees
+    other = matching.run_match(
+        session, replace(_need(w), patient_id=str(c.patient_id)), plan_name=None, now=w["clock"].now()
+    )
+    assert other.therapists == ()
+    assert dict(other.excluded_summary["therapist"]).get("at_capacity") == 1
+    # A membership that ended is not continuity.
+    member = session.scalar(
+        select(CareTeamMember).where(
+            CareTeamMember.patient_id == a.patient_id, CareTeamMember.end_date.is_(None)
+        )
+    )
+    assert member is not None
+    careteam.end_member(session, w["admin"], member.id, clock=w["clock"])
+    session.flush()
+    again = matching.run_match(
+        session, replace(_need(w), patient_id=str(a.patient_id)), plan_name=None, now=w["clock"].now()
+    )
+    ranked = _ranked(again, w["provider"].id)
+    assert ranked is not None  # room again (b alone), but no longer "part of your care team"
+    assert "Already part of your care team" not in ranked.reasons
+
+
+def test_a_prescriber_who_works_with_the_patients_therapist_ranks_first(
+    session: Session, settings: Settings, world
+) -> None:  # type: ignore[no-untyped-def]
+    """Continuity across roles: a prescriber sharing another patient with this patient's therapist outranks an
+    otherwise equal prescriber, with the reason shown, and "both" pairs them."""
+    w = world
+    a, b, _ = w["patients"]
+    clock = w["clock"]
+    prescribers = []
+    for _ in range(2):
+        user, actor, provider = make_prescriber(session, settings, w["admin"], clock=clock)
+        service.set_availability(
+            session,
+            actor,
+            provider.id,
+            service.AvailabilityIn(
+                timezone="America/New_York",
+                weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
+                buffer_minutes=10,
+                min_notice_minutes=60,
+                horizon_days=200,
+                late_cancel_hours=24,
+            ),
+            clock=clock,
+        )
+        prescribers.append((user, provider))
+    book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))  # a sees the therapist
+    book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))  # b sees the therapist ...
+    # ... and, of the two prescribers, the one whose name sorts last (so the name tie-break cannot explain it)
+    (_, first), (last_user, last) = sorted(prescribers, key=lambda p: p[1].name.casefold())
+    join_team(session, b.patient_id, last_user)
+    session.flush()
+    need = rules.Need(
+        pathway="both",
+        state="NY",
+        on_date=MONDAY + timedelta(days=1),
+        self_pay=True,
+        patient_id=str(a.patient_id),
+    )
+    result = matching.run_match(session, need, plan_name=None, now=clock.now())
+    assert [r.provider_id for r in result.prescribers][:2] == [str(last.id), str(first.id)]
+    assert "Already works with your other clinician" in result.prescribers[0].reasons
+    assert result.pair is not None
+    assert (result.pair.therapist_id, result.pair.prescriber_id) == (str(w["provider"].id), str(last.id))
+    assert result.pair.shares_patients

@@ -72,9 +72,14 @@ class MatchOutcome:
 
 
 def _facts(
-    session: Session, ids: list[uuid.UUID], on_date: date, scope: repo.FactScope | None = None
+    session: Session,
+    ids: list[uuid.UUID],
+    on_date: date,
+    scope: repo.FactScope | None = None,
+    continuity: _Continuity | None = None,
 ) -> list[rules.ProviderFacts]:
-    """The rules' facts about ``ids`` (with a ``scope``, only the tags of one need: repo.FactScope)."""
+    """The rules' facts about ``ids`` (with a ``scope``, only the tags of one need: repo.FactScope; with
+    ``continuity``, who already treats the patient or works with their clinicians)."""
     rows = repo.match_fact_rows(session, ids, on_date, scope)
     out = []
     for p in rows["providers"]:
@@ -106,7 +111,49 @@ def _facts(
                 prescriptive_certifications=frozenset(rows["prescriptive_certifications"][p.id]),
             )
         )
-    return out
+    return [continuity.apply(f) for f in out] if continuity else out
+
+
+@dataclass(frozen=True, slots=True)
+class _Continuity:
+    """The patient's current clinicians (``team``) and the clinicians who share other patients with them
+    (``collaborators``: id -> which of the team), as the rules' continuity preference reads them
+    (ProviderFacts.care_team_patient_ids and .collaborators against Need.other_clinician_ids). SQL's candidate
+    order does not know this preference, so these providers are always examined besides SQL's candidates: a
+    clinician the patient already sees is found even when their caseload is closed to new patients (their
+    documents then hold the "any" key only) and ranks with "Already part of your care team"."""
+
+    patient_id: str
+    team: frozenset[str]
+    collaborators: Mapping[str, frozenset[str]]
+
+    @property
+    def extra(self) -> list[str]:
+        return sorted(self.team) + sorted(self.collaborators)
+
+    def apply(self, fact: rules.ProviderFacts) -> rules.ProviderFacts:
+        if fact.id in self.team:
+            return replace(fact, care_team_patient_ids=fact.care_team_patient_ids | {self.patient_id})
+        if fact.id in self.collaborators:
+            return replace(fact, collaborators=fact.collaborators | self.collaborators[fact.id])
+        return fact
+
+
+def _continuity(session: Session, need: rules.Need) -> tuple[rules.Need, _Continuity | None]:
+    """``need`` with the patient's current clinicians as ``other_clinician_ids``, and what continuity the
+    candidates' facts need (None: no patient, or no clinician yet)."""
+    if need.patient_id is None:
+        return need, None
+    team, collaborators = repo.care_team_continuity(session, uuid.UUID(need.patient_id))
+    if not team:
+        return need, None
+    ids = frozenset(str(t) for t in team)
+    continuity = _Continuity(
+        need.patient_id,
+        ids,
+        MappingProxyType({str(k): frozenset(str(m) for m in v) for k, v in collaborators.items()}),
+    )
+    return replace(need, other_clinician_ids=need.other_clinician_ids | ids), continuity
 
 
 # Results per role, best first (screens show the first ten). Loading and ranking only these keeps a match
@@ -137,8 +184,9 @@ def run_match(
     ``clock.now()``. Without it, the start of the need's date (UTC) stands for now.
     """
     now = now if now is not None else datetime.combine(need.on_date, time(0), tzinfo=UTC)
+    need, continuity = _continuity(session, need)
     if limit is None or need.modalities:  # modality fit is not computed in SQL: rank everyone
-        return _match_everyone(session, need, plan_name=plan_name, now=now)
+        return _match_everyone(session, need, plan_name=plan_name, now=now, continuity=continuity)
     rs = rules.default_rules()
     repo.plan_each_match(session)
     facts: dict[str, rules.ProviderFacts] = {}
@@ -150,9 +198,10 @@ def run_match(
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
     first = {role: _first_page(session, queries[role], page) for role in roles}
-    _load(session, [c.id for cs, _ in first.values() for c in cs], need, facts)
+    extra = [uuid.UUID(i) for i in continuity.extra] if continuity else []
+    _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity)
     for role in roles:
-        search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role])
+        search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role], continuity)
         lists[role] = tuple(_top(search, *first[role], limit))
         summary[role] = MappingProxyType({})
         if not lists[role]:
@@ -275,10 +324,14 @@ def _scope(need: rules.Need) -> repo.FactScope:
 
 
 def _load(
-    session: Session, ids: list[uuid.UUID], need: rules.Need, facts: dict[str, rules.ProviderFacts]
+    session: Session,
+    ids: list[uuid.UUID],
+    need: rules.Need,
+    facts: dict[str, rules.ProviderFacts],
+    continuity: _Continuity | None,
 ) -> None:
     missing = list(dict.fromkeys(i for i in ids if str(i) not in facts))
-    facts.update((f.id, f) for f in _facts(session, missing, need.on_date, _scope(need)))
+    facts.update((f.id, f) for f in _facts(session, missing, need.on_date, _scope(need), continuity))
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +348,7 @@ class _Search:
     now: datetime
     facts: dict[str, rules.ProviderFacts]
     checked: dict[str, rules.ProviderFacts]
+    continuity: _Continuity | None = None
 
 
 # Candidates per role whose free time may be looked up only because earlier availability could still lift
@@ -307,16 +361,20 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
     """The rules' first ``limit`` for the role, from SQL's candidates (the first page), fetching further pages
     while the rules refuse too many of them (providers with no free time included), and while a later
     candidate could still outrank the last result (SQL ranks by the stored earliest free time, a lower bound
-    on the exact one), up to AVAILABILITY_SCAN more candidates."""
+    on the exact one), up to AVAILABILITY_SCAN more candidates. The continuity candidates (_Continuity) are
+    examined with the first page, wherever SQL would have put them."""
     s = search
     seen: list[str] = []
     filled_at: int | None = None  # candidates seen when the results first filled up
     ids = [c.id for c in candidates]
+    # (an inactive provider has no facts: the rules never see them)
+    extra = [i for i in s.continuity.extra if i in s.facts] if s.continuity else []
     on_day = earliest.day_number(s.need.on_date)
     while True:
         # Pages may overlap by a provider (two licences in the state, or a walked first page): once each.
         known = set(seen)
-        page_ids = list(dict.fromkeys(str(i) for i in ids if str(i) not in known))
+        page_ids = list(dict.fromkeys(i for i in [*(str(i) for i in ids), *extra] if i not in known))
+        extra = []
         # A stored time before the need's day says nothing exact about it: not asked (a later date's need).
         stored = {str(c.id) for c in candidates if c.stored_day is not None and c.stored_day >= on_day}
         s.checked.update(
@@ -337,7 +395,7 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
                 return ranked[:limit]
         candidates = pages.take(s.session, s.query, s.page)
         ids = [c.id for c in candidates]
-        _load(s.session, ids, s.need, s.facts)
+        _load(s.session, ids, s.need, s.facts, s.continuity)
 
 
 def _may_outrank(
@@ -446,12 +504,17 @@ def _directory_counts(
 
 
 def _match_everyone(
-    session: Session, need: rules.Need, *, plan_name: str | None, now: datetime
+    session: Session,
+    need: rules.Need,
+    *,
+    plan_name: str | None,
+    now: datetime,
+    continuity: _Continuity | None = None,
 ) -> rules.MatchResult:
     """The rules over every provider with authority in the state (availability looked up for each one passing
     the other filters: this path costs as much as the state is large)."""
     ids = repo.candidate_ids_in_state(session, need.state, need.on_date)
-    facts = _facts(session, ids, need.on_date, _scope(need))
+    facts = _facts(session, ids, need.on_date, _scope(need), continuity)
     # Providers the SQL pre-filter left out have no authority in the state: count them so an
     # empty result can say so.
     outside = repo.count_active_providers(session) - len(ids)

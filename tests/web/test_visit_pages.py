@@ -182,6 +182,10 @@ def test_wait_admit_join_and_relay_signals(client: TestClient, session: Session,
             }
             patient.send_json({"type": "signal", "data": candidate})
             assert receive(clinician, "signal") == {"type": "signal", "from": patient_cid, "data": candidate}
+            # a call that did not connect starts over (visit.js): the clinician's side asks for a restart
+            restart = {"restart": {}}
+            clinician.send_json({"type": "signal", "data": restart})
+            assert receive(patient, "signal") == {"type": "signal", "from": clinician_cid, "data": restart}
 
             patient.send_json({"type": "ping"})
             receive(patient, "pong")

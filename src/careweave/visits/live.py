@@ -7,7 +7,8 @@ connection, nothing more).
 
 Messages (JSON objects with a ``type``), browser → server:
 ``admit`` (clinician), ``join`` (the admitted patient enters the call), ``signal`` (``data``: an SDP
-``description`` or an ICE ``candidate``, only while in the call), ``leave``, ``ping``.
+``description``, an ICE ``candidate``, or ``restart`` — a call that did not connect starts over with new peer
+connections on both sides; only while in the call), ``leave``, ``ping``.
 
 Server → browser: ``welcome`` (``cid``, ``side``, ``state``: waiting | in_call), ``peer`` (the other
 side's ``cid`` and ``state``: waiting | in_call | left), ``admitted`` (to the patient), ``joined``,
@@ -56,7 +57,7 @@ WATCH_INTERVAL_S = 15.0
 SESSION_CHECK_S = 60.0
 RATE_WINDOW_S = 10.0
 RATE_MAX_MESSAGES = 400  # ICE candidates come in bursts of a few dozen; this is far above a real call
-SIGNAL_KEYS = frozenset({"description", "candidate"})
+SIGNAL_KEYS = frozenset({"description", "candidate", "restart"})
 
 CLOSE_CODES = {
     "left": 1000,

@@ -60,6 +60,32 @@
   let audioCtx = null;
   let analyser = null;
   let pinger = null;
+  let stallTimer = null;
+  let restarts = 0;
+  // A call not connected this long after it started (or last started over) starts over: the clinician's side
+  // makes a new peer connection and asks the patient's side to do the same (a "restart" signal), so a
+  // negotiation that went wrong — lost candidates, an offer answered by neither side — cannot leave both
+  // people looking at a black video. The wait grows with each try (STALL_MS, twice it, then three times).
+  const STALL_MS = 10000;
+
+  // A short trace of the call's events (message types and connection states only: never SDP, candidates
+  // or credentials), kept for support and read by the browser tests when a call does not connect.
+  const trace = [];
+  const started = performance.now();
+  function note(event, detail) {
+    trace.push(`${Math.round(performance.now() - started)}ms ${event}${detail ? " " + detail : ""}`);
+    if (trace.length > 200) trace.shift();
+  }
+  window.careweaveVisit = {
+    trace,
+    peerConnection: () =>
+      pc && {
+        connection: pc.connectionState,
+        ice: pc.iceConnectionState,
+        gathering: pc.iceGatheringState,
+        signaling: pc.signalingState,
+      },
+  };
 
   function setText(el, text) {
     if (el) el.textContent = text;
@@ -191,8 +217,20 @@
 
   // ------------------------------------------------------------------ the WebSocket
 
+  function signalKind(data) {
+    if (!data) return "";
+    if (data.description) return ":" + data.description.type;
+    if (!data.candidate) return "";
+    // the candidate's type and whether its address is an mDNS name (never the address itself)
+    const text = data.candidate.candidate || "";
+    const type = (text.match(/ typ (\w+)/) || [])[1] || "end";
+    return `:candidate ${type}${/\.local /.test(text) ? " mdns" : ""}`;
+  }
+
   function send(message) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    const open = ws && ws.readyState === WebSocket.OPEN;
+    note(open ? "send" : "not sent", message.type + (message.type === "signal" ? signalKind(message.data) : ""));
+    if (open) ws.send(JSON.stringify(message));
   }
 
   function connect() {
@@ -214,6 +252,7 @@
       } catch (err) {
         return;
       }
+      note("recv", message.type + (message.type === "signal" ? signalKind(message.data) : "") + (message.state ? ":" + message.state : ""));
       inbox = inbox.then(() => handle(message)).catch((err) => console.error("visit:", err));
     };
     socket.onclose = (event) => {
@@ -299,8 +338,10 @@
     for (const kind of ["audio", "video"]) {
       if (!kinds.has(kind)) conn.addTransceiver(kind, { direction: "recvonly" });
     }
+    note("pc created", `tracks ${stream ? stream.getTracks().length : 0}`);
     conn.ontrack = (event) => {
       if (pc !== conn) return;
+      note("track", event.track.kind);
       const remote = event.streams[0] || new MediaStream([event.track]);
       if (ui.remote.srcObject !== remote) {
         ui.remote.srcObject = remote;
@@ -310,13 +351,21 @@
     conn.onicecandidate = (event) => {
       if (pc === conn && event.candidate) send({ type: "signal", data: { candidate: event.candidate.toJSON() } });
     };
+    conn.oniceconnectionstatechange = () => {
+      if (pc === conn) note("ice", conn.iceConnectionState);
+    };
+    conn.onsignalingstatechange = () => {
+      if (pc === conn) note("signaling", conn.signalingState);
+    };
     conn.onnegotiationneeded = async () => {
       if (pc !== conn) return;
+      note("negotiation needed", conn.signalingState);
       try {
         makingOffer = true;
         await conn.setLocalDescription();
         send({ type: "signal", data: { description: conn.localDescription.toJSON() } });
       } catch (err) {
+        note("negotiation failed", err && err.name);
         console.error("visit: negotiation", err);
       } finally {
         makingOffer = false;
@@ -324,27 +373,67 @@
     };
     conn.onconnectionstatechange = () => {
       if (pc !== conn) return;
-      if (conn.connectionState === "failed") conn.restartIce();
+      note("connection", conn.connectionState);
+      if (conn.connectionState === "connected") {
+        clearTimeout(stallTimer);
+        restarts = 0;
+      } else if (conn.connectionState === "failed") {
+        conn.restartIce();
+        watchForStall(conn);
+      } else if (conn.connectionState === "disconnected") {
+        watchForStall(conn);
+      }
       render();
     };
+    watchForStall(conn);
     render();
   }
 
+  function watchForStall(conn) {
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => onStall(conn), STALL_MS * Math.min(3, restarts + 1));
+  }
+
+  function onStall(conn) {
+    if (pc !== conn || stopped || conn.connectionState === "connected") return;
+    note("stalled", `${conn.connectionState}, ${conn.signalingState}`);
+    if (polite) {
+      watchForStall(conn); // the clinician's side starts the call over
+      return;
+    }
+    restarts += 1;
+    send({ type: "signal", data: { restart: {} } });
+    closePc();
+    ensurePc();
+  }
+
   async function onSignal(message) {
-    if (myState !== "in_call") return;
+    if (myState !== "in_call") {
+      note("signal dropped", `not in the call (${myState})`);
+      return;
+    }
     if (message.from !== peer.cid) {
       if (peer.cid) closePc();
       peer = { cid: message.from, state: "in_call" };
     }
+    const data = message.data || {};
+    if (data.restart) {
+      note("restart", "asked by the other side");
+      closePc();
+      ensurePc();
+      return;
+    }
     ensurePc();
     const conn = pc;
-    const data = message.data || {};
     try {
       if (data.description) {
         const description = data.description;
         const collision = description.type === "offer" && (makingOffer || conn.signalingState !== "stable");
         ignoreOffer = !polite && collision;
-        if (ignoreOffer) return;
+        if (ignoreOffer) {
+          note("offer ignored", "collision");
+          return;
+        }
         await conn.setRemoteDescription(description);
         if (description.type === "offer" && pc === conn) {
           await conn.setLocalDescription();
@@ -354,10 +443,12 @@
         try {
           await conn.addIceCandidate(data.candidate);
         } catch (err) {
-          if (!ignoreOffer) throw err;
+          // a candidate of an offer this side ignored, or of a connection the other side has since replaced
+          note("candidate refused", err && err.name);
         }
       }
     } catch (err) {
+      note("signal failed", err && err.name);
       console.error("visit: signal", err);
     }
   }
@@ -367,9 +458,11 @@
     if (attempt && attempt.catch) {
       attempt.then(
         () => {
+          note("playing");
           if (ui.playRemote) ui.playRemote.hidden = true;
         },
         (err) => {
+          note("play refused", err && err.name);
           // autoplay refused: one click starts it (an AbortError only means a newer stream replaced this one)
           if (ui.playRemote && err && err.name === "NotAllowedError") ui.playRemote.hidden = false;
         }
@@ -378,10 +471,13 @@
   }
 
   function closePc() {
+    clearTimeout(stallTimer);
     if (pc) {
       const conn = pc;
       pc = null;
+      note("pc closed");
       conn.ontrack = conn.onicecandidate = conn.onnegotiationneeded = conn.onconnectionstatechange = null;
+      conn.oniceconnectionstatechange = conn.onsignalingstatechange = null;
       conn.close();
     }
     pcPeer = null;

@@ -109,6 +109,24 @@ def test_whole_day_exception_removes_the_day_and_partial_removes_part():
     ]
 
 
+def test_time_off_wins_over_extra_hours_in_any_order():
+    """Extra hours and time off on the same day give the same hours whichever is read first (the databases
+    order equal start times differently): the time off is never offered."""
+    day = date(2026, 3, 7)  # a Saturday: no weekly hours
+    extra = rules.DateException(day, time(9), time(13), available=True)
+    off = rules.DateException(day, time(10), time(11))
+    late_extra = rules.DateException(day, time(10), time(12), available=True)  # same start as the time off
+    for exceptions in ((extra, off), (off, extra), (off, late_extra, extra), (late_extra, off, extra)):
+        hours = [
+            (s.start.astimezone(ZoneInfo(NY)).hour, s.end.astimezone(ZoneInfo(NY)).hour)
+            for s in slots_on(schedule(exceptions=exceptions), day, duration=60)
+        ]
+        assert hours == [(9, 10), (11, 12), (12, 13)], exceptions
+    whole_day = rules.DateException(day)
+    assert slots_on(schedule(exceptions=(extra, whole_day)), day) == []
+    assert slots_on(schedule(exceptions=(whole_day, extra)), day) == []
+
+
 def test_minimum_notice_and_horizon():
     sched = schedule(min_notice_minutes=24 * 60, horizon_days=14)
     now = local(NY, 2026, 3, 2, 10, 0)  # Monday 10:00

@@ -134,14 +134,18 @@ def _day_intervals(schedule: Schedule, day: date, visit_type: str) -> list[tuple
 def _with_exceptions(
     intervals: list[tuple[time, time]], exceptions: Iterable[DateException]
 ) -> list[tuple[time, time]]:
-    """A day's weekly intervals after that day's exceptions (in their order), merged."""
+    """A day's weekly intervals after that day's exceptions, merged: extra hours are added, then every time off
+    is taken out, so time off wins over extra hours whatever order they were entered (or read) in — a time the
+    provider said they are off is never offered. An exception without times is the whole day off."""
+    extra: list[tuple[time, time]] = []
+    off: list[tuple[time, time]] = []
     for ex in exceptions:
-        if ex.available and ex.start is not None and ex.end is not None:
-            intervals.append((ex.start, ex.end))
-        elif ex.start is None or ex.end is None:
+        if ex.start is None or ex.end is None:
             return []
-        else:
-            intervals = _subtract(intervals, ex.start, ex.end)
+        (extra if ex.available else off).append((ex.start, ex.end))
+    intervals = intervals + extra
+    for start, end in off:
+        intervals = _subtract(intervals, start, end)
     return _merge(intervals)
 
 

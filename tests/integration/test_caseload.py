@@ -219,7 +219,7 @@ def test_a_prescriber_who_works_with_the_patients_therapist_ranks_first(
     book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))  # a sees the therapist
     book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))  # b sees the therapist ...
     # ... and, of the two prescribers, the one whose name sorts last (so the name tie-break cannot explain it)
-    (_, first), (last_user, last) = sorted(prescribers, key=lambda p: p[1].name.casefold())
+    (first_user, first), (last_user, last) = sorted(prescribers, key=lambda p: p[1].name.casefold())
     join_team(session, b.patient_id, last_user)
     session.flush()
     need = rules.Need(
@@ -235,3 +235,17 @@ def test_a_prescriber_who_works_with_the_patients_therapist_ranks_first(
     assert result.pair is not None
     assert (result.pair.therapist_id, result.pair.prescriber_id) == (str(w["provider"].id), str(last.id))
     assert result.pair.shares_patients
+    # a's own prescriber (the other one) now: they lead the list and the pair keeps a's own two clinicians
+    join_team(session, a.patient_id, first_user)
+    session.flush()
+    result = matching.run_match(session, need, plan_name=None, now=clock.now())
+    assert result.prescribers[0].provider_id == str(first.id)
+    assert "Already part of your care team" in result.prescribers[0].reasons
+    assert result.pair is not None
+    assert (result.pair.therapist_id, result.pair.prescriber_id) == (str(w["provider"].id), str(first.id))
+    # an inactive clinician is no one's match, care team or not
+    first.is_active = False
+    session.flush()
+    documents.refresh(session, [first.id])
+    result = matching.run_match(session, need, plan_name=None, now=clock.now())
+    assert str(first.id) not in {r.provider_id for r in result.prescribers}

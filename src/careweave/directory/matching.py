@@ -132,8 +132,12 @@ class _Continuity:
         return sorted(self.team) + sorted(self.collaborators)
 
     def apply(self, fact: rules.ProviderFacts) -> rules.ProviderFacts:
-        if fact.id in self.team:
-            return replace(fact, care_team_patient_ids=fact.care_team_patient_ids | {self.patient_id})
+        if fact.id in self.team:  # the patient's clinicians work together on this patient
+            return replace(
+                fact,
+                care_team_patient_ids=fact.care_team_patient_ids | {self.patient_id},
+                collaborators=fact.collaborators | (self.team - {fact.id}),
+            )
         if fact.id in self.collaborators:
             return replace(fact, collaborators=fact.collaborators | self.collaborators[fact.id])
         return fact
@@ -142,9 +146,13 @@ class _Continuity:
 def _continuity(session: Session, need: rules.Need) -> tuple[rules.Need, _Continuity | None]:
     """``need`` with the patient's current clinicians as ``other_clinician_ids``, and what continuity the
     candidates' facts need (None: no patient, or no clinician yet)."""
-    if need.patient_id is None:
+    try:
+        patient_id = uuid.UUID(need.patient_id) if need.patient_id is not None else None
+    except ValueError:  # not one of ours: no care team to know about
+        patient_id = None
+    if patient_id is None:
         return need, None
-    team, collaborators = repo.care_team_continuity(session, uuid.UUID(need.patient_id))
+    team, collaborators = repo.care_team_continuity(session, patient_id)
     if not team:
         return need, None
     ids = frozenset(str(t) for t in team)
@@ -367,8 +375,7 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
     seen: list[str] = []
     filled_at: int | None = None  # candidates seen when the results first filled up
     ids = [c.id for c in candidates]
-    # (an inactive provider has no facts: the rules never see them)
-    extra = [i for i in s.continuity.extra if i in s.facts] if s.continuity else []
+    extra = [i for i in s.continuity.extra if i in s.facts] if s.continuity else []  # (active providers only)
     on_day = earliest.day_number(s.need.on_date)
     while True:
         # Pages may overlap by a provider (two licences in the state, or a walked first page): once each.

@@ -24,6 +24,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    distinct,
     exists,
     false,
     func,
@@ -922,28 +923,31 @@ def prescriptive_certification_states(session: Session, ids: list[uuid.UUID], on
     return out
 
 
-# Collaborators looked up per match, at most: a clinician's current colleagues on shared patients (a therapist
-# with a full caseload works with a few dozen prescribers at most); beyond it the continuity bonus is still
-# given to collaborators SQL ranks among the candidates, only not to those it would not have reached.
-COLLABORATOR_LIMIT = 200
+# Collaborators looked up per match, at most: the clinicians sharing the most current patients with the patient's
+# clinicians (a therapist with a full caseload works with a few dozen prescribers at most). Each is examined as a
+# candidate besides SQL's (its free time computed when it passes the other filters), so the cap bounds a match's
+# cost; a collaborator past it gets no continuity bonus.
+COLLABORATOR_LIMIT = 50
 
 
 def care_team_continuity(
     session: Session, patient_id: uuid.UUID
 ) -> tuple[frozenset[uuid.UUID], dict[uuid.UUID, frozenset[uuid.UUID]]]:
-    """(the patient's current clinicians with a directory profile, {another clinician: the patient's clinicians
-    they currently share a patient with}), for matching's continuity preference (directory.rules
-    ``_continuity_part``). Current memberships only (``end_date`` NULL); two index ranges per clinician
-    (ix_care_team_members_provider_current, then each shared patient's memberships)."""
+    """(the patient's current clinicians with an active directory profile, {another active clinician: the
+    patient's clinicians they currently share a patient with}), for matching's continuity preference
+    (directory.rules ``_continuity_part``). Current memberships only (``end_date`` NULL); collaborators ranked by
+    patients shared, at most COLLABORATOR_LIMIT. Index ranges per clinician (ix_care_team_members_provider_current,
+    then each shared patient's memberships)."""
     from careweave.careteam.models import CareTeamMember
 
     team = frozenset(
         session.scalars(
             select(CareTeamMember.provider_id)
+            .join(Provider, Provider.id == CareTeamMember.provider_id)
             .where(
                 CareTeamMember.patient_id == patient_id,
                 CareTeamMember.end_date.is_(None),
-                CareTeamMember.provider_id.is_not(None),
+                Provider.is_active.is_(True),
             )
             .distinct()
         )
@@ -951,22 +955,24 @@ def care_team_continuity(
     if not team:
         return team, {}
     mine, theirs = aliased(CareTeamMember), aliased(CareTeamMember)
+    shared = func.count(distinct(theirs.patient_id))
     rows = session.execute(
-        select(theirs.provider_id, mine.provider_id)
+        select(theirs.provider_id, mine.provider_id, shared)
         .join(theirs, theirs.patient_id == mine.patient_id)
+        .join(Provider, Provider.id == theirs.provider_id)
         .where(
             mine.provider_id.in_(team),
             mine.end_date.is_(None),
             theirs.end_date.is_(None),
-            theirs.provider_id.is_not(None),
             theirs.provider_id.not_in(team),
+            Provider.is_active.is_(True),
         )
-        .distinct()
-        .order_by(theirs.provider_id, mine.provider_id)
+        .group_by(theirs.provider_id, mine.provider_id)
+        .order_by(shared.desc(), theirs.provider_id, mine.provider_id)
         .limit(COLLABORATOR_LIMIT * len(team))
     ).all()
     found: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for other, member in rows:
+    for other, member, _ in rows:
         if other in found or len(found) < COLLABORATOR_LIMIT:
             found.setdefault(other, set()).add(member)
     return team, {other: frozenset(members) for other, members in found.items()}

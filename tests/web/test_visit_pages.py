@@ -183,7 +183,7 @@ def test_wait_admit_join_and_relay_signals(client: TestClient, session: Session,
             patient.send_json({"type": "signal", "data": candidate})
             assert receive(clinician, "signal") == {"type": "signal", "from": patient_cid, "data": candidate}
             # a call that did not connect starts over (visit.js): the clinician's side asks for a restart
-            restart = {"restart": {}}
+            restart = {"restart": {}, "epoch": 1}
             clinician.send_json({"type": "signal", "data": restart})
             assert receive(patient, "signal") == {"type": "signal", "from": clinician_cid, "data": restart}
 

@@ -8,7 +8,8 @@ connection, nothing more).
 Messages (JSON objects with a ``type``), browser → server:
 ``admit`` (clinician), ``join`` (the admitted patient enters the call), ``signal`` (``data``: an SDP
 ``description``, an ICE ``candidate``, or ``restart`` — a call that did not connect starts over with new peer
-connections on both sides; only while in the call), ``leave``, ``ping``.
+connections on both sides — and the ``epoch`` of the peer connection it belongs to; only while in the call),
+``leave``, ``ping``.
 
 Server → browser: ``welcome`` (``cid``, ``side``, ``state``: waiting | in_call), ``peer`` (the other
 side's ``cid`` and ``state``: waiting | in_call | left), ``admitted`` (to the patient), ``joined``,
@@ -57,7 +58,8 @@ WATCH_INTERVAL_S = 15.0
 SESSION_CHECK_S = 60.0
 RATE_WINDOW_S = 10.0
 RATE_MAX_MESSAGES = 400  # ICE candidates come in bursts of a few dozen; this is far above a real call
-SIGNAL_KEYS = frozenset({"description", "candidate", "restart"})
+SIGNAL_KINDS = frozenset({"description", "candidate", "restart"})  # a signal carries exactly one
+MAX_EPOCH = 1_000_000  # which of a call's peer connections a signal belongs to (visit.js counts restarts)
 
 CLOSE_CODES = {
     "left": 1000,
@@ -345,21 +347,12 @@ class Connection:
                 {"type": "error", "code": "visit.not_admitted", "message": "You are not in the call yet."}
             )
             return
-        if not isinstance(data, dict) or not data or not set(data) <= SIGNAL_KEYS:
+        if not _valid_signal(data):
             await self._send(
                 {
                     "type": "error",
                     "code": "bad_message",
-                    "message": "A signal carries a description or a candidate.",
-                }
-            )
-            return
-        if not all(isinstance(value, dict) for value in data.values()):
-            await self._send(
-                {
-                    "type": "error",
-                    "code": "bad_message",
-                    "message": "A signal carries a description or a candidate.",
+                    "message": "A signal carries a description, a candidate or a restart (and an epoch).",
                 }
             )
             return
@@ -421,6 +414,17 @@ class Connection:
             self.factory, self.raw_session, settings=self.settings, clock=self.clock, ip=None, rid=self.cid
         )
         return actor is not None and actor.user_id == self.actor.user_id
+
+
+def _valid_signal(data: object) -> bool:
+    """One of SIGNAL_KINDS, an object, and optionally ``epoch``: a whole number below MAX_EPOCH."""
+    if not isinstance(data, dict):
+        return False
+    kinds = set(data) - {"epoch"}
+    if len(kinds) != 1 or not kinds <= SIGNAL_KINDS or not isinstance(data[next(iter(kinds))], dict):
+        return False
+    epoch = data.get("epoch", 0)
+    return isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch < MAX_EPOCH
 
 
 async def _first(*work: Coroutine[Any, Any, str]) -> str:

@@ -113,3 +113,27 @@ def test_incomplete_or_bad_payloads_are_dropped() -> None:
     assert r.feed(json.dumps({"r": "x", "m": "y", "i": 5, "n": 2, "z": ""})) is None
     r.feed(payloads[1])  # the first piece expired meanwhile (ttl 0)
     assert len(r) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "ok"),
+    [
+        ({"description": {"type": "offer", "sdp": "v=0"}}, True),
+        ({"candidate": {"candidate": ""}, "epoch": 2}, True),
+        ({"restart": {}, "epoch": 1}, True),
+        ({}, False),
+        ({"epoch": 1}, False),
+        ({"restart": {}, "description": {"type": "offer"}}, False),  # one kind per signal
+        ({"candidate": "candidate:1"}, False),
+        ({"restart": {}, "epoch": -1}, False),
+        ({"restart": {}, "epoch": True}, False),
+        ({"restart": {}, "epoch": "1"}, False),
+        ({"restart": {}, "epoch": 10**9}, False),
+        ({"other": {}}, False),
+        (["restart"], False),
+    ],
+)
+def test_a_signal_carries_one_kind_and_an_optional_epoch(data: object, ok: bool) -> None:
+    from careweave.visits.live import _valid_signal
+
+    assert _valid_signal(data) is ok

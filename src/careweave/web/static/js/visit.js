@@ -62,6 +62,10 @@
   let pinger = null;
   let stallTimer = null;
   let restarts = 0;
+  // Which peer connection a signal belongs to: the clinician's side counts up at each restart and every
+  // signal carries the count, so a late answer or candidate of a replaced connection is dropped, never
+  // applied to the new one. Back to 0 when the other person's connection changes (a reload, a new device).
+  let epoch = 0;
   // A call not connected this long after it started (or last started over) starts over: the clinician's side
   // makes a new peer connection and asks the patient's side to do the same (a "restart" signal), so a
   // negotiation that went wrong — lost candidates, an offer answered by neither side — cannot leave both
@@ -229,8 +233,18 @@
 
   function send(message) {
     const open = ws && ws.readyState === WebSocket.OPEN;
-    note(open ? "send" : "not sent", message.type + (message.type === "signal" ? signalKind(message.data) : ""));
+    if (message.type !== "ping")
+      note(open ? "send" : "not sent", message.type + (message.type === "signal" ? signalKind(message.data) : ""));
     if (open) ws.send(JSON.stringify(message));
+  }
+
+  function signal(data) {
+    send({ type: "signal", data: { ...data, epoch } });
+  }
+
+  function newPeer() {
+    epoch = 0;
+    restarts = 0;
   }
 
   function connect() {
@@ -252,7 +266,8 @@
       } catch (err) {
         return;
       }
-      note("recv", message.type + (message.type === "signal" ? signalKind(message.data) : "") + (message.state ? ":" + message.state : ""));
+      if (message.type !== "pong")
+        note("recv", message.type + (message.type === "signal" ? signalKind(message.data) : "") + (message.state ? ":" + message.state : ""));
       inbox = inbox.then(() => handle(message)).catch((err) => console.error("visit:", err));
     };
     socket.onclose = (event) => {
@@ -260,6 +275,7 @@
       ws = null;
       if (stopped) return;
       closePc();
+      newPeer();
       peer = { cid: null, state: null };
       render();
       if (event.code >= 4000) {
@@ -285,10 +301,14 @@
         if (message.state === "left") {
           if (message.cid === peer.cid) {
             closePc();
+            newPeer();
             peer = { cid: null, state: "left" };
           }
         } else {
-          if (peer.cid && message.cid !== peer.cid) closePc(); // they came back on a new connection
+          if (message.cid !== peer.cid) {
+            if (peer.cid) closePc(); // they came back on a new connection
+            newPeer();
+          }
           peer = { cid: message.cid, state: message.state };
         }
         break;
@@ -349,7 +369,7 @@
       }
     };
     conn.onicecandidate = (event) => {
-      if (pc === conn && event.candidate) send({ type: "signal", data: { candidate: event.candidate.toJSON() } });
+      if (pc === conn && event.candidate) signal({ candidate: event.candidate.toJSON() });
     };
     conn.oniceconnectionstatechange = () => {
       if (pc === conn) note("ice", conn.iceConnectionState);
@@ -363,12 +383,12 @@
       try {
         makingOffer = true;
         await conn.setLocalDescription();
-        send({ type: "signal", data: { description: conn.localDescription.toJSON() } });
+        if (pc === conn) signal({ description: conn.localDescription.toJSON() }); // not replaced meanwhile
       } catch (err) {
         note("negotiation failed", err && err.name);
         console.error("visit: negotiation", err);
       } finally {
-        makingOffer = false;
+        if (pc === conn) makingOffer = false;
       }
     };
     conn.onconnectionstatechange = () => {
@@ -401,8 +421,14 @@
       watchForStall(conn); // the clinician's side starts the call over
       return;
     }
+    if (conn.connectionState === "connecting" && !conn.careweaveWaited) {
+      conn.careweaveWaited = true; // checks are under way (a slow relay, say): one more wait before starting over
+      watchForStall(conn);
+      return;
+    }
     restarts += 1;
-    send({ type: "signal", data: { restart: {} } });
+    epoch += 1;
+    signal({ restart: {} });
     closePc();
     ensurePc();
   }
@@ -414,13 +440,20 @@
     }
     if (message.from !== peer.cid) {
       if (peer.cid) closePc();
+      newPeer();
       peer = { cid: message.from, state: "in_call" };
     }
     const data = message.data || {};
-    if (data.restart) {
+    const theirs = Number.isInteger(data.epoch) ? data.epoch : epoch;
+    if (data.restart || (polite && theirs > epoch)) {
+      // the clinician's side started over (its restart signal, or — should that be lost — a newer signal)
       note("restart", "asked by the other side");
+      epoch = theirs;
       closePc();
       ensurePc();
+      if (data.restart) return;
+    } else if (theirs !== epoch) {
+      note("stale signal", `epoch ${theirs}, now ${epoch}`);
       return;
     }
     ensurePc();
@@ -437,7 +470,7 @@
         await conn.setRemoteDescription(description);
         if (description.type === "offer" && pc === conn) {
           await conn.setLocalDescription();
-          send({ type: "signal", data: { description: conn.localDescription.toJSON() } });
+          if (pc === conn) signal({ description: conn.localDescription.toJSON() });
         }
       } else if (data.candidate) {
         try {

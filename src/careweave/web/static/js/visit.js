@@ -380,6 +380,14 @@
     conn.onnegotiationneeded = async () => {
       if (pc !== conn) return;
       note("negotiation needed", conn.signalingState);
+      if (polite && !conn.remoteDescription) {
+        // The patient's side answers the clinician's first offer instead of offering too. Two first offers
+        // collide, the patient's side rolls its own back, and Chromium can then answer without ever gathering
+        // candidates for it: both connections stay "new" (seen in CI, and after every restart in the browser
+        // test). Once the first exchange is done, either side may offer (perfect negotiation).
+        note("negotiation deferred", "the clinician's side offers first");
+        return;
+      }
       try {
         makingOffer = true;
         await conn.setLocalDescription();

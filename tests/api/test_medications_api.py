@@ -129,7 +129,9 @@ def test_psychiatrist_not_licensed_in_the_patients_state_gets_403(client, w, ses
     r = client.post("/api/v1/prescriptions", json=rx(w["pid"]), headers=w["h"]["ohio"])
     assert r.status_code == 403
     assert "New York" in r.json()["error"]["message"]
-    denied = session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.denied")).all()
+    denied = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "prescription.denied").order_by(AuditEvent.seq)
+    ).all()
     assert denied and denied[-1].details["reason_code"] == "not_prescriber"
 
 
@@ -205,7 +207,9 @@ def test_maoi_with_an_outside_ssri_is_409_with_findings(client, w, session):
         0
     ].items()
     assert "§6.2" in r.json()["findings"][0]["source"]
-    blocked = session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.blocked")).all()
+    blocked = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "prescription.blocked").order_by(AuditEvent.seq)
+    ).all()
     assert blocked and "maoi_serotonergic" in blocked[-1].details["findings"]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from careweave.audit import service as audit
 from careweave.audit.models import AuditEvent
@@ -117,3 +117,82 @@ def test_concurrent_appends_keep_one_unbroken_chain(databases, settings):
         seqs = list(s.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
     assert result.ok, result.problems
     assert seqs == list(range(1, 81))
+
+
+def test_events_are_chained_at_commit_in_the_order_recorded(databases, settings):
+    """ADR 0015: a transaction's events are written at once and chained when it commits; an event written in
+    a savepoint that rolled back is not chained (it is gone); a rolled-back transaction leaves nothing."""
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+    with unit_of_work(factory) as s:
+        first = audit.record(s, Actor.system(), "test.first", clock=clock)
+        assert first.seq is None  # not chained yet: the head is not locked
+        try:
+            with s.begin_nested():
+                audit.record(s, Actor.system(), "test.rolled_back", clock=clock)
+                raise RuntimeError("roll the savepoint back")
+        except RuntimeError:
+            pass
+        audit.record(s, Actor.system(), "test.second", clock=clock)
+
+    def rolled_back() -> None:
+        with unit_of_work(factory) as s:
+            audit.record(s, Actor.system(), "test.never", clock=clock)
+            raise RuntimeError("roll everything back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    with unit_of_work(factory) as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+        result = audit.verify(s)
+    assert actions == ["test.first", "test.second"]
+    assert result.ok, result.problems
+
+
+def test_a_read_of_events_inside_the_transaction_sees_them_chained(session, settings):
+    make_user(session, settings, Role.PATIENT)  # records events, not yet committed
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert rows and all(r.seq is not None and r.hash is not None for r in rows)
+    assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + len(rows)))
+
+
+def test_verify_reports_a_committed_event_without_a_place(session, settings):
+    make_user(session, settings, Role.PATIENT)
+    victim = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    session.execute(
+        update(AuditEvent).where(AuditEvent.id == victim.id).values(seq=None, prev_hash=None, hash=None)
+    )
+    session.expire_all()
+    result = audit.verify(session)
+    assert any("have no place in the chain" in p for p in result.problems), result.problems
+
+
+def test_an_open_transaction_does_not_hold_the_chain(databases, settings):
+    """The head is locked only while a transaction commits: a writer that has recorded an event and not yet
+    committed does not make another writer wait (before ADR 0015 it held the head from its first event)."""
+    if databases.backend != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): nothing to overlap")
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+    with unit_of_work(factory) as slow:
+        audit.record(slow, Actor.system(), "test.slow", clock=clock)
+        slow.flush()
+        with unit_of_work(factory) as quick:
+            quick.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting on the head would fail here
+            audit.record(quick, Actor.system(), "test.quick", clock=clock)
+    with unit_of_work(factory) as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+        assert audit.verify(s).ok
+    assert actions[-2:] == ["test.quick", "test.slow"]
+
+
+def test_a_transaction_with_many_events_is_chained_whole(session, settings, monkeypatch):
+    monkeypatch.setattr(audit, "SEAL_CHUNK", 7)  # several reads of the transaction's events
+    for i in range(30):
+        audit.record(session, Actor.system(), "test.bulk", clock=SystemClock(), details={"i": i})
+    assert audit.seal(session) == 30
+    rows = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "test.bulk").order_by(AuditEvent.seq)
+    )
+    assert [r.details["i"] for r in rows] == list(range(30))
+    assert audit.verify(session).ok

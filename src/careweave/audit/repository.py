@@ -14,7 +14,8 @@ HEAD_ID = 1
 
 
 def head_for_update(session: Session) -> AuditChainHead:
-    # FOR UPDATE serialises appends on PostgreSQL; SQLite transactions start IMMEDIATE.
+    # FOR UPDATE serialises the chaining of committing transactions on PostgreSQL (held to their COMMIT);
+    # SQLite transactions start IMMEDIATE.
     stmt = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
     head = session.scalars(stmt).one_or_none()
     if head is None:
@@ -22,9 +23,8 @@ def head_for_update(session: Session) -> AuditChainHead:
     return head
 
 
-def add(session: Session, event: AuditEvent) -> None:
-    session.add(event)
-    session.flush()
+def count_unchained(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))) or 0
 
 
 def iter_chain(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:

@@ -2,6 +2,12 @@
 
 Every service that touches a patient's data calls :func:`record` in the same transaction
 as the change or read, so an audit row exists exactly when the action happened.
+
+The row is written at once, without its place in the chain; :func:`seal` chains the transaction's events
+when it commits (a ``before_commit`` listener on every Session), so the chain head's lock is held only for
+those few statements and the COMMIT, not from the first audited step of a request to its end (ADR 0015).
+A read of audit events inside the transaction chains its pending events first (a ``do_orm_execute``
+listener), so such a read sees them as they will be committed.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from careweave import policy
 from careweave.audit import chain
@@ -37,10 +45,9 @@ def record(
     actor_user_id: uuid.UUID | None = None,
     actor_role: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. ``details`` must hold ids and codes only, never PHI."""
-    head = repo.head_for_update(session)
+    """Write one event, chained when the transaction commits (:func:`seal`). ``details`` must hold ids and
+    codes only, never PHI."""
     fields: dict[str, Any] = {
-        "seq": head.seq + 1,
         "id": uuid.uuid4(),
         "occurred_at": clock.now(),
         "actor_user_id": actor_user_id or actor.user_id,
@@ -55,12 +62,66 @@ def record(
         "request_id": actor.request_id,
         "details": details or {},
     }
-    digest = chain.event_hash(head.hash, fields)
-    event = AuditEvent(**fields, prev_hash=head.hash, hash=digest)
-    repo.add(session, event)
-    head.seq, head.hash = event.seq, digest
+    row = AuditEvent(**fields, seq=None, prev_hash=None, hash=None)
+    session.add(row)
+    session.info.setdefault(_UNCHAINED, []).append(row.id)
+    return row
+
+
+_UNCHAINED = "careweave.audit.unchained"  # session.info: ids of this transaction's events, in record order
+SEAL_CHUNK = 1000  # ids per read when chaining (SQLite and PostgreSQL bound a statement's parameters)
+
+
+def seal(session: Session) -> int:
+    """Give this transaction's unchained events their place in the chain, in the order they were recorded:
+    lock the head, link each event to the one before, move the head. Events written in a savepoint that rolled
+    back are gone and skipped. Returns how many were chained."""
+    ids = session.info.pop(_UNCHAINED, None)
+    if not ids:
+        return 0
     session.flush()
-    return event
+    order = {event_id: i for i, event_id in enumerate(ids)}
+    rows = [
+        row
+        for at in range(0, len(ids), SEAL_CHUNK)  # a bulk import can audit many rows in one transaction
+        for row in session.scalars(select(AuditEvent).where(AuditEvent.id.in_(ids[at : at + SEAL_CHUNK])))
+        if row.seq is None
+    ]
+    if not rows:
+        return 0
+    rows.sort(key=lambda row: order[row.id])
+    head = repo.head_for_update(session)
+    seq, prev = head.seq, head.hash
+    for row in rows:
+        seq += 1
+        fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
+        row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
+        prev = row.hash
+    head.seq, head.hash = seq, prev
+    session.flush()
+    return len(rows)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _seal_before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release is not the commit: chain at the end
+        seal(session)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the whole transaction rolled back: its events are gone
+        session.info.pop(_UNCHAINED, None)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _seal_before_reading_events(state: ORMExecuteState) -> None:
+    """A read of audit events in a transaction with unchained ones chains them first (the audit pages, verify,
+    tests): the reader sees each event with its place, as it will be committed."""
+    if not state.session.info.get(_UNCHAINED) or not state.is_select:
+        return
+    if any(mapper.class_ is AuditEvent for mapper in state.all_mappers):
+        seal(state.session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +135,9 @@ class VerifyResult:
 
 
 def verify(session: Session) -> VerifyResult:
-    """Recompute the chain from the first event; report every break."""
+    """Recompute the chain from the first event; report every break, and any committed event left without a
+    place in the chain."""
+    seal(session)
     problems: list[str] = []
     prev = chain.GENESIS
     expected_seq = 1
@@ -90,6 +153,8 @@ def verify(session: Session) -> VerifyResult:
             problems.append(f"seq {event.seq}: contents changed since it was written")
         prev = event.hash
         expected_seq = event.seq + 1
+    if unchained := repo.count_unchained(session):
+        problems.append(f"{unchained} committed events have no place in the chain")
     head = repo.chain_head(session)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         problems.append(f"chain head says seq {head.seq}; the stored chain ends at {expected_seq - 1}")

@@ -186,8 +186,7 @@ def test_an_open_transaction_does_not_hold_the_chain(databases, settings):
     assert actions[-2:] == ["test.quick", "test.slow"]
 
 
-def test_a_transaction_with_many_events_is_chained_whole(session, settings, monkeypatch):
-    monkeypatch.setattr(audit, "SEAL_CHUNK", 7)  # several reads of the transaction's events
+def test_a_transaction_with_many_events_is_chained_whole(session, settings):
     for i in range(30):
         audit.record(session, Actor.system(), "test.bulk", clock=SystemClock(), details={"i": i})
     assert audit.seal(session) == 30

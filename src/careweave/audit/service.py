@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from careweave import policy
@@ -64,32 +64,25 @@ def record(
     }
     row = AuditEvent(**fields, seq=None, prev_hash=None, hash=None)
     session.add(row)
-    session.info.setdefault(_UNCHAINED, []).append(row.id)
+    session.info.setdefault(_UNCHAINED, []).append(row)
     return row
 
 
-_UNCHAINED = "careweave.audit.unchained"  # session.info: ids of this transaction's events, in record order
-SEAL_CHUNK = 1000  # ids per read when chaining (SQLite and PostgreSQL bound a statement's parameters)
+_UNCHAINED = "careweave.audit.unchained"  # session.info: this transaction's events, in record order
 
 
 def seal(session: Session) -> int:
     """Give this transaction's unchained events their place in the chain, in the order they were recorded:
     lock the head, link each event to the one before, move the head. Events written in a savepoint that rolled
     back are gone and skipped. Returns how many were chained."""
-    ids = session.info.pop(_UNCHAINED, None)
-    if not ids:
+    pending = session.info.pop(_UNCHAINED, None)
+    if not pending:
         return 0
     session.flush()
-    order = {event_id: i for i, event_id in enumerate(ids)}
-    rows = [
-        row
-        for at in range(0, len(ids), SEAL_CHUNK)  # a bulk import can audit many rows in one transaction
-        for row in session.scalars(select(AuditEvent).where(AuditEvent.id.in_(ids[at : at + SEAL_CHUNK])))
-        if row.seq is None
-    ]
+    # an event added in a savepoint that rolled back was expunged with it: no longer persistent
+    rows = [row for row in pending if inspect(row).persistent and row.seq is None]
     if not rows:
         return 0
-    rows.sort(key=lambda row: order[row.id])
     head = repo.head_for_update(session)
     seq, prev = head.seq, head.hash
     for row in rows:

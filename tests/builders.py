@@ -66,16 +66,37 @@ def personas(session: Session, settings: Settings) -> dict[str, User]:
     }
 
 
+def weekday_hours(session: Session, actor: Actor, provider_id, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    """Weekday hours 9-17 New York time, 10-minute buffers, 1 hour notice, a 200-day horizon."""
+    from datetime import time
+
+    from careweave.scheduling import service
+
+    service.set_availability(
+        session,
+        actor,
+        provider_id,
+        service.AvailabilityIn(
+            timezone="America/New_York",
+            weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
+            buffer_minutes=10,
+            min_notice_minutes=60,
+            horizon_days=200,
+            late_cancel_hours=24,
+        ),
+        clock=clock,
+    )
+
+
 def scheduling_world(
     session: Session, settings: Settings, clock: Clock, *, patients: int = 3
 ) -> dict[str, Any]:
     """An admin, a therapist (LCSW, NY licence for 120 days from the clock's today, self-pay) with weekday hours 9-17 New York
     time, 10-minute buffers, 1 hour notice, 200-day horizon, and ``patients`` self-pay patients in NY who read
     times in Los Angeles."""
-    from datetime import date, time, timedelta
+    from datetime import date, timedelta
 
     from careweave.directory import service as directory
-    from careweave.scheduling import service
 
     system = Actor.system()
     admin_user = make_user(session, settings, Role.ADMIN)
@@ -111,20 +132,7 @@ def scheduling_world(
         clock=clock,
     )
     therapist = identity.actor_for(session, therapist_user)
-    service.set_availability(
-        session,
-        therapist,
-        provider.id,
-        service.AvailabilityIn(
-            timezone="America/New_York",
-            weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
-            buffer_minutes=10,
-            min_notice_minutes=60,
-            horizon_days=200,
-            late_cancel_hours=24,
-        ),
-        clock=clock,
-    )
+    weekday_hours(session, therapist, provider.id, clock)
     people = []
     for i in range(patients):
         u = make_user(

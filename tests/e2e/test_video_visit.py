@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,6 +207,53 @@ class PageDiagnostics:
             raise AssertionError(f"{what}: {exc}\n{self.report()}") from exc
 
 
+@dataclass(frozen=True)
+class _Visit:
+    patient_email: str
+    clinician_email: str
+    clinician_id: str
+    appointment_id: uuid.UUID
+    accounts: Accounts
+    diagnostics: PageDiagnostics
+    patient_ctx: BrowserContext
+    clinician_ctx: BrowserContext
+    patient: Page
+    clinician: Page
+
+
+def _visit_for_two(
+    browser: Browser, live_server: LiveServer, prefix: str, patient_name: str, clinician_name: str
+) -> _Visit:
+    """Two accounts of the test's own (nothing to reset afterwards), a visit between them that started five
+    minutes ago, and a browser context and page for each, watched by the diagnostics."""
+    patient_email = f"{prefix}.patient@careweave-e2e.example"
+    clinician_email = f"{prefix}.therapist@careweave-e2e.example"
+    patient_id = live_server.create_user(
+        email=patient_email, role="patient", password=PASSWORD, name=patient_name
+    )
+    clinician_id = live_server.create_user(
+        email=clinician_email, role="therapist", password=PASSWORD, name=clinician_name
+    )
+    appointment_id = _book_now(live_server, patient_id, clinician_id)
+    patient_ctx, clinician_ctx = _context(browser, live_server), _context(browser, live_server)
+    patient, clinician = patient_ctx.new_page(), clinician_ctx.new_page()
+    diagnostics = PageDiagnostics()
+    diagnostics.watch("patient", patient)
+    diagnostics.watch("clinician", clinician)
+    return _Visit(
+        patient_email,
+        clinician_email,
+        clinician_id,
+        appointment_id,
+        Accounts(),
+        diagnostics,
+        patient_ctx,
+        clinician_ctx,
+        patient,
+        clinician,
+    )
+
+
 def _receives_video(page: Page, timeout: int = CALL_TIMEOUT_MS) -> None:
     """The remote <video> shows the other side's camera: it has a size and its frames advance."""
     page.wait_for_function(
@@ -229,22 +277,12 @@ def test_patient_waits_clinician_admits_and_both_see_each_other(
     media_browser: Browser, live_server: LiveServer
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    patient_email = f"video.patient.{tag}@careweave-e2e.example"
-    clinician_email = f"video.therapist.{tag}@careweave-e2e.example"
-    patient_id = live_server.create_user(
-        email=patient_email, role="patient", password=PASSWORD, name=f"Vera Video {tag}"
+    v = _visit_for_two(
+        media_browser, live_server, f"video.{tag}", f"Vera Video {tag}", f"Theo Therapist {tag}"
     )
-    clinician_id = live_server.create_user(
-        email=clinician_email, role="therapist", password=PASSWORD, name=f"Theo Therapist {tag}"
-    )
-    appointment_id = _book_now(live_server, patient_id, clinician_id)
-    accounts = Accounts()  # these two accounts are the test's own: nothing to reset afterwards
-    patient_ctx = _context(media_browser, live_server)
-    clinician_ctx = _context(media_browser, live_server)
-    patient, clinician = patient_ctx.new_page(), clinician_ctx.new_page()
-    diagnostics = PageDiagnostics()
-    diagnostics.watch("patient", patient)
-    diagnostics.watch("clinician", clinician)
+    patient_email, clinician_email, clinician_id = v.patient_email, v.clinician_email, v.clinician_id
+    appointment_id, accounts, diagnostics = v.appointment_id, v.accounts, v.diagnostics
+    patient_ctx, clinician_ctx, patient, clinician = v.patient_ctx, v.clinician_ctx, v.patient, v.clinician
     try:
         # The patient: device check and the waiting room.
         accounts.sign_in(patient, patient_email, PASSWORD)
@@ -359,22 +397,12 @@ def test_a_call_that_cannot_connect_starts_over(media_browser: Browser, live_ser
     """A first negotiation that loses every ICE candidate leaves both peer connections "new"; the clinician's
     page starts the call over (a "restart" signal, new peer connections on both sides) and the video flows."""
     tag = uuid.uuid4().hex[:8]
-    patient_email = f"video.restart.patient.{tag}@careweave-e2e.example"
-    clinician_email = f"video.restart.therapist.{tag}@careweave-e2e.example"
-    patient_id = live_server.create_user(
-        email=patient_email, role="patient", password=PASSWORD, name=f"Rita Restart {tag}"
+    v = _visit_for_two(
+        media_browser, live_server, f"video.restart.{tag}", f"Rita Restart {tag}", f"Reno Therapist {tag}"
     )
-    clinician_id = live_server.create_user(
-        email=clinician_email, role="therapist", password=PASSWORD, name=f"Reno Therapist {tag}"
-    )
-    appointment_id = _book_now(live_server, patient_id, clinician_id)
-    accounts = Accounts()
-    patient_ctx = _context(media_browser, live_server)
-    clinician_ctx = _context(media_browser, live_server)
-    patient, clinician = patient_ctx.new_page(), clinician_ctx.new_page()
-    diagnostics = PageDiagnostics()
-    diagnostics.watch("patient", patient)
-    diagnostics.watch("clinician", clinician)
+    patient_email, clinician_email, appointment_id = v.patient_email, v.clinician_email, v.appointment_id
+    accounts, diagnostics = v.accounts, v.diagnostics
+    patient_ctx, clinician_ctx, patient, clinician = v.patient_ctx, v.clinician_ctx, v.patient, v.clinician
     counts = _drop_candidates_until_restart(clinician)
     try:
         accounts.sign_in(patient, patient_email, PASSWORD)

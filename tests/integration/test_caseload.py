@@ -7,7 +7,7 @@ documents leave the plan and self-pay keys — while a patient already on their 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import time, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from careweave.directory import service as directory
 from careweave.directory.models import MatchDocument, Provider
 from careweave.scheduling import service
 from careweave.settings import Settings
-from tests.builders import join_team, make_prescriber, make_user, scheduling_world
+from tests.builders import join_team, make_prescriber, make_user, scheduling_world, weekday_hours
 from tests.integration.test_booking import MONDAY, at, book
 
 
@@ -201,20 +201,7 @@ def test_a_prescriber_who_works_with_the_patients_therapist_ranks_first(
     prescribers = []
     for _ in range(2):
         user, actor, provider = make_prescriber(session, settings, w["admin"], clock=clock)
-        service.set_availability(
-            session,
-            actor,
-            provider.id,
-            service.AvailabilityIn(
-                timezone="America/New_York",
-                weekly=tuple(service.WindowIn(d, time(9), time(17)) for d in range(5)),
-                buffer_minutes=10,
-                min_notice_minutes=60,
-                horizon_days=200,
-                late_cancel_hours=24,
-            ),
-            clock=clock,
-        )
+        weekday_hours(session, actor, provider.id, clock)
         prescribers.append((user, provider))
     book(session, settings, w, a, at(MONDAY + timedelta(days=1), 10))  # a sees the therapist
     book(session, settings, w, b, at(MONDAY + timedelta(days=1), 12))  # b sees the therapist ...

@@ -476,19 +476,32 @@ def claim_facts(
     end: datetime,
     *,
     now: datetime,
-) -> tuple[bool, bool]:
+) -> tuple[bool, bool, uuid.UUID | None]:
     """(the patient already sees this provider: has_history, [start, end) is held open for another
-    waitlisted patient: open_holds), in one round trip."""
+    waitlisted patient: open_holds, the patient's own open offer of exactly this start, if any), in one round
+    trip."""
     history = select(_tag("P"), null(), null(), null()).where(_already_sees(provider_id, patient_id))
-    seen, held = False, False
-    for kind, s, _, minutes in session.execute(
-        union_all(_holds(provider_id, end, now=now, but=patient_id), history)
+    own = (
+        select(_tag("O"), WaitlistOffer.start_at, sql_cast(WaitlistOffer.id, String), null())
+        .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+        .where(
+            WaitlistOffer.provider_id == provider_id,
+            WaitlistOffer.status == "open",
+            WaitlistOffer.start_at == start,
+            WaitlistEntry.patient_id == patient_id,
+        )
+    )
+    seen, held, own_offer = False, False, None
+    for kind, s, offer_id, minutes in session.execute(
+        union_all(_holds(provider_id, end, now=now, but=patient_id), history, own)
     ):
         if kind == "P":
             seen = True
+        elif kind == "O":  # (as text: the other rows' third column is an untyped NULL)
+            own_offer = uuid.UUID(str(offer_id))
         elif s + timedelta(minutes=minutes) > start:
             held = True
-    return seen, held
+    return seen, held, own_offer
 
 
 def open_holds(

@@ -384,6 +384,8 @@ def series_starts(
         days.append(day)
     if len(days) > MAX_SERIES_OCCURRENCES:
         raise ValueError(f"a series has at most {MAX_SERIES_OCCURRENCES} occurrences")
+    if not days:  # an ``until`` before the first visit's date
+        raise ValueError(f"until is before the first visit ({local.date().isoformat()})")
     return [_edge(day, wall, tz) for day in days]
 
 

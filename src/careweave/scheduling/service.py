@@ -343,9 +343,25 @@ def list_slots(
     )
 
 
+# Instants a schedule can be asked about: beyond these, date arithmetic on local days overflows (the API reads
+# an instant past either end of the calendar as an open bound).
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime, field: str) -> None:
+    if not EARLIEST_INSTANT <= value <= LATEST_INSTANT:
+        raise InvalidInput(
+            "That date is out of range.",
+            fields=[FieldError(field, f"must be between {EARLIEST_INSTANT:%Y} and {LATEST_INSTANT:%Y}")],
+        )
+
+
 def _window(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidInput("Times need a UTC offset.", fields=[FieldError("start", "give an offset, e.g. Z")])
+    _in_range(start, "start")
+    _in_range(end, "end")
     if end <= start:
         raise InvalidInput("The window is empty.", fields=[FieldError("end", "must be after start")])
     if end - start > timedelta(days=rules.MAX_LISTING_DAYS):
@@ -671,7 +687,7 @@ def book(
     now = clock.now()
     _check_start(session, repo.schedule(session, provider.id, row=row) if row else None, vt, start, now)
     end = start + timedelta(minutes=vt.duration_minutes)
-    history, held = repo.claim_facts(session, provider.id, patient.id, start, end, now=now)
+    history, held, own_offer = repo.claim_facts(session, provider.id, patient.id, start, end, now=now)
     if problem := eligibility_problem(session, provider, patient, vt, start, history=history):
         raise Ineligible(problem, fields=[FieldError("provider_id", problem)])
     appt = _new_appointment(
@@ -681,6 +697,10 @@ def book(
         raise SlotTaken("This time is being held for a patient on the waitlist. Please pick another time.")
     if reason := _claim(session, appt, savepoint=False):
         raise SlotTaken(reason)
+    if own_offer is not None:  # the time was offered to this patient from the waitlist: the offer is used
+        from careweave.scheduling import waitlist
+
+        waitlist.used(session, own_offer, appt)
     _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked")
     return appt
 
@@ -691,6 +711,7 @@ def _utc(value: datetime, field: str) -> datetime:
             "Times need a UTC offset.",
             fields=[FieldError(field, "give an offset, e.g. 2026-03-03T14:00:00Z")],
         )
+    _in_range(value, field)
     return value.astimezone(UTC)
 
 
@@ -1012,7 +1033,11 @@ def create_series(
         if reason := _claim(session, appt, savepoint=True):
             results.append(OccurrenceResult(i, at, "conflict", reason, None))
             continue
-        _after_booking(session, actor, appt, clock=clock, settings=settings, change="booked", notify=i == 0)
+        # one confirmation for the series, with the first occurrence actually booked
+        first_booked = not any(r.status == "booked" for r in results)
+        _after_booking(
+            session, actor, appt, clock=clock, settings=settings, change="booked", notify=first_booked
+        )
         results.append(OccurrenceResult(i, at, "booked", None, appt))
     if not any(r.status == "booked" for r in results):
         session.delete(series)

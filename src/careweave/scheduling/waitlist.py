@@ -257,9 +257,20 @@ def _offer_next(
             continue
         if service.eligibility_problem(session, provider, patient, vt, start):
             continue
-        if _busy_patient(session, patient.id, start, start + timedelta(minutes=vt.duration_minutes)):
+        visit_end = start + timedelta(minutes=vt.duration_minutes)
+        if _busy_patient(session, patient.id, start, visit_end):
             continue
-        expires = min(now + timedelta(minutes=settings.waitlist_offer_minutes), start)
+        # The time must really be free: a rescheduled visit can still cover part of what it left, and an offer
+        # passed on after its patient booked the time themself would be a hold on a taken slot.
+        if _busy_provider(session, provider_id, start, visit_end + timedelta(minutes=sched.buffer_minutes)):
+            continue
+        # Offered only while it can still be booked: the clinician's minimum notice ends it.
+        expires = min(
+            now + timedelta(minutes=settings.waitlist_offer_minutes),
+            start - timedelta(minutes=sched.min_notice_minutes),
+        )
+        if expires <= now:
+            return None
         offer = WaitlistOffer(
             entry_id=entry.id,
             provider_id=provider_id,
@@ -288,6 +299,34 @@ def _offer_next(
         )
         return offer
     return None
+
+
+def used(session: Session, offer_id: uuid.UUID, appt: Appointment) -> None:
+    """The offered patient booked the offered time (through the offer or straight from the slots): the offer is
+    accepted and their waitlist entry booked, so its expiry passes nothing on."""
+    offer = session.get(WaitlistOffer, offer_id)
+    if offer is None or offer.status != "open":
+        return
+    entry = session.get(WaitlistEntry, offer.entry_id)
+    offer.status, offer.appointment_id = "accepted", appt.id
+    if entry is not None:
+        entry.status, entry.booked_appointment_id = "booked", appt.id
+
+
+def _busy_provider(session: Session, provider_id: uuid.UUID, start: datetime, end: datetime) -> bool:
+    return (
+        session.scalar(
+            select(Appointment.id)
+            .where(
+                Appointment.provider_id == provider_id,
+                Appointment.status != "cancelled",
+                Appointment.start_at < end,
+                Appointment.block_end_at > start,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _busy_patient(session: Session, patient_id: uuid.UUID, start: datetime, end: datetime) -> bool:

@@ -179,6 +179,12 @@ def test_no_show_only_after_start_and_only_by_staff(session, settings, world):
     assert (
         service.mark_no_show(session, world["therapist"], appt.id, clock=world["clock"]).status == "no_show"
     )
+    marked_at = appt.no_show_at
+    world["clock"].advance(minutes=5)  # a second click changes nothing
+    assert (
+        service.mark_no_show(session, world["therapist"], appt.id, clock=world["clock"]).no_show_at
+        == marked_at
+    )
 
 
 def test_series_reports_each_occurrence(session, settings, world):

@@ -940,6 +940,8 @@ def mark_no_show(session: Session, actor: Actor, appointment_id: uuid.UUID, *, c
         raise Conflict(f"This visit is {appt.status}; only a booked visit can be marked a no-show.")
     if appt.start_at > clock.now():
         raise Conflict("A visit can be marked a no-show only after its start time.")
+    if appt.status == "no_show":  # marked already (a second click, a retry): nothing changes
+        return appt
     from careweave.scheduling import reminders
 
     appt.status = "no_show"

@@ -195,3 +195,68 @@ def test_a_transaction_with_many_events_is_chained_whole(session, settings):
     )
     assert [r.details["i"] for r in rows] == list(range(30))
     assert audit.verify(session).ok
+
+
+def test_chaining_survives_savepoints_and_detached_events(databases, settings):
+    """Review findings: a read of events inside a savepoint that rolls back, and an event expunged from the
+    session after its INSERT, are still chained at commit."""
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+    with unit_of_work(factory) as s:
+        audit.record(s, Actor.system(), "test.before_savepoint", clock=clock)
+        try:
+            with s.begin_nested():
+                s.scalars(select(AuditEvent)).all()  # inside a savepoint: does not chain
+                raise RuntimeError("roll the savepoint back")
+        except RuntimeError:
+            pass
+    with unit_of_work(factory) as s:
+        audit.record(s, Actor.system(), "test.expunged", clock=clock)
+        s.flush()
+        s.expunge_all()
+    with unit_of_work(factory) as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+        result = audit.verify(s)
+    assert actions == ["test.before_savepoint", "test.expunged"]
+    assert result.ok, result.problems
+
+
+def test_reading_other_columns_does_not_take_the_chain(session, settings):
+    """A page reading when events happened does not chain (and lock the head) early; loading events does."""
+    event = audit.record(session, Actor.system(), "test.when", clock=SystemClock())
+    session.scalars(select(AuditEvent.occurred_at).where(AuditEvent.action == "test.when")).all()
+    assert event.seq is None
+    session.scalars(select(AuditEvent).where(AuditEvent.action == "test.when")).all()
+    assert event.seq is not None
+
+
+def test_verify_while_others_write_finds_no_false_break(databases, settings):
+    """verify checks up to the head it read first: writers committing meanwhile are no break (it said "chain
+    head says seq N; the stored chain ends at N-1" before)."""
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                with unit_of_work(factory) as s:
+                    audit.record(s, Actor.system(), "test.busy", clock=clock)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        results = []
+        for _ in range(10):
+            with unit_of_work(factory) as s:
+                results.append(audit.verify(s))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert all(r.ok for r in results), [r.problems for r in results if not r.ok]

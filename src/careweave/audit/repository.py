@@ -27,14 +27,13 @@ def count_unchained(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))) or 0
 
 
-def iter_chain(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:
+def iter_chain(session: Session, batch: int = 2000, *, upto: int | None = None) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = list(
-            session.scalars(
-                select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-            )
-        )
+        stmt = select(AuditEvent).where(AuditEvent.seq > last)
+        if upto is not None:
+            stmt = stmt.where(AuditEvent.seq <= upto)
+        rows = list(session.scalars(stmt.order_by(AuditEvent.seq).limit(batch)))
         if not rows:
             return
         yield from rows
@@ -44,6 +43,13 @@ def iter_chain(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:
 
 def chain_head(session: Session) -> AuditChainHead | None:
     return session.get(AuditChainHead, HEAD_ID)
+
+
+def chain_head_now(session: Session) -> AuditChainHead | None:
+    """The head as stored now (not a copy the session loaded earlier)."""
+    return session.scalars(
+        select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).execution_options(populate_existing=True)
+    ).one_or_none()
 
 
 @dataclass(frozen=True, slots=True)

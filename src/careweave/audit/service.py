@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from careweave import policy
@@ -69,29 +69,52 @@ def record(
 
 
 _UNCHAINED = "careweave.audit.unchained"  # session.info: this transaction's events, in record order
+_SEALING = "careweave.audit.sealing"
 
 
 def seal(session: Session) -> int:
     """Give this transaction's unchained events their place in the chain, in the order they were recorded:
     lock the head, link each event to the one before, move the head. Events written in a savepoint that rolled
-    back are gone and skipped. Returns how many were chained."""
-    pending = session.info.pop(_UNCHAINED, None)
-    if not pending:
+    back are gone and skipped; one detached from the session (expunged) is read again. The pending list is let
+    go only once the links are flushed, so a failure leaves it for the commit to try again. Returns how many
+    were chained."""
+    pending = session.info.get(_UNCHAINED)
+    if not pending or session.info.get(_SEALING):
         return 0
+    session.info[_SEALING] = True  # its own reads of events must not seal again
+    try:
+        return _seal(session, pending)
+    finally:
+        session.info.pop(_SEALING, None)
+
+
+def _seal(session: Session, pending: list[AuditEvent]) -> int:
     session.flush()
-    # an event added in a savepoint that rolled back was expunged with it: no longer persistent
-    rows = [row for row in pending if inspect(row).persistent and row.seq is None]
-    if not rows:
-        return 0
-    head = repo.head_for_update(session)
-    seq, prev = head.seq, head.hash
-    for row in rows:
-        seq += 1
-        fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
-        row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
-        prev = row.hash
-    head.seq, head.hash = seq, prev
-    session.flush()
+    rows: list[AuditEvent] = []
+    detached: list[uuid.UUID] = []
+    for row in pending:
+        state = inspect(row)
+        if state.persistent:
+            rows.append(row)
+        elif state.detached and state.key is not None:  # expunged after its INSERT: still in the database
+            detached.append(row.id)
+        # transient: added in a savepoint that rolled back, never committed
+    if detached:
+        rows += session.scalars(select(AuditEvent).where(AuditEvent.id.in_(detached)))
+        order = {row.id: i for i, row in enumerate(pending)}
+        rows.sort(key=lambda row: order[row.id])
+    rows = [row for row in rows if row.seq is None]
+    if rows:
+        head = repo.head_for_update(session)
+        seq, prev = head.seq, head.hash
+        for row in rows:
+            seq += 1
+            fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
+            row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
+            prev = row.hash
+        head.seq, head.hash = seq, prev
+        session.flush()
+    session.info.pop(_UNCHAINED, None)
     return len(rows)
 
 
@@ -107,14 +130,24 @@ def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
         session.info.pop(_UNCHAINED, None)
 
 
+_CHAIN_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
+
+
 @sa_event.listens_for(Session, "do_orm_execute")
 def _seal_before_reading_events(state: ORMExecuteState) -> None:
-    """A read of audit events in a transaction with unchained ones chains them first (the audit pages, verify,
-    tests): the reader sees each event with its place, as it will be committed."""
-    if not state.session.info.get(_UNCHAINED) or not state.is_select:
+    """An ORM read that loads audit events whole, or their place in the chain, in a transaction with unchained
+    events chains them first (the audit pages, verify, tests): the reader sees them as they will be committed.
+    Reads of other columns (a page listing when something happened) do not: they would take the head's lock
+    early for nothing. Not inside a savepoint, whose rollback would undo the links but not bring them back."""
+    session = state.session
+    if not session.info.get(_UNCHAINED) or not state.is_select or session.in_nested_transaction():
         return
-    if any(mapper.class_ is AuditEvent for mapper in state.all_mappers):
-        seal(state.session)
+    for desc in getattr(state.statement, "column_descriptions", ()):
+        if desc.get("entity") is AuditEvent and (
+            desc.get("expr") is AuditEvent or desc.get("name") in _CHAIN_COLUMNS
+        ):
+            seal(session)
+            return
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +162,17 @@ class VerifyResult:
 
 def verify(session: Session) -> VerifyResult:
     """Recompute the chain from the first event; report every break, and any committed event left without a
-    place in the chain."""
-    seal(session)
+    place in the chain. Checks the chain up to the head as first read: writers committing meanwhile only
+    add after it."""
+    if not session.in_nested_transaction():
+        seal(session)
+    head = repo.chain_head_now(session)
+    upto = head.seq if head is not None else None
     problems: list[str] = []
     prev = chain.GENESIS
     expected_seq = 1
     checked = 0
-    for event in repo.iter_chain(session):
+    for event in repo.iter_chain(session, upto=upto):
         checked += 1
         if event.seq != expected_seq:
             problems.append(f"seq {expected_seq}: missing (next stored event is {event.seq})")
@@ -148,7 +185,6 @@ def verify(session: Session) -> VerifyResult:
         expected_seq = event.seq + 1
     if unchained := repo.count_unchained(session):
         problems.append(f"{unchained} committed events have no place in the chain")
-    head = repo.chain_head(session)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         problems.append(f"chain head says seq {head.seq}; the stored chain ends at {expected_seq - 1}")
     return VerifyResult(checked=checked, problems=problems)

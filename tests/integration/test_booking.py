@@ -160,6 +160,10 @@ def test_cancel_late_window_and_reschedule(session, settings, world):
     )
     assert moved.id == later.id and moved.ics_sequence == seq + 1
     assert moved.start_at == at(MONDAY + timedelta(days=3), 15)
+    again = service.reschedule(  # to the time it has already: nothing changes, no new invitation
+        session, a, later.id, start=at(MONDAY + timedelta(days=3), 15), clock=clock, settings=settings
+    )
+    assert again.ics_sequence == seq + 1
     # the old time is free again for someone else
     book(session, settings, world, b, at(MONDAY + timedelta(days=3), 14))
     (done,) = service.cancel(session, a, moved.id, reason=None, clock=clock, settings=settings)

@@ -905,6 +905,8 @@ def reschedule(
     now = clock.now()
     if appt.start_at <= now:
         raise Conflict("This visit has started; it can no longer be moved.")
+    if start == appt.start_at:  # already at that time (a retry, a double click): no new invitation or notice
+        return appt
     earliest.lock(session, [appt.provider_id])  # as booking does, before touching the visit
     provider = _provider(session, appt.provider_id)
     vt = _visit_type(session, appt.visit_type)

@@ -31,14 +31,13 @@ def _ref_day_intervals(schedule: rules.Schedule, day: date, visit_type: str) -> 
     intervals = [
         (w.start, w.end) for w in schedule.windows if w.weekday == day.weekday() and w.serves(visit_type)
     ]
-    for ex in schedule.exceptions:
-        if ex.day != day:
-            continue
-        if ex.available and ex.start is not None and ex.end is not None:
-            intervals.append((ex.start, ex.end))
-        elif ex.start is None or ex.end is None:
-            return []
-        else:
+    todays = [ex for ex in schedule.exceptions if ex.day == day]
+    if any(ex.start is None or ex.end is None for ex in todays):
+        return []
+    # extra hours first, then every time off (time off wins, whatever the order: session 8)
+    intervals += [(ex.start, ex.end) for ex in todays if ex.available]
+    for ex in todays:
+        if not ex.available:
             intervals = rules._subtract(intervals, ex.start, ex.end)
     return rules._merge(intervals)
 

@@ -684,6 +684,7 @@ def book(
     if vt is None or not vt.is_active:
         vt = _visit_type(session, visit_type)  # raises with the known visit types
     start = _utc(start, "start")
+    _in_range(start, "start")
     now = clock.now()
     _check_start(session, repo.schedule(session, provider.id, row=row) if row else None, vt, start, now)
     end = start + timedelta(minutes=vt.duration_minutes)
@@ -711,7 +712,6 @@ def _utc(value: datetime, field: str) -> datetime:
             "Times need a UTC offset.",
             fields=[FieldError(field, "give an offset, e.g. 2026-03-03T14:00:00Z")],
         )
-    _in_range(value, field)
     return value.astimezone(UTC)
 
 
@@ -902,6 +902,7 @@ def reschedule(
     if appt.status != "booked":
         raise Conflict(f"This visit is {appt.status.replace('_', ' ')}; only booked visits can be moved.")
     start = _utc(start, "start")
+    _in_range(start, "start")
     now = clock.now()
     if appt.start_at <= now:
         raise Conflict("This visit has started; it can no longer be moved.")
@@ -995,6 +996,7 @@ def create_series(
     provider = _provider(session, provider_id)
     vt = _visit_type(session, visit_type)
     start = _utc(start, "start")
+    _in_range(start, "start")
     sched = repo.schedule(session, provider.id)
     if sched is None:
         _check_start(session, sched, vt, start, clock.now())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -119,6 +120,12 @@ def test_concurrent_appends_keep_one_unbroken_chain(databases, settings):
     assert seqs == list(range(1, 81))
 
 
+def _committed(factory):  # type: ignore[no-untyped-def]
+    """(the committed events' actions in chain order, verify's result), in a fresh unit of work."""
+    with unit_of_work(factory) as s:
+        return list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq))), audit.verify(s)
+
+
 def test_events_are_chained_at_commit_in_the_order_recorded(databases, settings):
     """ADR 0015: a transaction's events are written at once and chained when it commits; an event written in
     a savepoint that rolled back is not chained (it is gone); a rolled-back transaction leaves nothing."""
@@ -127,12 +134,9 @@ def test_events_are_chained_at_commit_in_the_order_recorded(databases, settings)
     with unit_of_work(factory) as s:
         first = audit.record(s, Actor.system(), "test.first", clock=clock)
         assert first.seq is None  # not chained yet: the head is not locked
-        try:
-            with s.begin_nested():
-                audit.record(s, Actor.system(), "test.rolled_back", clock=clock)
-                raise RuntimeError("roll the savepoint back")
-        except RuntimeError:
-            pass
+        with contextlib.suppress(RuntimeError), s.begin_nested():
+            audit.record(s, Actor.system(), "test.rolled_back", clock=clock)
+            raise RuntimeError("roll the savepoint back")
         audit.record(s, Actor.system(), "test.second", clock=clock)
 
     def rolled_back() -> None:
@@ -142,9 +146,7 @@ def test_events_are_chained_at_commit_in_the_order_recorded(databases, settings)
 
     with pytest.raises(RuntimeError):
         rolled_back()
-    with unit_of_work(factory) as s:
-        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
-        result = audit.verify(s)
+    actions, result = _committed(factory)
     assert actions == ["test.first", "test.second"]
     assert result.ok, result.problems
 
@@ -204,19 +206,14 @@ def test_chaining_survives_savepoints_and_detached_events(databases, settings):
     clock = SystemClock()
     with unit_of_work(factory) as s:
         audit.record(s, Actor.system(), "test.before_savepoint", clock=clock)
-        try:
-            with s.begin_nested():
-                s.scalars(select(AuditEvent)).all()  # inside a savepoint: does not chain
-                raise RuntimeError("roll the savepoint back")
-        except RuntimeError:
-            pass
+        with contextlib.suppress(RuntimeError), s.begin_nested():
+            s.scalars(select(AuditEvent)).all()  # inside a savepoint: does not chain
+            raise RuntimeError("roll the savepoint back")
     with unit_of_work(factory) as s:
         audit.record(s, Actor.system(), "test.expunged", clock=clock)
         s.flush()
         s.expunge_all()
-    with unit_of_work(factory) as s:
-        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
-        result = audit.verify(s)
+    actions, result = _committed(factory)
     assert actions == ["test.before_savepoint", "test.expunged"]
     assert result.ok, result.problems
 

@@ -25,15 +25,16 @@ def world(session, settings):  # type: ignore[no-untyped-def]
     return scheduling_world(session, settings, FixedClock(at(MONDAY, 8)), patients=3)
 
 
-def _wait(session, w, patient) -> None:  # type: ignore[no-untyped-def]
+def _wait(session, w, patient, day=DAY) -> None:  # type: ignore[no-untyped-def]
+    """``patient`` joins the provider's waitlist for the whole of ``day``."""
     waitlist.join(
         session,
         patient,
         patient_id=patient.patient_id,
         provider_id=w["provider"].id,
         visit_type="therapy_session",
-        window_start=at(DAY, 0),
-        window_end=at(DAY, 23),
+        window_start=at(day, 0),
+        window_end=at(day, 23),
         clock=w["clock"],
     )
 
@@ -77,17 +78,7 @@ def test_an_offer_ends_when_the_minimum_notice_begins(session, settings, world) 
     a, b, _ = world["patients"]
     clock = world["clock"]  # Monday 8:00; one hour's notice
     visit = book(session, settings, world, a, at(MONDAY, 15))
-    _wait_today = MONDAY
-    waitlist.join(
-        session,
-        b,
-        patient_id=b.patient_id,
-        provider_id=world["provider"].id,
-        visit_type="therapy_session",
-        window_start=at(_wait_today, 0),
-        window_end=at(_wait_today, 23),
-        clock=clock,
-    )
+    _wait(session, world, b, MONDAY)
     clock.advance(minutes=6 * 60 - 30)  # 13:30: 90 minutes before the visit
     service.cancel(session, a, visit.id, reason=None, clock=clock, settings=settings)
     (offer,) = _open_offers(session)
@@ -99,16 +90,7 @@ def test_no_offer_inside_the_minimum_notice(session, settings, world) -> None:  
     a, b, _ = world["patients"]
     clock = world["clock"]
     visit = book(session, settings, world, a, at(MONDAY, 15))
-    waitlist.join(
-        session,
-        b,
-        patient_id=b.patient_id,
-        provider_id=world["provider"].id,
-        visit_type="therapy_session",
-        window_start=at(MONDAY, 0),
-        window_end=at(MONDAY, 23),
-        clock=clock,
-    )
+    _wait(session, world, b, MONDAY)
     clock.advance(minutes=6 * 60 + 30)  # 14:30: inside the hour's notice, nobody could book 15:00
     service.cancel(session, a, visit.id, reason=None, clock=clock, settings=settings)
     assert _open_offers(session) == []

@@ -35,4 +35,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass
+    """Nothing to undo: the cleared times were recomputed, as the old rule would also have allowed."""

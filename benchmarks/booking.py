@@ -21,9 +21,14 @@ The phases, on disjoint slots of the same database:
 
 1. raw: psycopg directly, autocommit, one ``INSERT INTO appointments`` per booking (the exclusion constraint
    decides): the database's ceiling for the claim itself;
-2. service: ``careweave.scheduling.service.book`` in a unit of work per booking (policy, schedule and
+2. txn (a diagnostic, not a target): the service's transaction written by hand with psycopg, prepared
+   statements and no ORM: the eligibility facts in one SELECT that locks the provider, the claim + its reminder
+   jobs + the audit event in one INSERT statement, the audit chain head locked, the event linked and the head
+   moved, COMMIT. What the product's steps cost in statements alone: the bound any Python service layer with
+   this transaction shape stays under;
+3. service: ``careweave.scheduling.service.book`` in a unit of work per booking (policy, schedule and
    eligibility checks, the claim, reminder jobs, the audit row; commit);
-3. http: ``python -m careweave serve --workers 2`` against the same database; clients POST
+4. http: ``python -m careweave serve --workers 2`` against the same database; clients POST
    /api/v1/appointments with their bearer tokens over keep-alive connections.
 
 After each phase SQL checks that no provider and no patient has overlapping visits that are not cancelled, that
@@ -420,6 +425,42 @@ RAW_LOCKED = (
 )
 
 
+# The service's transaction written by hand (phase "txn"): an upper bound for any Python service layer that keeps
+# the product's steps (eligibility facts read and the provider locked, the claim, its reminder jobs, the audit
+# event chained at commit), with no ORM and no rules engine: what the statements themselves cost.
+TXN_FACTS = (
+    "SELECT pa.state, c.plan_id, c.self_pay, p.is_active, p.accepting_new_patients, p.capacity, p.active_patients, "
+    "s.min_notice_minutes, v.duration_minutes, "
+    "EXISTS (SELECT 1 FROM licenses l WHERE l.provider_id = p.id AND l.state = pa.state AND l.status = 'active' "
+    "AND (l.expires IS NULL OR l.expires >= %(day)s)) AS licensed, "
+    "EXISTS (SELECT 1 FROM provider_networks n WHERE n.provider_id = p.id AND n.plan_id = c.plan_id) AS in_network, "
+    "EXISTS (SELECT 1 FROM appointments a WHERE a.provider_id = p.id AND a.patient_id = pa.id "
+    "AND a.status <> 'cancelled') AS seen, "
+    "EXISTS (SELECT 1 FROM availability_windows w WHERE w.provider_id = p.id AND w.weekday = %(weekday)s "
+    "AND w.start_time <= %(at)s AND w.end_time >= %(until)s) AS in_hours, "
+    "EXISTS (SELECT 1 FROM availability_exceptions e WHERE e.provider_id = p.id AND e.day = %(day)s) AS exception "
+    "FROM providers p JOIN patients pa ON pa.id = %(patient)s "
+    "LEFT JOIN patient_coverages c ON c.patient_id = pa.id "
+    "LEFT JOIN provider_schedules s ON s.provider_id = p.id LEFT JOIN visit_types v ON v.code = %(vt)s "
+    "WHERE p.id = %(provider)s FOR NO KEY UPDATE OF p"
+)
+TXN_WRITE = (
+    "WITH a AS (INSERT INTO appointments (id, provider_id, patient_id, visit_type, start_at, end_at, block_end_at, "
+    "status, booked_by, ics_uid, ics_sequence, late_cancellation, created_at, updated_at) "
+    "VALUES (%(id)s, %(provider)s, %(patient)s, %(vt)s, %(start)s, %(end)s, %(block_end)s, 'booked', %(user)s, "
+    "%(uid)s, 0, false, now(), now()) RETURNING id), "
+    "j AS (INSERT INTO jobs (id, kind, payload, run_at, status, attempts, max_attempts, dedupe_key, created_at, "
+    "updated_at) SELECT gen_random_uuid(), k.kind, json_build_object('appointment_id', a.id), k.run_at, 'queued', "
+    "0, 5, k.kind || ':' || a.id, now(), now() FROM a, (VALUES ('reminder.email.1440', %(r1)s::timestamptz), "
+    "('reminder.email.60', %(r2)s::timestamptz), ('notice.email.booked', now()), ('notice.sms.booked', now())) "
+    "AS k(kind, run_at) ON CONFLICT (dedupe_key) DO NOTHING), "
+    "e AS (INSERT INTO audit_events (id, occurred_at, actor_user_id, actor_role, action, entity_type, entity_id, "
+    "patient_id, outcome, purpose, details) SELECT %(event)s, %(at)s, %(user)s, 'patient', 'appointment.book', "
+    "'appointment', a.id::text, %(patient)s, 'success', 'self', %(details)s FROM a) "
+    "SELECT id FROM a"
+)
+
+
 def _raw_client(url: str, variant: str) -> Callable[[Task], Outcome]:
     import psycopg
 
@@ -466,6 +507,104 @@ def _raw_client(url: str, variant: str) -> Callable[[Task], Outcome]:
         except psycopg.Error as exc:
             return f"error: {type(exc).__name__}: {str(exc)[:200]}"
         return "ok"
+
+    return book
+
+
+def _txn_client(url: str, variant: str) -> Callable[[Task], Outcome]:
+    import psycopg
+
+    from careweave.audit import chain
+
+    pg_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = psycopg.connect(pg_url)
+
+    def _link(
+        event_id: uuid.UUID,
+        appt_id: uuid.UUID,
+        user: str,
+        patient: str,
+        now: datetime,
+        details: dict[str, str],
+    ) -> None:
+        """Chain the event as audit.service.seal does: lock the head, link the event, move the head."""
+        head = conn.execute(
+            "SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE", prepare=True
+        ).fetchone()
+        assert head is not None
+        seq = head[0] + 1
+        fields = {
+            "seq": seq,
+            "id": event_id,
+            "occurred_at": now,
+            "actor_user_id": uuid.UUID(user),
+            "actor_role": "patient",
+            "action": "appointment.book",
+            "entity_type": "appointment",
+            "entity_id": str(appt_id),
+            "patient_id": uuid.UUID(patient),
+            "outcome": "success",
+            "purpose": "self",
+            "details": details,
+        }
+        digest = chain.event_hash(head[1], fields)
+        conn.execute(
+            "UPDATE audit_events SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            (seq, head[1], digest, event_id),
+            prepare=True,
+        )
+        conn.execute(
+            "UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest), prepare=True
+        )
+
+    def book(t: Task) -> Outcome:
+        _, provider, patient, user, _, _, start_iso, vt, minutes = t
+        start = datetime.fromisoformat(start_iso)
+        end = start + timedelta(minutes=minutes)
+        now = datetime.now(UTC)
+        appt_id, event_id = uuid.uuid4(), uuid.uuid4()
+        details = {"provider_id": provider, "visit_type": vt}
+        params = {
+            "provider": uuid.UUID(provider),
+            "patient": uuid.UUID(patient),
+            "user": uuid.UUID(user),
+            "vt": vt,
+            "day": start.date(),
+            "weekday": start.weekday(),
+            "at": start.time(),
+            "until": end.time(),
+        }
+        for _ in range(5):  # a deadlock among overlapping inserts: try again for a definite answer
+            try:
+                with conn.transaction():
+                    conn.execute(TXN_FACTS, params, prepare=True).fetchone()
+                    conn.execute(
+                        TXN_WRITE,
+                        params
+                        | {
+                            "id": appt_id,
+                            "start": start,
+                            "end": end,
+                            "block_end": end + timedelta(minutes=BUFFER),
+                            "uid": f"{appt_id}@careweave",
+                            "r1": start - timedelta(hours=24),
+                            "r2": start - timedelta(hours=1),
+                            "event": event_id,
+                            "at": now,
+                            "details": json.dumps(details),
+                        },
+                        prepare=True,
+                    )
+                    if variant != "unchained":  # diagnostic: the audit event left out of the chain
+                        _link(event_id, appt_id, user, patient, now, details)
+            except psycopg.errors.DeadlockDetected:
+                continue
+            except psycopg.errors.ExclusionViolation as exc:
+                return "patient_busy" if "patient_overlap" in str(exc) else "taken"
+            except psycopg.Error as exc:
+                return f"error: {type(exc).__name__}: {str(exc)[:200]}"
+            return "ok"
+        return "error: deadlocked 5 times"
 
     return book
 
@@ -577,6 +716,8 @@ def _client_main(
     try:
         if phase == "raw":
             book = _raw_client(target, variant)
+        elif phase == "txn":
+            book = _txn_client(target, variant)
         elif phase == "service":
             book = _service_client(target, variant)
         else:
@@ -988,7 +1129,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=10, help="warm-up bookings per client per phase")
     parser.add_argument("--http-workers", type=int, default=2, help="app worker processes (default 2)")
-    parser.add_argument("--phases", default="raw,service,http", help="comma-separated (raw is always run)")
+    parser.add_argument(
+        "--phases", default="raw,txn,service,http", help="comma-separated (raw is always run)"
+    )
     parser.add_argument(
         "--diagnose",
         action="store_true",
@@ -1051,9 +1194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         pool = SlotPool(world.diaries, args.seed)
         order = [("raw", "raw: one INSERT", ""), ("raw", "raw: lock + INSERT, 1 stmt", "locked")]
+        if "txn" in wanted:
+            order.append(("txn", "by hand: the service's statements", ""))
         if "service" in wanted:
             order.append(("service", "service (book + UoW)", ""))
         if args.diagnose:
+            order.append(("txn", "by hand, audit event unchained", "unchained"))
             order += [("service", f"service, {v}", v) for v in ("no-audit", "no-jobs", "no-audit-no-jobs")]
         if "http" in wanted:
             order.append(("http", f"http ({args.http_workers} workers)", ""))

@@ -13,11 +13,13 @@ from careweave.audit.models import AuditChainHead, AuditEvent
 HEAD_ID = 1
 
 
+_HEAD_FOR_UPDATE = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()  # built once
+
+
 def head_for_update(session: Session) -> AuditChainHead:
     # FOR UPDATE serialises the chaining of committing transactions on PostgreSQL (held to their COMMIT);
     # SQLite transactions start IMMEDIATE.
-    stmt = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
-    head = session.scalars(stmt).one_or_none()
+    head = session.scalars(_HEAD_FOR_UPDATE).one_or_none()
     if head is None:
         raise RuntimeError("audit chain head row missing: was the database migrated?")
     return head

@@ -89,31 +89,40 @@ def seal(session: Session) -> int:
 
 
 def _seal(session: Session, pending: list[AuditEvent]) -> int:
-    session.flush()
     rows: list[AuditEvent] = []
     detached: list[uuid.UUID] = []
     for row in pending:
         state = inspect(row)
-        if state.persistent:
+        if state.persistent or state.pending:
             rows.append(row)
         elif state.detached and state.key is not None:  # expunged after its INSERT: still in the database
             detached.append(row.id)
         # transient: added in a savepoint that rolled back, never committed
-    if detached:
-        rows += session.scalars(select(AuditEvent).where(AuditEvent.id.in_(detached)))
-        order = {row.id: i for i, row in enumerate(pending)}
-        rows.sort(key=lambda row: order[row.id])
-    rows = [row for row in rows if row.seq is None]
-    if rows:
-        head = repo.head_for_update(session)
-        seq, prev = head.seq, head.hash
-        for row in rows:
-            seq += 1
-            fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
-            row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
-            prev = row.hash
-        head.seq, head.hash = seq, prev
+    # Events not written yet are written chained (one INSERT, no UPDATE after it); everything else the
+    # transaction has pending is flushed before the head is locked, so the lock covers the chain's own
+    # statements and the COMMIT only.
+    unwritten = [row for row in rows if inspect(row).pending]
+    for row in unwritten:
+        session.expunge(row)
+    try:
         session.flush()
+        if detached:
+            rows += session.scalars(select(AuditEvent).where(AuditEvent.id.in_(detached)))
+            order = {row.id: i for i, row in enumerate(pending)}
+            rows.sort(key=lambda row: order[row.id])
+        rows = [row for row in rows if row.seq is None]
+        if rows:
+            head = repo.head_for_update(session)
+            seq, prev = head.seq, head.hash
+            for row in rows:
+                seq += 1
+                fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
+                row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
+                prev = row.hash
+            head.seq, head.hash = seq, prev
+    finally:
+        session.add_all(unwritten)
+    session.flush()
     session.info.pop(_UNCHAINED, None)
     return len(rows)
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -77,10 +78,13 @@ def _facts(
     on_date: date,
     scope: repo.FactScope | None = None,
     continuity: _Continuity | None = None,
+    *,
+    providers: Sequence[Any] | None = None,
 ) -> list[rules.ProviderFacts]:
     """The rules' facts about ``ids`` (with a ``scope``, only the tags of one need: repo.FactScope; with
-    ``continuity``, who already treats the patient or works with their clinicians)."""
-    rows = repo.match_fact_rows(session, ids, on_date, scope)
+    ``continuity``, who already treats the patient or works with their clinicians; with ``providers``, their
+    rows as the caller has them: repo.match_fact_rows)."""
+    rows = repo.match_fact_rows(session, ids, on_date, scope, providers=providers)
     out = []
     for p in rows["providers"]:
         out.append(

@@ -4,7 +4,7 @@ import functools
 import itertools
 import operator
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    CompoundSelect,
     Date,
     Float,
     Integer,
@@ -582,12 +583,21 @@ class FactScope:
 
 
 def match_fact_rows(
-    session: Session, ids: list[uuid.UUID], on_date: date, scope: FactScope | None = None
+    session: Session,
+    ids: list[uuid.UUID],
+    on_date: date,
+    scope: FactScope | None = None,
+    *,
+    providers: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match), in three
     round trips: the provider rows; their dated records (licences, compact privileges, DEA registrations,
     prescriptive certificates valid on ``on_date``) in one UNION ALL; their tags (conditions, languages,
-    networks) in another. With a ``scope``, only the tags that need reads (FactScope)."""
+    networks) in another. With a ``scope``, only the tags that need reads (FactScope).
+
+    ``providers``: the caller has the provider rows already (objects with _FACT_PROVIDERS' columns as
+    attributes, e.g. the Provider a booking locked): they are not read again. For a single provider the records
+    and the tags come in one statement (a booking's re-check: one round trip in all)."""
     out: dict[str, Any] = {
         "providers": [],
         "conditions": {i: [] for i in ids},
@@ -600,7 +610,9 @@ def match_fact_rows(
     }
     if not ids:
         return out
-    out["providers"] = session.execute(_FACT_PROVIDERS, {"ids": ids}).all()
+    out["providers"] = (
+        list(providers) if providers is not None else session.execute(_FACT_PROVIDERS, {"ids": ids}).all()
+    )
     params: dict[str, Any] = {"ids": ids, "on_date": on_date}
     if scope is not None:
         params |= {"conditions": list(scope.conditions), "language": scope.language, "plan_id": scope.plan_id}
@@ -609,7 +621,10 @@ def match_fact_rows(
         if scope is None
         else (bool(scope.conditions), scope.language is not None, scope.plan_id is not None)
     )
-    rows = itertools.chain.from_iterable(session.execute(stmt, params).all() for stmt in _child_rows(shape))
+    statements = _child_rows(shape)
+    if len(ids) == 1 and len(statements) > 1:
+        statements = (_one_statement(shape),)
+    rows = itertools.chain.from_iterable(session.execute(stmt, params).all() for stmt in statements)
     for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
         if kind == "L":
             out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
@@ -688,6 +703,15 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
     if not tag_rows:
         return (records,)
     return records, union_all(*tag_rows) if len(tag_rows) > 1 else tag_rows[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _one_statement(scoped: tuple[bool, bool, bool] | None) -> Any:
+    """:func:`_child_rows`' two statements as one UNION ALL, for a single provider: every branch is an index
+    lookup of one provider's rows, so the planning cost that made the many-provider form two statements does not
+    arise, and a booking saves a round trip."""
+    records, tags = _child_rows(scoped)
+    return union_all(*records.selects, *(tags.selects if isinstance(tags, CompoundSelect) else (tags,)))
 
 
 def _chunked(run: Any, ids: list[Any], stmt: Any, size: int = 900) -> list[Any]:

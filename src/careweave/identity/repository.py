@@ -62,6 +62,16 @@ def api_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
     return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).one_or_none()
 
 
+def api_token_and_user(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    """The token and its user in one round trip (every API request resolves its bearer token)."""
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_hash)
+    ).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
 def reset_token_by_hash(session: Session, token_hash: str) -> PasswordResetToken | None:
     stmt = select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash)
     return session.scalars(stmt.with_for_update()).one_or_none()

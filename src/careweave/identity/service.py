@@ -536,12 +536,12 @@ def issue_api_token(
 
 
 def resolve_api_token(session: Session, raw: str, *, clock: Clock) -> User | None:
-    tok = repo.api_token_by_hash(session, tokens.digest(raw))
+    found = repo.api_token_and_user(session, tokens.digest(raw))
     now = clock.now()
-    if tok is None or tok.revoked_at is not None or tok.expires_at <= now:
+    if found is None:
         return None
-    user = repo.user(session, tok.user_id)
-    if user is None or not user.is_active:
+    tok, user = found
+    if tok.revoked_at is not None or tok.expires_at <= now or not user.is_active:
         return None
     if tok.last_used_at is None or now - tok.last_used_at > timedelta(seconds=60):
         tok.last_used_at = now

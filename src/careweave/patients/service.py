@@ -16,6 +16,7 @@ from careweave.core import geo
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
 from careweave.core.errors import FieldError, InvalidInput, NotFound
+from careweave.db import loaded
 from careweave.patients import repository as repo
 from careweave.patients.models import Patient
 
@@ -102,6 +103,9 @@ def create_for_user(
 
 def patient_id_for_user(session: Session, user_id: uuid.UUID) -> uuid.UUID | None:
     patient = repo.by_user(session, user_id)
+    loaded.keep(
+        session, patient
+    )  # the request acting as this patient reads their row again (careweave.db.loaded)
     return patient.id if patient else None
 
 

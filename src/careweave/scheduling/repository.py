@@ -11,12 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     Date,
     Integer,
     String,
     Text,
     Time,
+    Uuid,
+    bindparam,
     delete,
     exists,
     literal_column,
@@ -104,18 +107,23 @@ def booking_context(
     notices after ``deadlock_timeout`` (1 s). SQLite ignores it (BEGIN IMMEDIATE serialises every writer)."""
     if not isinstance(visit_type_code, str):
         visit_type_code = ""
-    stmt = (
-        select(Provider, ProviderSchedule, VisitType)
-        .outerjoin(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
-        .outerjoin(VisitType, VisitType.code == visit_type_code)
-        .where(Provider.id == provider_id)
-    )
-    if for_booking:
-        stmt = stmt.with_for_update(key_share=True, of=Provider)
-    row = session.execute(stmt).one_or_none()
+    row = session.execute(
+        _booking_context_statement(for_booking), {"provider_id": provider_id, "code": visit_type_code}
+    ).one_or_none()
     if row is None:
         return None, None, None
     return row[0], row[1], row[2]
+
+
+@functools.cache
+def _booking_context_statement(for_booking: bool) -> Any:
+    stmt = (
+        select(Provider, ProviderSchedule, VisitType)
+        .outerjoin(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
+        .outerjoin(VisitType, VisitType.code == bindparam("code", type_=String))
+        .where(Provider.id == bindparam("provider_id", type_=Uuid))
+    )
+    return stmt.with_for_update(key_share=True, of=Provider) if for_booking else stmt
 
 
 @functools.lru_cache(maxsize=256)
@@ -451,9 +459,16 @@ def _by_time(block: rules.Busy) -> tuple[datetime, datetime]:
     return block.start, block.end
 
 
-def _holds(provider_id: uuid.UUID, end: datetime, *, now: datetime, but: uuid.UUID | None) -> Any:
+def _holds(
+    provider_id: uuid.UUID | BindParameter[Any],
+    end: datetime | BindParameter[Any],
+    *,
+    now: datetime | BindParameter[Any],
+    but: uuid.UUID | BindParameter[Any] | None,
+    columns: tuple[Any, ...] | None = None,
+) -> Any:
     stmt = (
-        select(_tag("H"), WaitlistOffer.start_at, null(), VisitType.duration_minutes)
+        select(*(columns or (_tag("H"), WaitlistOffer.start_at, null(), VisitType.duration_minutes)))
         .join(VisitType, VisitType.code == WaitlistOffer.visit_type)
         .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
         .where(
@@ -481,15 +496,11 @@ def claim_facts(
     waitlisted patient: open_holds, the patient's own open offer of exactly this start, if any), in one round
     trip."""
     history = select(_tag("P"), null(), null(), null()).where(_already_sees(provider_id, patient_id))
-    own = (
-        select(_tag("O"), WaitlistOffer.start_at, sql_cast(WaitlistOffer.id, String), null())
-        .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
-        .where(
-            WaitlistOffer.provider_id == provider_id,
-            WaitlistOffer.status == "open",
-            WaitlistOffer.start_at == start,
-            WaitlistEntry.patient_id == patient_id,
-        )
+    own = _own_offer(
+        provider_id,
+        patient_id,
+        start,
+        (_tag("O"), WaitlistOffer.start_at, sql_cast(WaitlistOffer.id, String), null()),
     )
     seen, held, own_offer = False, False, None
     for kind, s, offer_id, minutes in session.execute(
@@ -502,6 +513,127 @@ def claim_facts(
         elif s + timedelta(minutes=minutes) > start:
             held = True
     return seen, held, own_offer
+
+
+def _own_offer(
+    provider_id: uuid.UUID, patient_id: uuid.UUID, start: datetime, columns: tuple[Any, ...]
+) -> Any:
+    """The patient's own open waitlist offer of exactly ``start`` with the provider."""
+    return (
+        select(*columns)
+        .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+        .where(
+            WaitlistOffer.provider_id == provider_id,
+            WaitlistOffer.status == "open",
+            WaitlistOffer.start_at == start,
+            WaitlistEntry.patient_id == patient_id,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFacts:
+    """What a booking checks besides eligibility (:func:`booking_facts`)."""
+
+    schedule: rules.Schedule | None  # None: no schedule set up
+    history: bool  # the patient already sees this provider (has_history)
+    held: bool  # [start, end) is held open for another waitlisted patient (open_holds)
+    own_offer: uuid.UUID | None  # the patient's own open offer of exactly this start
+
+
+@functools.cache
+def _booking_facts_statement() -> Any:
+    """:func:`booking_facts`' UNION ALL, built once: its parameters are bound per booking (building and keying a
+    five-branch statement on every booking cost about as much as running it)."""
+    WO = WaitlistOffer
+    at_type = WO.__table__.c.start_at.type
+    provider_id, patient_id = bindparam("provider_id", type_=Uuid), bindparam("patient_id", type_=Uuid)
+    start, end, now = (bindparam(name, type_=at_type) for name in ("start", "end", "now"))
+    W, E = AvailabilityWindow, AvailabilityException
+    no_int, no_day, no_time = sql_cast(null(), Integer), sql_cast(null(), Date), sql_cast(null(), Time)
+    no_flag, no_text, no_at = sql_cast(null(), Boolean), sql_cast(null(), Text), sql_cast(null(), at_type)
+    return union_all(
+        select(
+            _tag("W"),
+            W.weekday.label("n"),
+            no_day.label("day"),
+            W.start_time.label("t1"),
+            W.end_time.label("t2"),
+            no_flag.label("flag"),
+            sql_cast(W.visit_types, Text).label("txt"),
+            no_at.label("at"),
+        ).where(W.provider_id == provider_id),
+        select(_tag("E"), no_int, E.day, E.start_time, E.end_time, E.available, no_text, no_at).where(
+            E.provider_id == provider_id
+        ),
+        _holds(
+            provider_id,
+            end,
+            now=now,
+            but=patient_id,
+            columns=(
+                _tag("H"),
+                VisitType.duration_minutes,
+                no_day,
+                no_time,
+                no_time,
+                no_flag,
+                no_text,
+                WO.start_at,
+            ),
+        ),
+        select(_tag("P"), no_int, no_day, no_time, no_time, no_flag, no_text, no_at).where(
+            _already_sees(provider_id, patient_id)
+        ),
+        _own_offer(
+            provider_id,
+            patient_id,
+            start,
+            (_tag("O"), no_int, no_day, no_time, no_time, no_flag, sql_cast(WO.id, Text), WO.start_at),
+        ),
+    )
+
+
+def booking_facts(
+    session: Session,
+    row: ProviderSchedule | None,
+    provider_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+) -> BookingFacts:
+    """:func:`schedule` and :func:`claim_facts` in one round trip: the weekly hours ('W'), date exceptions ('E'),
+    waitlist holds of other patients ('H'), the patient's history with the provider ('P') and their own offer of
+    the time ('O'). Without a schedule ``row`` nothing is read: the provider cannot be booked (the caller refuses
+    before looking at anything else)."""
+    if row is None:
+        return BookingFacts(None, False, False, None)
+    params = {"provider_id": provider_id, "patient_id": patient_id, "start": start, "end": end, "now": now}
+    windows_: list[rules.Window] = []
+    exceptions_: list[rules.DateException] = []
+    seen, held, own_offer = False, False, None
+    for kind, n, day, t1, t2, flag, txt, at in session.execute(_booking_facts_statement(), params).all():
+        if kind == "W":
+            windows_.append(rules.Window(n, t1, t2, _visit_types(txt)))
+        elif kind == "E":
+            exceptions_.append(rules.DateException(day, t1, t2, flag))
+        elif kind == "H":
+            held = held or at + timedelta(minutes=n) > start
+        elif kind == "P":
+            seen = True
+        else:
+            own_offer = uuid.UUID(str(txt))
+    schedule_ = rules.Schedule(
+        timezone=row.timezone,
+        windows=tuple(sorted(windows_, key=_window_order)),
+        exceptions=tuple(sorted(exceptions_, key=_exception_order)),
+        buffer_minutes=row.buffer_minutes,
+        min_notice_minutes=row.min_notice_minutes,
+        horizon_days=row.horizon_days,
+    )
+    return BookingFacts(schedule_, seen, held, own_offer)
 
 
 def open_holds(
@@ -548,7 +680,9 @@ def has_history(session: Session, provider_id: uuid.UUID, patient_id: uuid.UUID)
     return bool(session.scalar(select(literal_column("1")).where(_already_sees(provider_id, patient_id))))
 
 
-def _already_sees(provider_id: uuid.UUID, patient_id: uuid.UUID) -> Any:
+def _already_sees(
+    provider_id: uuid.UUID | BindParameter[Any], patient_id: uuid.UUID | BindParameter[Any]
+) -> Any:
     """A visit with the provider booked, held or missed, or a current place on their care team (an accepted
     referral or an assignment before any visit): what counts the patient on their caseload
     (directory.service.recount_caseload), so the capacity filter never refuses a patient it counts."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
+from sqlalchemy import Uuid, bindparam, or_, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from careweave import policy
@@ -23,11 +23,12 @@ from careweave.audit import service as audit
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PolicyDenied
+from careweave.db import loaded
 from careweave.directory import matching
 from careweave.directory import repository as directory_repo
 from careweave.directory import rules as directory_rules
 from careweave.directory import service as directory
-from careweave.directory.models import Provider
+from careweave.directory.models import PatientCoverage, Provider
 from careweave.patients import service as patients
 from careweave.patients.models import Patient
 from careweave.scheduling import earliest, rules
@@ -517,6 +518,13 @@ class Booked:
     appointment: Appointment
 
 
+class _Unread:
+    """A fact the caller has not read (as opposed to None: read, and there is none)."""
+
+
+UNREAD = _Unread()
+
+
 def eligibility_problem(
     session: Session,
     provider: Provider,
@@ -525,9 +533,13 @@ def eligibility_problem(
     start: datetime,
     *,
     history: bool | None = None,
+    coverage: PatientCoverage | _Unread | None = UNREAD,
+    locked: bool = False,
 ) -> str | None:
     """Why ``provider`` may not see ``patient`` for ``vt`` at ``start`` (directory.rules' reason), or None.
-    ``history``: whether the patient already sees this provider, when the caller has read it."""
+    ``history``: whether the patient already sees this provider, and ``coverage``: the patient's coverage (None:
+    none on record), when the caller has read them. ``locked``: the caller read ``provider`` locked in this
+    transaction, so its caseload and the rest are current and the row is not read again."""
     if not patient.state:
         return (
             "The patient's state (where they will be during visits) is not on record; add it in intake first."
@@ -535,12 +547,13 @@ def eligibility_problem(
     if not _offers(provider, vt):
         return f"{provider.name} does not offer {vt.name.lower()} visits."
     day = start.astimezone(rules.zone(patient.timezone or "UTC")).date()
-    coverage = directory.coverage_for_rules(session, patient.id)
+    if isinstance(coverage, _Unread):
+        coverage = directory.coverage_for_rules(session, patient.id)
     # Only the tags this need reads (its plan; no conditions or language): the rules decide the same.
     scope = directory_repo.FactScope(
         plan_id=coverage.plan_id if coverage else None, conditions=(), language=None
     )
-    facts = matching._facts(session, [provider.id], day, scope)
+    facts = matching._facts(session, [provider.id], day, scope, providers=[provider] if locked else None)
     if not facts:
         return "This provider is not in the directory."
     fact = facts[0]
@@ -614,6 +627,27 @@ def _claim(session: Session, appt: Appointment, *, savepoint: bool) -> str | Non
     return None
 
 
+_PATIENT_AND_COVERAGE = (
+    select(Patient, PatientCoverage)
+    .outerjoin(PatientCoverage, PatientCoverage.patient_id == Patient.id)
+    .where(Patient.id == bindparam("patient_id", type_=Uuid))
+)
+
+
+def _patient_and_coverage(
+    session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.Action
+) -> tuple[Patient, PatientCoverage | _Unread | None]:
+    """:func:`_patient_for`; for a patient acting for themself, their coverage comes in the same query."""
+    if actor.role is not Role.PATIENT:
+        return _patient_for(session, actor, patient_id, action), UNREAD
+    row = session.execute(_PATIENT_AND_COVERAGE, {"patient_id": patient_id}).one_or_none()
+    if row is None:
+        raise NotFound("No such patient.")
+    patient, coverage = row
+    policy.require(actor, action, policy.PatientRef(patient.id, patient.clinic_id))
+    return patient, coverage
+
+
 def _patient_for(session: Session, actor: Actor, patient_id: uuid.UUID, action: policy.Action) -> Patient:
     if actor.role is Role.PATIENT:
         # A patient acting for themself: policy decides on the patient's id alone (care team, consents and
@@ -672,12 +706,13 @@ def book(
 ) -> Appointment:
     """Book one visit. 422 (InvalidInput/Ineligible) with the reason, 409 (SlotTaken) when the time is taken.
 
-    Round trips before the claim (see benchmarks/booking.py): the patient (and policy), then the provider, their
-    schedule row and the visit type in one query (locking the provider's row: one claim per provider at a time,
-    so racing claims queue instead of deadlocking in the exclusion constraint), the weekly hours and exceptions in one, the patient's
-    coverage, the provider's facts (two), and the patient's history with this provider together with any
-    waitlist hold on the time in one. Then the claim: one INSERT the database refuses on an overlap."""
-    patient = _patient_for(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
+    Round trips before the claim (see benchmarks/booking.py): the patient (and policy; a patient booking for
+    themself gets their coverage in the same query), then the provider, their schedule row and the visit type in
+    one query (locking the provider's row: one claim per provider at a time, so racing claims queue instead of
+    deadlocking in the exclusion constraint), the weekly hours and exceptions with the patient's history with
+    this provider and any waitlist hold on the time in one, and the provider's dated records and the patient's
+    plan in their networks in one. Then the claim: one INSERT the database refuses on an overlap."""
+    patient, coverage = _patient_and_coverage(session, actor, patient_id, policy.Action.APPOINTMENT_BOOK)
     provider, row, vt = repo.booking_context(session, provider_id, visit_type, for_booking=True)
     if provider is None or not provider.is_active:
         raise NotFound("No such provider.")
@@ -686,11 +721,15 @@ def book(
     start = _utc(start, "start")
     _in_range(start, "start")
     now = clock.now()
-    _check_start(session, repo.schedule(session, provider.id, row=row) if row else None, vt, start, now)
     end = start + timedelta(minutes=vt.duration_minutes)
-    history, held, own_offer = repo.claim_facts(session, provider.id, patient.id, start, end, now=now)
-    if problem := eligibility_problem(session, provider, patient, vt, start, history=history):
+    facts = repo.booking_facts(session, row, provider.id, patient.id, start, end, now=now)
+    _check_start(session, facts.schedule, vt, start, now)
+    history, held, own_offer = facts.history, facts.held, facts.own_offer
+    if problem := eligibility_problem(
+        session, provider, patient, vt, start, history=history, coverage=coverage, locked=True
+    ):
         raise Ineligible(problem, fields=[FieldError("provider_id", problem)])
+    loaded.keep(session, provider, row, patient, vt)  # for the response (views), without reading them again
     appt = _new_appointment(
         session, provider, patient, vt, start, actor, series=series, buffer=row.buffer_minutes if row else 0
     )
@@ -1098,19 +1137,20 @@ class AppointmentView:
 
 
 def views(session: Session, actor: Actor, appts: list[Appointment]) -> list[AppointmentView]:
+    # Rows the unit of work already holds (a visit just booked: its provider, schedule, patient and visit type)
+    # are taken from the session; the rest are read once per kind.
     provider_ids = {a.provider_id for a in appts}
-    providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_(provider_ids)))}
-    schedules = {pid: repo.schedule_row(session, pid) for pid in provider_ids}
-    pats = {
-        p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_({a.patient_id for a in appts})))
-    }
-    names = patients.display_names(session, set(pats))
-    vts = {v.code: v for v in repo.visit_types(session, active_only=False)}
+    providers = loaded.get_many(session, Provider, provider_ids)
+    schedules = loaded.get_many(session, ProviderSchedule, provider_ids)
+    pats = loaded.get_many(session, Patient, {a.patient_id for a in appts})
+    names = {p.id: p.display_name for p in pats.values()}  # as patients.display_names gives them
+    vts = loaded.get_many(session, VisitType, {a.visit_type for a in appts})
     mine = None if actor.role is Role.PATIENT else viewer_timezone(session, actor, "")  # once, not per visit
     out = []
     for a in appts:
         provider, patient = providers[a.provider_id], pats[a.patient_id]
-        ptz = schedules[a.provider_id].timezone if schedules[a.provider_id] else provider.timezone
+        sched = schedules.get(a.provider_id)
+        ptz = sched.timezone if sched else provider.timezone
         patient_tz = patient.timezone or ptz
         viewer = patient_tz if actor.role is Role.PATIENT else (mine or ptz)
         out.append(

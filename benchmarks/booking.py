@@ -2,7 +2,8 @@
 
     python -m benchmarks.booking                       # 300 generated providers, 8 clients, every phase
     python -m benchmarks.booking --spread 1000 --hot 40    # a quick smoke run
-    python -m benchmarks.booking --diagnose            # also: the service layer without audit / without jobs
+    python -m benchmarks.booking --diagnose            # also: by hand without the audit chain; the service layer
+                                                       # without audit / without jobs
 
 A fresh migrated PostgreSQL database (tests/pg.py, dropped afterwards) gets the synthetic directory of
 benchmarks.generate, then a schedule for every provider (Monday-Friday 8:00-18:00 in their own zone, 10-minute
@@ -1135,7 +1136,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--diagnose",
         action="store_true",
-        help="also run the service phase without the audit row, without the jobs, and without both",
+        help="also run the by-hand phase without the audit chain, and the service phase without the audit row, "
+        "without the jobs, and without both",
     )
     parser.add_argument("--listing-calls", type=int, default=500, help="slot-listing calls per backend")
     parser.add_argument("--listing-backends", default="postgresql,sqlite")

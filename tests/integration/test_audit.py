@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 
 import pytest
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import IntegrityError, SAWarning
 
 from careweave.audit import service as audit
 from careweave.audit.models import AuditEvent
@@ -15,6 +17,7 @@ from careweave.db.engine import make_sessionmaker
 from careweave.db.uow import unit_of_work
 from careweave.identity import service as identity
 from careweave.patients import service as patients
+from careweave.scheduling.models import VisitType
 from tests.builders import join_team, make_user
 
 
@@ -148,6 +151,29 @@ def test_events_are_chained_at_commit_in_the_order_recorded(databases, settings)
         rolled_back()
     actions, result = _committed(factory)
     assert actions == ["test.first", "test.second"]
+    assert result.ok, result.problems
+
+
+def test_a_commit_that_fails_loses_its_events_quietly(databases, settings):
+    """An event not yet written is set aside while the rest of the transaction flushes; when that flush fails
+    the commit fails with the database's error (no warning about the session's state), the event is not
+    committed, and the chain stays whole."""
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+
+    def commit_that_fails() -> None:
+        with unit_of_work(factory) as s:
+            audit.record(s, Actor.system(), "test.lost", clock=clock)
+            # the seeded visit type's code again: the flush at commit fails on the primary key
+            s.add(VisitType(code="therapy_session", name="Again", duration_minutes=50, service="therapy"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(IntegrityError):
+            commit_that_fails()
+    assert not [w for w in caught if issubclass(w.category, SAWarning)], [str(w.message) for w in caught]
+    actions, result = _committed(factory)
+    assert "test.lost" not in actions
     assert result.ok, result.problems
 
 

@@ -12,9 +12,11 @@ from sqlalchemy import select
 
 from careweave.core.clock import FixedClock
 from careweave.core.errors import Conflict, InvalidInput, NotFound
+from careweave.directory.models import Provider
 from careweave.jobs.models import Job
 from careweave.scheduling import service, waitlist
 from careweave.scheduling.models import Appointment, WaitlistOffer
+from careweave.scheduling.service import Ineligible
 from tests.builders import scheduling_world
 
 NY = ZoneInfo("America/New_York")
@@ -269,3 +271,18 @@ def test_waitlist_offer_expires_to_the_next_patient(session, settings, world):
     (second,) = waitlist.offers_for(session, c, clock=clock)
     appt = waitlist.accept(session, c, second.id, clock=clock, settings=settings)
     assert appt.patient_id == c.patient_id and appt.start_at == at(day, 10)
+
+
+def test_booking_decides_on_the_provider_row_it_locked_not_on_one_the_session_held(session, settings, world):
+    """The booking reads the provider locked and decides eligibility on that row without reading it again; a
+    Provider the session already held (here the world's) is refreshed by the locked read, so a change committed
+    meanwhile by someone else (the clinician closed their caseload) is seen."""
+    provider = world["provider"]  # held by the session, accepting new patients
+    providers = Provider.__table__
+    session.connection().execute(  # a Core UPDATE, as another transaction's would be: the ORM object is not told
+        providers.update().where(providers.c.id == provider.id).values(accepting_new_patients=False)
+    )
+    assert provider.accepting_new_patients is True
+    with pytest.raises(Ineligible, match="Not accepting new patients"):
+        book(session, settings, world, world["patients"][0], at(MONDAY, 10))
+    assert provider.accepting_new_patients is False

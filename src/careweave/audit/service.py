@@ -120,8 +120,11 @@ def _seal(session: Session, pending: list[AuditEvent]) -> int:
                 row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
                 prev = row.hash
             head.seq, head.hash = seq, prev
-    finally:
-        session.add_all(unwritten)
+    except BaseException:
+        if session.is_active:  # a failed flush ended the transaction: nothing to put them back into
+            session.add_all(unwritten)
+        raise
+    session.add_all(unwritten)
     session.flush()
     session.info.pop(_UNCHAINED, None)
     return len(rows)

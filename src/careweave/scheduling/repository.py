@@ -123,7 +123,11 @@ def _booking_context_statement(for_booking: bool) -> Any:
         .outerjoin(VisitType, VisitType.code == bindparam("code", type_=String))
         .where(Provider.id == bindparam("provider_id", type_=Uuid))
     )
-    return stmt.with_for_update(key_share=True, of=Provider) if for_booking else stmt
+    if not for_booking:
+        return stmt
+    # The locked read is the current row: a Provider the session already holds is refreshed from it (its caseload,
+    # accepting flag and active flag are what eligibility then decides on, without reading the row again).
+    return stmt.with_for_update(key_share=True, of=Provider).execution_options(populate_existing=True)
 
 
 @functools.lru_cache(maxsize=256)

@@ -262,24 +262,14 @@ class OpeningInputs:
     busy_after: frozenset[uuid.UUID]
 
 
-def opening_inputs(
-    session: Session,
-    provider_ids: Iterable[uuid.UUID],
-    codes: Iterable[str],
-    *,
-    busy_from: datetime,
-    busy_to: datetime,
-    now: datetime,
-) -> OpeningInputs:
-    """:func:`schedules`, the visit types ``codes`` and :func:`busy_many` over [busy_from, busy_to), in **one**
-    round trip: a UNION ALL of six row kinds in one column layout (S schedule row, W weekly window, E date
-    exception, V visit type, A visit, H waitlist hold). Matching looks up free time for a page of candidates
-    at a time; on PostgreSQL each statement costs a round trip and a plan, so four statements per page were a
-    large share of a later date's match (docs/benchmarks.md, session 7)."""
-    ids = list(dict.fromkeys(provider_ids))
-    wanted = sorted(set(codes))
-    if not ids:
-        return OpeningInputs({}, {}, {}, frozenset())
+@functools.cache
+def _opening_inputs_statement() -> Any:
+    """:func:`opening_inputs`' UNION ALL, built once with bound parameters (``ids`` and ``codes`` expanding):
+    building and keying a six-branch statement for every page cost milliseconds of Python per later-date match."""
+    at_type = Appointment.__table__.c.start_at.type
+    ids = bindparam("ids", expanding=True, type_=Uuid)
+    wanted = bindparam("codes", expanding=True, type_=String)
+    busy_from, busy_to, now = (bindparam(name, type_=at_type) for name in ("busy_from", "busy_to", "now"))
     S, W, E, A, H, V = (
         ProviderSchedule,
         AvailabilityWindow,
@@ -303,7 +293,7 @@ def opening_inputs(
     )
     # The first SELECT names and types the columns (the timestamps' type converts them on either engine).
     # kind, provider, i1, i2, i3, day, t1, t2, flag, text, at1, at2
-    parts = union_all(
+    return union_all(
         select(
             _tag("A"), A.provider_id.label("pid"), no_int.label("i1"), no_int.label("i2"), no_int.label("i3"),
             no_day.label("day"), no_time.label("t1"), no_time.label("t2"), no_flag.label("flag"),
@@ -332,13 +322,36 @@ def opening_inputs(
             sql_cast(V.code, Text), no_at, no_at,
         ).where(V.code.in_(wanted), V.is_active),
     )  # fmt: skip
+
+
+def opening_inputs(
+    session: Session,
+    provider_ids: Iterable[uuid.UUID],
+    codes: Iterable[str],
+    *,
+    busy_from: datetime,
+    busy_to: datetime,
+    now: datetime,
+) -> OpeningInputs:
+    """:func:`schedules`, the visit types ``codes`` and :func:`busy_many` over [busy_from, busy_to), in **one**
+    round trip: a UNION ALL of six row kinds in one column layout (S schedule row, W weekly window, E date
+    exception, V visit type, A visit, H waitlist hold). Matching looks up free time for a page of candidates
+    at a time; on PostgreSQL each statement costs a round trip and a plan, so four statements per page were a
+    large share of a later date's match (docs/benchmarks.md, session 7)."""
+    ids = list(dict.fromkeys(provider_ids))
+    wanted = sorted(set(codes))
+    if not ids:
+        return OpeningInputs({}, {}, {}, frozenset())
+    params = {"ids": ids, "codes": wanted, "busy_from": busy_from, "busy_to": busy_to, "now": now}
     rows: dict[uuid.UUID, Any] = {}
     after: set[uuid.UUID] = set()
     windows_: dict[uuid.UUID, list[rules.Window]] = {}
     exceptions_: dict[uuid.UUID, list[rules.DateException]] = {}
     durations: dict[str, int] = {}
     busy: dict[uuid.UUID, list[rules.Busy]] = {pid: [] for pid in ids}
-    for kind, pid, i1, i2, i3, day, t1, t2, flag, txt, at1, at2 in session.execute(parts).all():
+    for kind, pid, i1, i2, i3, day, t1, t2, flag, txt, at1, at2 in session.execute(
+        _opening_inputs_statement(), params
+    ).all():
         if kind == "A":
             busy[pid].append(rules.Busy(at1, at2))
         elif kind == "H":

@@ -262,3 +262,27 @@ def test_series_per_occurrence_and_waitlist(client, world):
     assert r.status_code == 201, r.text
     assert client.get("/api/v1/waitlist", headers=h1).json() == []  # booked: no longer waiting
     assert_error(client.delete(f"/api/v1/waitlist/{entry['id']}", headers=h0), 404)
+
+
+def test_slots_for_a_visit_type_the_provider_does_not_offer_is_422_like_booking(client, world):
+    """The therapist offers therapy only: asking for medication-management slots is refused as booking one
+    would be (naming visit_type), not answered with an empty list."""
+    start = next_weekday_10am()
+    r = client.get(
+        f"/api/v1/providers/{world['provider'].id}/slots",
+        params={
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=1)).isoformat(),
+            "visit_type": "medication_management_30",
+        },
+        headers=world["patient_headers"][0],
+    )
+    err = assert_error(r, 422)
+    assert "does not offer medication management (30 min) visits" in err["message"]
+    assert [f["field"] for f in err["fields"]] == ["visit_type"]
+    r = client.post(
+        "/api/v1/appointments",
+        headers=world["patient_headers"][0],
+        json=booking(world, 0, start, visit_type="medication_management_30"),
+    )
+    assert_error(r, 422)

@@ -304,16 +304,20 @@ def list_slots(
     timezone: str | None = None,
 ) -> tuple[list[SlotView], str, str]:
     """(free slots, the viewer's zone, the provider's zone). Any signed-in user may look (like a public
-    profile); slots held for another waitlisted patient are not offered."""
+    profile); slots held for another waitlisted patient are not offered. A visit type the provider does not
+    offer is refused as booking it would be (422 naming ``visit_type``), not answered with no slots."""
     policy.require(actor, policy.Action.DIRECTORY_READ)
     provider, row, vt = repo.booking_context(session, provider_id, visit_type)
     if provider is None or not provider.is_active:
         raise NotFound("No such provider.")
     if vt is None or not vt.is_active:
         vt = _visit_type(session, visit_type)  # raises with the known visit types
+    if not _offers(provider, vt):
+        problem = _not_offered(provider, vt)
+        raise InvalidInput(problem, fields=[FieldError("visit_type", problem)])
     _window(start, end)
     sched = repo.schedule(session, provider.id, row=row) if row else None
-    if sched is None or not _offers(provider, vt):
+    if sched is None:
         return [], timezone or viewer_timezone(session, actor, provider.timezone), provider.timezone
     viewer = timezone or viewer_timezone(session, actor, sched.timezone)
     try:
@@ -370,6 +374,10 @@ def _window(start: datetime, end: datetime) -> None:
             "The window is too long.",
             fields=[FieldError("end", f"at most {rules.MAX_LISTING_DAYS} days after start")],
         )
+
+
+def _not_offered(provider: Provider, vt: VisitType) -> str:
+    return f"{provider.name} does not offer {vt.name.lower()} visits."
 
 
 def _offers(provider: Provider, vt: VisitType) -> bool:
@@ -545,7 +553,7 @@ def eligibility_problem(
             "The patient's state (where they will be during visits) is not on record; add it in intake first."
         )
     if not _offers(provider, vt):
-        return f"{provider.name} does not offer {vt.name.lower()} visits."
+        return _not_offered(provider, vt)
     day = start.astimezone(rules.zone(patient.timezone or "UTC")).date()
     if isinstance(coverage, _Unread):
         coverage = directory.coverage_for_rules(session, patient.id)

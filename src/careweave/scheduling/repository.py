@@ -500,38 +500,6 @@ def _holds(
     return stmt
 
 
-def claim_facts(
-    session: Session,
-    provider_id: uuid.UUID,
-    patient_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    *,
-    now: datetime,
-) -> tuple[bool, bool, uuid.UUID | None]:
-    """(the patient already sees this provider: has_history, [start, end) is held open for another
-    waitlisted patient: open_holds, the patient's own open offer of exactly this start, if any), in one round
-    trip."""
-    history = select(_tag("P"), null(), null(), null()).where(_already_sees(provider_id, patient_id))
-    own = _own_offer(
-        provider_id,
-        patient_id,
-        start,
-        (_tag("O"), WaitlistOffer.start_at, sql_cast(WaitlistOffer.id, String), null()),
-    )
-    seen, held, own_offer = False, False, None
-    for kind, s, offer_id, minutes in session.execute(
-        union_all(_holds(provider_id, end, now=now, but=patient_id), history, own)
-    ):
-        if kind == "P":
-            seen = True
-        elif kind == "O":  # (as text: the other rows' third column is an untyped NULL)
-            own_offer = uuid.UUID(str(offer_id))
-        elif s + timedelta(minutes=minutes) > start:
-            held = True
-    return seen, held, own_offer
-
-
 def _own_offer(
     provider_id: uuid.UUID, patient_id: uuid.UUID, start: datetime, columns: tuple[Any, ...]
 ) -> Any:
@@ -621,7 +589,7 @@ def booking_facts(
     *,
     now: datetime,
 ) -> BookingFacts:
-    """:func:`schedule` and :func:`claim_facts` in one round trip: the weekly hours ('W'), date exceptions ('E'),
+    """:func:`schedule` and the claim's facts in one round trip: the weekly hours ('W'), date exceptions ('E'),
     waitlist holds of other patients ('H'), the patient's history with the provider ('P') and their own offer of
     the time ('O'). Without a schedule ``row`` nothing is read: the provider cannot be booked (the caller refuses
     before looking at anything else)."""

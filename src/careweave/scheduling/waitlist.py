@@ -314,35 +314,20 @@ def used(session: Session, offer_id: uuid.UUID, appt: Appointment) -> None:
 
 
 def _busy_provider(session: Session, provider_id: uuid.UUID, start: datetime, end: datetime) -> bool:
-    return (
-        session.scalar(
-            select(Appointment.id)
-            .where(
-                Appointment.provider_id == provider_id,
-                Appointment.status != "cancelled",
-                Appointment.start_at < end,
-                Appointment.block_end_at > start,
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    """A live visit's block (with its buffer) overlaps [start, end)."""
+    return _overlapping(session, Appointment.provider_id == provider_id, Appointment.block_end_at, start, end)
 
 
 def _busy_patient(session: Session, patient_id: uuid.UUID, start: datetime, end: datetime) -> bool:
-    return (
-        session.scalar(
-            select(Appointment.id)
-            .where(
-                Appointment.patient_id == patient_id,
-                Appointment.status != "cancelled",
-                Appointment.start_at < end,
-                Appointment.end_at > start,
-            )
-            .limit(1)
-        )
-        is not None
+    """One of the patient's live visits overlaps [start, end)."""
+    return _overlapping(session, Appointment.patient_id == patient_id, Appointment.end_at, start, end)
+
+
+def _overlapping(session: Session, whose: Any, ends: Any, start: datetime, end: datetime) -> bool:
+    stmt = select(Appointment.id).where(
+        whose, Appointment.status != "cancelled", Appointment.start_at < end, ends > start
     )
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def _enqueue_offer_jobs(session: Session, offer: WaitlistOffer, *, settings: Settings, clock: Clock) -> None:
@@ -391,8 +376,7 @@ def accept(
         clock=clock,
         settings=settings,
     )
-    offer.status, offer.appointment_id = "accepted", appt.id
-    entry.status, entry.booked_appointment_id = "booked", appt.id
+    used(session, offer.id, appt)  # (book has already marked its own offer used: this is a no-op then)
     audit.record(
         session,
         actor,

@@ -53,7 +53,7 @@ from benchmarks.generate import (
     load,
     make_plans,
 )
-from careweave.core.runtime import tune_gc
+from careweave.core.runtime import freeze_heap, tune_gc
 from careweave.db.engine import make_engine, make_sessionmaker
 from careweave.db.migrate import upgrade_to_head
 from careweave.directory import matching, rules
@@ -459,6 +459,8 @@ def run_backend(db: Database, args: argparse.Namespace, needs: list[BenchNeed]) 
     tune_gc()  # as every app process runs (careweave.core.runtime; --default-gc to measure without)
     if args.default_gc:
         gc.set_threshold(700, 10, 10)
+    else:
+        freeze_heap()  # as a started app process does (careweave.asgi), before any match
     print(f"\n== {db.backend}: {args.providers:,} providers ==")
     sessions = make_sessionmaker(db.engine)
     with sessions() as s:
@@ -585,7 +587,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--default-gc",
         action="store_true",
-        help="CPython's default GC thresholds, not the app's (core.runtime)",
+        help="CPython's default GC thresholds and no frozen heap, not the app's (core.runtime)",
     )
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     return parser.parse_args(argv)

@@ -128,8 +128,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         )
     else:
         from careweave.app import create_app
+        from careweave.core.runtime import freeze_heap
 
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="warning")
+        application = create_app(settings)
+        freeze_heap()  # started: core.runtime (ADR 0014)
+        uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="warning")
 
 
 @app.command()
@@ -245,9 +248,10 @@ def worker(
     """
     settings = _settings()
     _migrated_engine(settings)
-    from careweave.core.runtime import tune_gc
+    from careweave.core.runtime import freeze_heap, tune_gc
 
     tune_gc()
+    freeze_heap()
     _worker_loop(settings, once=once)
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from careweave.db.lists import one_of
 from careweave.directory.documents import ANY_NETWORK, BOUND_BITS, SELF_PAY_NETWORK, tag_pattern
 from careweave.directory.models import (
     CompactPrivilege,
@@ -502,7 +503,7 @@ def _candidate_sql(
         doc.accepting_new_patients.is_(True),
         doc.active_patients < doc.capacity,
         offers.is_(True),
-        doc.credential.in_(bindparam("credentials", expanding=True)),
+        one_of(doc.credential, "credentials", String()),
     ]
     if not shape.compact_ok:
         filters.append(doc.compact.is_(False))
@@ -655,7 +656,7 @@ _FACT_PROVIDERS = select(
     Provider.capacity,
     Provider.active_patients,
     Provider.self_pay,
-).where(Provider.id.in_(bindparam("ids", expanding=True)))
+).where(one_of(Provider.id, "ids", Uuid()))
 
 
 @functools.lru_cache(maxsize=16)
@@ -668,7 +669,6 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
     every backend. Two statements, not one: on the benchmark machine PostgreSQL 15 answered the single
     seven-branch UNION ALL in ~15 ms and these two in ~1-2 ms each (executor time ~1 ms either way; the cause
     was not pinned down)."""
-    ids = bindparam("ids", expanding=True)
     on_date = bindparam("on_date", type_=Date)
     none = null()
     no_json = cast(null(), JSON)  # typed in every branch: PostgreSQL would resolve bare NULLs as text
@@ -676,7 +676,7 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
 
     def branch(kind: str, model: Any, *columns: Any) -> Select[Any]:
         labelled = (c.label(f"c{n}") for n, c in enumerate((tag(f"'{kind}'"), model.provider_id, *columns)))
-        return select(*labelled).where(model.provider_id.in_(ids))
+        return select(*labelled).where(one_of(model.provider_id, "ids", Uuid()))
 
     def tags(kind: str, model: Any, column: Any, wanted: Any, present: bool) -> list[Select[Any]]:
         stmt = branch(kind, model, cast(column, String), none, none, none, none, none, no_json)
@@ -696,7 +696,7 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
     )
     conditions, language, plan = scoped or (True, True, True)
     tag_rows = [
-        *tags("C", C, C.condition, C.condition.in_(bindparam("conditions", expanding=True)), conditions),
+        *tags("C", C, C.condition, one_of(C.condition, "conditions", String()), conditions),
         *tags("G", G, G.language, G.language == bindparam("language", type_=String), language),
         *tags("N", N, N.plan_id, N.plan_id == bindparam("plan_id", type_=Uuid), plan),
     ]

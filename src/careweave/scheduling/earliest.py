@@ -31,10 +31,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Uuid, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from careweave.core.clock import Clock
+from careweave.db.lists import one_of
 from careweave.directory import documents
 from careweave.directory.models import Provider
 from careweave.scheduling import repository as scheduling_repo
@@ -176,12 +177,13 @@ def fresh_openings(
         select(Provider.id, at_column, ProviderSchedule.min_notice_minutes)
         .join(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
         .where(
-            Provider.id.in_(ids),
+            one_of(Provider.id, "ids", Uuid()),  # one statement text whatever the number of ids: db.lists
             at_column.is_not(None),
             Provider.openings_checked_at.is_not(None),
             # A waitlist hold frees its time when it runs out, before anything refreshes the stored time.
             ~exists().where(WaitlistOffer.provider_id == Provider.id, WaitlistOffer.status == "open"),
-        )
+        ),
+        {"ids": ids},
     ).all()
     day_start = datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC)
     return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}

@@ -32,6 +32,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from careweave.careteam.models import CareTeamMember
+from careweave.db.lists import one_of
 from careweave.directory.models import Provider
 from careweave.scheduling import rules
 from careweave.scheduling.models import (
@@ -267,8 +268,6 @@ def _opening_inputs_statement() -> Any:
     """:func:`opening_inputs`' UNION ALL, built once with bound parameters (``ids`` and ``codes`` expanding):
     building and keying a six-branch statement for every page cost milliseconds of Python per later-date match."""
     at_type = Appointment.__table__.c.start_at.type
-    ids = bindparam("ids", expanding=True, type_=Uuid)
-    wanted = bindparam("codes", expanding=True, type_=String)
     busy_from, busy_to, now = (bindparam(name, type_=at_type) for name in ("busy_from", "busy_to", "now"))
     S, W, E, A, H, V = (
         ProviderSchedule,
@@ -298,29 +297,29 @@ def _opening_inputs_statement() -> Any:
             _tag("A"), A.provider_id.label("pid"), no_int.label("i1"), no_int.label("i2"), no_int.label("i3"),
             no_day.label("day"), no_time.label("t1"), no_time.label("t2"), no_flag.label("flag"),
             no_text.label("txt"), A.start_at.label("at1"), A.block_end_at.label("at2"),
-        ).where(A.provider_id.in_(ids), A.status.in_(LIVE), A.start_at < busy_to, A.block_end_at > busy_from),
+        ).where(one_of(A.provider_id, "ids", Uuid()), A.status.in_(LIVE), A.start_at < busy_to, A.block_end_at > busy_from),
         select(
             _tag("H"), H.provider_id, V.duration_minutes, no_int, no_int, no_day, no_time, no_time, no_flag,
             no_text, H.start_at, no_at,
         )
         .join(V, V.code == H.visit_type)
-        .where(H.provider_id.in_(ids), H.status == "open", H.expires_at > now, H.start_at < busy_to),
+        .where(one_of(H.provider_id, "ids", Uuid()), H.status == "open", H.expires_at > now, H.start_at < busy_to),
         select(
             _tag("S"), S.provider_id, S.buffer_minutes, S.min_notice_minutes, S.horizon_days, no_day, no_time,
             no_time, or_(later_visit, later_hold), sql_cast(S.timezone, Text), no_at, no_at,
-        ).where(S.provider_id.in_(ids)),
+        ).where(one_of(S.provider_id, "ids", Uuid())),
         select(
             _tag("W"), W.provider_id, W.weekday, no_int, no_int, no_day, W.start_time, W.end_time, no_flag,
             sql_cast(W.visit_types, Text), no_at, no_at,  # as text, parsed once per distinct value
-        ).where(W.provider_id.in_(ids)),
+        ).where(one_of(W.provider_id, "ids", Uuid())),
         select(
             _tag("E"), E.provider_id, no_int, no_int, no_int, E.day, E.start_time, E.end_time, E.available,
             no_text, no_at, no_at,
-        ).where(E.provider_id.in_(ids)),
+        ).where(one_of(E.provider_id, "ids", Uuid())),
         select(
             _tag("V"), no_id, V.duration_minutes, no_int, no_int, no_day, no_time, no_time, no_flag,
             sql_cast(V.code, Text), no_at, no_at,
-        ).where(V.code.in_(wanted), V.is_active),
+        ).where(one_of(V.code, "codes", String()), V.is_active),
     )  # fmt: skip
 
 

@@ -80,13 +80,19 @@ def _facts(
     continuity: _Continuity | None = None,
     *,
     providers: Sequence[Any] | None = None,
+    stored: dict[str, Any] | None = None,
 ) -> list[rules.ProviderFacts]:
     """The rules' facts about ``ids`` (with a ``scope``, only the tags of one need: repo.FactScope; with
     ``continuity``, who already treats the patient or works with their clinicians; with ``providers``, their
-    rows as the caller has them: repo.match_fact_rows)."""
-    rows = repo.match_fact_rows(session, ids, on_date, scope, providers=providers)
+    rows as the caller has them: repo.match_fact_rows). ``stored``: filled with each provider's row of stored
+    earliest free times (repo.match_fact_rows' ``stored_openings``), by id, for _with_availability."""
+    rows = repo.match_fact_rows(
+        session, ids, on_date, scope, providers=providers, stored_openings=stored is not None
+    )
     out = []
     for p in rows["providers"]:
+        if stored is not None:
+            stored[str(p.id)] = p
         out.append(
             rules.ProviderFacts(
                 id=str(p.id),
@@ -202,6 +208,7 @@ def run_match(
     rs = rules.default_rules()
     repo.plan_each_match(session)
     facts: dict[str, rules.ProviderFacts] = {}
+    stored: dict[str, Any] = {}  # provider rows with their stored earliest free times (_facts)
     checked: dict[str, dict[str, rules.ProviderFacts]] = {"therapist": {}, "prescriber": {}}
     lists: dict[str, tuple[rules.Ranked, ...]] = {"therapist": (), "prescriber": ()}
     summary: dict[str, Mapping[str, int]] = {}
@@ -211,9 +218,11 @@ def run_match(
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
     first = {role: _first_page(session, queries[role], page) for role in roles}
     extra = [uuid.UUID(i) for i in continuity.extra] if continuity else []
-    _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity)
+    _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity, stored)
     for role in roles:
-        search = _Search(session, need, role, queries[role], page, rs, now, facts, checked[role], continuity)
+        search = _Search(
+            session, need, role, queries[role], page, rs, now, facts, checked[role], continuity, stored
+        )
         lists[role] = tuple(_top(search, *first[role], limit))
         summary[role] = MappingProxyType({})
         if not lists[role]:
@@ -341,15 +350,19 @@ def _load(
     need: rules.Need,
     facts: dict[str, rules.ProviderFacts],
     continuity: _Continuity | None,
+    stored: dict[str, Any] | None,
 ) -> None:
     missing = list(dict.fromkeys(i for i in ids if str(i) not in facts))
-    facts.update((f.id, f) for f in _facts(session, missing, need.on_date, _scope(need), continuity))
+    facts.update(
+        (f.id, f) for f in _facts(session, missing, need.on_date, _scope(need), continuity, stored=stored)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Search:
     """One role's candidate search: ``facts`` is shared by the roles (without availability), ``checked`` holds
-    this role's facts with its availability looked up."""
+    this role's facts with its availability looked up, ``stored`` the provider rows with their stored earliest
+    free times (shared, as ``facts``)."""
 
     session: Session
     need: rules.Need
@@ -361,6 +374,7 @@ class _Search:
     facts: dict[str, rules.ProviderFacts]
     checked: dict[str, rules.ProviderFacts]
     continuity: _Continuity | None = None
+    stored: dict[str, Any] | None = None
 
 
 # Candidates per role whose free time may be looked up only because earlier availability could still lift
@@ -390,7 +404,14 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
         stored = {str(c.id) for c in candidates if c.stored_day is not None and c.stored_day >= on_day}
         s.checked.update(
             _with_availability(
-                s.session, [s.facts[i] for i in page_ids], s.need, s.role, s.rs, s.now, maybe_fresh=stored
+                s.session,
+                [s.facts[i] for i in page_ids],
+                s.need,
+                s.role,
+                s.rs,
+                s.now,
+                maybe_fresh=stored,
+                stored=s.stored,
             )
         )
         seen += page_ids
@@ -406,7 +427,7 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
                 return ranked[:limit]
         candidates = pages.take(s.session, s.query, s.page)
         ids = [c.id for c in candidates]
-        _load(s.session, ids, s.need, s.facts, s.continuity)
+        _load(s.session, ids, s.need, s.facts, s.continuity, s.stored)
 
 
 def _may_outrank(
@@ -439,11 +460,13 @@ def _with_availability(
     *,
     trust_stored: bool = True,
     maybe_fresh: set[str] | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> dict[str, rules.ProviderFacts]:
     """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
     in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
     queries for all of them (scheduling.service.openings). ``maybe_fresh``: the only ids whose stored time may
-    be exact for the need (None: any)."""
+    be exact for the need (None: any). ``stored``: provider rows with their stored times (_facts), read instead
+    of querying them again."""
     from careweave.scheduling import service as scheduling  # it imports this module
 
     out = {f.id: f for f in facts}
@@ -452,11 +475,31 @@ def _with_availability(
         return out
     # Stored times still exact need no slot arithmetic (scheduling.earliest.fresh_openings); the rest do.
     asked = wanted if maybe_fresh is None else [pid for pid in wanted if str(pid) in maybe_fresh]
-    fresh = (
-        earliest.fresh_openings(session, asked, FIRST_VISIT[role], now=now, on_date=need.on_date)
-        if trust_stored and asked
-        else {}
-    )
+    fresh: dict[uuid.UUID, datetime] = {}
+    if trust_stored and asked:
+        unread = asked
+        if stored is not None:
+            at_column = earliest.COLUMNS[FIRST_VISIT[role]][0]
+            unread = []
+            for pid in asked:
+                row = stored.get(str(pid))
+                if row is None:
+                    unread.append(pid)
+                    continue
+                exact = earliest.exact_stored(
+                    getattr(row, at_column),
+                    row.min_notice_minutes,
+                    checked=row.openings_checked_at is not None,
+                    held=row.open_hold,
+                    now=now,
+                    on_date=need.on_date,
+                )
+                if exact is not None:
+                    fresh[pid] = exact
+        if unread:
+            fresh |= earliest.fresh_openings(
+                session, unread, FIRST_VISIT[role], now=now, on_date=need.on_date
+            )
     found = {pid: scheduling.Opening(True, start) for pid, start in fresh.items()}
     if rest := [pid for pid in wanted if pid not in fresh]:
         found |= scheduling.openings(

@@ -590,6 +590,7 @@ def match_fact_rows(
     scope: FactScope | None = None,
     *,
     providers: Sequence[Any] | None = None,
+    stored_openings: bool = False,
 ) -> dict[str, Any]:
     """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match), in three
     round trips: the provider rows; their dated records (licences, compact privileges, DEA registrations,
@@ -598,7 +599,12 @@ def match_fact_rows(
 
     ``providers``: the caller has the provider rows already (objects with _FACT_PROVIDERS' columns as
     attributes, e.g. the Provider a booking locked): they are not read again. For a single provider the records
-    and the tags come in one statement (a booking's re-check: one round trip in all)."""
+    and the tags come in one statement (a booking's re-check: one round trip in all).
+
+    ``stored_openings``: the provider rows also carry what says whether each one's stored earliest free times
+    are exact (scheduling.earliest.exact_stored: ``first_therapy_at``, ``first_evaluation_at``,
+    ``openings_checked_at``, ``min_notice_minutes`` — None without a schedule — and ``open_hold``), so matching
+    needs no query of its own for them."""
     out: dict[str, Any] = {
         "providers": [],
         "conditions": {i: [] for i in ids},
@@ -611,9 +617,11 @@ def match_fact_rows(
     }
     if not ids:
         return out
-    out["providers"] = (
-        list(providers) if providers is not None else session.execute(_FACT_PROVIDERS, {"ids": ids}).all()
-    )
+    if providers is not None:
+        out["providers"] = list(providers)
+    else:
+        stmt = _match_providers() if stored_openings else _FACT_PROVIDERS
+        out["providers"] = session.execute(stmt, {"ids": ids}).all()
     params: dict[str, Any] = {"ids": ids, "on_date": on_date}
     if scope is not None:
         params |= {"conditions": list(scope.conditions), "language": scope.language, "plan_id": scope.plan_id}
@@ -657,6 +665,22 @@ _FACT_PROVIDERS = select(
     Provider.active_patients,
     Provider.self_pay,
 ).where(one_of(Provider.id, "ids", Uuid()))
+
+
+@functools.cache
+def _match_providers() -> Select[Any]:
+    """_FACT_PROVIDERS with the stored earliest free times and what decides whether they are exact
+    (match_fact_rows' ``stored_openings``)."""
+    from careweave.scheduling.earliest import open_hold
+    from careweave.scheduling.models import ProviderSchedule
+
+    return _FACT_PROVIDERS.add_columns(
+        Provider.first_therapy_at,
+        Provider.first_evaluation_at,
+        Provider.openings_checked_at,
+        ProviderSchedule.min_notice_minutes,
+        open_hold(Provider.id),
+    ).outerjoin(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
 
 
 @functools.lru_cache(maxsize=16)

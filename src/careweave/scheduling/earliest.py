@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import Uuid, exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -164,29 +165,67 @@ def fresh_openings(
     session: Session, provider_ids: Iterable[uuid.UUID], visit_type: str, *, now: datetime, on_date: date
 ) -> dict[uuid.UUID, datetime]:
     """The stored earliest free ``visit_type`` start of each provider for whom it is exact now, from the start
-    of ``on_date``: it is still bookable (at or after ``now`` plus their minimum notice) and on or after
-    ``on_date`` begins in any zone. The stored time was free and earliest when computed; since then whatever
-    frees time refreshed it and a booking that took it did too, so it is still the earliest. One query."""
-    from careweave.scheduling.models import ProviderSchedule, WaitlistOffer
+    of ``on_date`` (:func:`exact_stored`). One query; matching reads the same columns with its provider rows
+    instead (directory.repository.match_fact_rows, ``stored_openings``)."""
+    from careweave.scheduling.models import ProviderSchedule
 
     at_column = getattr(Provider, COLUMNS[visit_type][0])
     ids = list(provider_ids)
     if not ids:
         return {}
     rows = session.execute(
-        select(Provider.id, at_column, ProviderSchedule.min_notice_minutes)
+        select(Provider.id, at_column, ProviderSchedule.min_notice_minutes, Provider.openings_checked_at)
         .join(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
         .where(
             one_of(Provider.id, "ids", Uuid()),  # one statement text whatever the number of ids: db.lists
             at_column.is_not(None),
             Provider.openings_checked_at.is_not(None),
-            # A waitlist hold frees its time when it runs out, before anything refreshes the stored time.
-            ~exists().where(WaitlistOffer.provider_id == Provider.id, WaitlistOffer.status == "open"),
-        ),
+        )
+        .add_columns(open_hold(Provider.id)),
         {"ids": ids},
     ).all()
-    day_start = datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC)
-    return {pid: at for pid, at, notice in rows if at >= day_start and at >= now + timedelta(minutes=notice)}
+    out = {}
+    for pid, at, notice, checked_at, held in rows:
+        exact = exact_stored(at, notice, checked=checked_at is not None, held=held, now=now, on_date=on_date)
+        if exact is not None:
+            out[pid] = exact
+    return out
+
+
+def open_hold(provider_id: Any) -> Any:
+    """SQL: whether the provider has an open waitlist hold (a labelled boolean column for :func:`exact_stored`'s
+    ``held``)."""
+    from careweave.scheduling.models import WaitlistOffer
+
+    return (
+        exists()
+        .where(WaitlistOffer.provider_id == provider_id, WaitlistOffer.status == "open")
+        .label("open_hold")
+    )
+
+
+def exact_stored(
+    at: datetime | None,
+    notice_minutes: int | None,
+    *,
+    checked: bool,
+    held: bool,
+    now: datetime,
+    on_date: date,
+) -> datetime | None:
+    """A provider's stored earliest free start (``at``) when it is exact now for a need on ``on_date``, else None:
+    it was checked (``checked``: a schedule change clears the check), no waitlist hold is open (a hold frees its
+    time when it runs out, before anything refreshes the stored time), the provider has a schedule
+    (``notice_minutes``), the time is still bookable (at or after ``now`` plus the minimum notice) and on or after
+    ``on_date`` begins in any zone. The stored time was free and earliest when computed; since then whatever
+    frees time refreshed it and a booking that took it did too, so it is still the earliest."""
+    if at is None or notice_minutes is None or not checked or held:
+        return None
+    if at < datetime.combine(on_date, LATEST_DAY_START, tzinfo=UTC) or at < now + timedelta(
+        minutes=notice_minutes
+    ):
+        return None
+    return at
 
 
 # Providers refreshed per unit of work: small, because a refresh holds their rows (PostgreSQL) or the write

@@ -1,6 +1,7 @@
 """Review regression (matching at scale, session 4): A waitlist hold stops counting as busy at expires_at (repository.busy_many: expires_at > now), but the stored
 earliest free time is only refreshed when expire_offer runs (the worker's job): in between the stored time is
-LATER than the truth, and fresh_openings reports it as exact."""
+LATER than the truth, and fresh_openings reported it as exact. Matching, which reads the stored times with its
+provider rows since session 10, must not either."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from careweave.core.actor import Role
 from careweave.core.clock import FixedClock
+from careweave.directory import matching, rules
 from careweave.identity import service as identity
 from careweave.patients import service as patients
 from careweave.scheduling import earliest, waitlist
@@ -66,5 +68,15 @@ def test_expired_hold_leaves_stored_time_later_than_truth(session: Session, sett
     exact = scheduling.openings(
         session, [pid], visit_type_for={pid: "therapy_intake"}, now=later, from_day=later.date()
     )
-    print("stored/fresh", fresh.get(pid), "exact", exact[pid].start)
     assert fresh.get(pid) is None or fresh[pid] == exact[pid].start
+    # Matching reads the stored times with its provider rows (not through fresh_openings): the same rule.
+    need = rules.Need(
+        pathway="therapy",
+        state="NY",
+        on_date=later.date(),
+        self_pay=True,
+        conditions=frozenset({"depression"}),
+    )
+    result = matching.run_match(session, need, plan_name=None, now=later)
+    shown = {r.provider_id: r.next_available for r in result.therapists}
+    assert shown[str(pid)] == exact[pid].start

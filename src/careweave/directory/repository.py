@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
 import uuid
 from collections.abc import Iterable, Sequence
@@ -592,14 +591,14 @@ def match_fact_rows(
     providers: Sequence[Any] | None = None,
     stored_openings: bool = False,
 ) -> dict[str, Any]:
-    """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match), in three
-    round trips: the provider rows; their dated records (licences, compact privileges, DEA registrations,
-    prescriptive certificates valid on ``on_date``) in one UNION ALL; their tags (conditions, languages,
-    networks) in another. With a ``scope``, only the tags that need reads (FactScope).
+    """What the matching rules need about ``ids``, as plain rows (no ORM objects: this runs per match), in two
+    round trips: the provider rows; then their dated records (licences, compact privileges, DEA registrations,
+    prescriptive certificates valid on ``on_date``) and their tags (conditions, languages, networks) in one
+    UNION ALL. With a ``scope``, only the tags that need reads (FactScope).
 
     ``providers``: the caller has the provider rows already (objects with _FACT_PROVIDERS' columns as
-    attributes, e.g. the Provider a booking locked): they are not read again. For a single provider the records
-    and the tags come in one statement (a booking's re-check: one round trip in all).
+    attributes, e.g. the Provider a booking locked): they are not read again (a booking's re-check: one round
+    trip in all).
 
     ``stored_openings``: the provider rows also carry what says whether each one's stored earliest free times
     are exact (scheduling.earliest.exact_stored: ``first_therapy_at``, ``first_evaluation_at``,
@@ -630,10 +629,7 @@ def match_fact_rows(
         if scope is None
         else (bool(scope.conditions), scope.language is not None, scope.plan_id is not None)
     )
-    statements = _child_rows(shape)
-    if len(ids) == 1 and len(statements) > 1:
-        statements = (_one_statement(shape),)
-    rows = itertools.chain.from_iterable(session.execute(stmt, params).all() for stmt in statements)
+    rows = session.execute(_one_statement(shape), params).all()
     for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
         if kind == "L":
             out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
@@ -690,9 +686,7 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
     then tags (conditions, languages, networks; with ``scoped`` — whether the scope has conditions, a language,
     a plan — only the scope's: the ``conditions``, ``language`` and ``plan_id`` parameters). Built once per
     shape. The first branch of each carries the columns' types, so dates, ids and JSON come back converted on
-    every backend. Two statements, not one: on the benchmark machine PostgreSQL 15 answered the single
-    seven-branch UNION ALL in ~15 ms and these two in ~1-2 ms each (executor time ~1 ms either way; the cause
-    was not pinned down)."""
+    every backend. Run as one statement (:func:`_one_statement`)."""
     on_date = bindparam("on_date", type_=Date)
     none = null()
     no_json = cast(null(), JSON)  # typed in every branch: PostgreSQL would resolve bare NULLs as text
@@ -731,10 +725,16 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
 
 @functools.lru_cache(maxsize=16)
 def _one_statement(scoped: tuple[bool, bool, bool] | None) -> Any:
-    """:func:`_child_rows`' two statements as one UNION ALL, for a single provider: every branch is an index
-    lookup of one provider's rows, so the planning cost that made the many-provider form two statements does not
-    arise, and a booking saves a round trip."""
-    records, tags = _child_rows(scoped)
+    """:func:`_child_rows`' statements as one UNION ALL: one round trip for a provider's records and tags.
+
+    History: until session 10 a match sent them as two statements, because PostgreSQL 15 took ~15 ms over the
+    single seven-branch UNION ALL with an expanding IN list of ids in every branch (its parse and plan), ~1-2 ms
+    over each of the two. With the ids bound as one array (db.lists) the statement text is fixed and prepared:
+    one statement measured ~1 ms per match faster than two (docs/benchmarks.md, session 10)."""
+    parts = _child_rows(scoped)
+    if len(parts) == 1:
+        return parts[0]
+    records, tags = parts
     return union_all(*records.selects, *(tags.selects if isinstance(tags, CompoundSelect) else (tags,)))
 
 

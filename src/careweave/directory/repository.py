@@ -321,25 +321,21 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     ranking reads every licence in the state (thousands in a large one). The walk reads at most WALK_CAP
     rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
     is None and the caller ranks the whole state. A state with fewer rows than that is ranked whole anyway.
-
-    One statement does every source's walk and tells each source's edge (its WALK_CAP-th rank key, None when it
-    has fewer rows): a round trip per source and step saved (_Statements.walk).
     """
     stmts = _statements(_shape(session, q))
     params = _params(q) | {"edge_offset": WALK_CAP - 1, "limit": limit + 5}  # a few more: duplicates
-    edges: list[str | None] = [None] * stmts.sources
-    found: list[list[tuple[uuid.UUID, str, int | None, int | None]]] = [[] for _ in range(stmts.sources)]
-    for source, pid, key, day, stored in session.execute(stmts.walk, params).all():
-        if pid is None:  # the source's edge row
-            edges[source] = key
-        else:
-            found[source].append((pid, key, day, stored))
+    edges = [session.scalar(edge, params) for edge in stmts.edges]
     if all(edge is None for edge in edges):
         return None  # a small state: ranking it whole costs no more than a walk
     rows: list[tuple[uuid.UUID, str, int | None, int | None]] = []
     bounds = [edge for edge in edges if edge is not None]  # beyond these a source may have unread rows
-    for got in found:
-        got.sort(key=lambda row: row[1])  # (a UNION ALL keeps no order)
+    for edge, capped, whole in zip(edges, stmts.walks_capped, stmts.walks, strict=True):
+        found = (
+            session.execute(whole, params).all()
+            if edge is None
+            else session.execute(capped, params | {"edge": edge}).all()
+        )
+        got = [(pid, key, day, stored) for pid, key, day, stored in found]
         if len(got) == params["limit"]:  # cut at the limit: the source's next row may precede others' rows
             bounds.append(got[-1][1])
         rows += got
@@ -413,10 +409,9 @@ def _params(q: CandidateQuery) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class _Statements:
     ranked: Select[Any]  # match_candidates
-    sources: int  # network keys read: one index range each
-    # walk_top_candidates: for each source (index n), its walk up to its edge (the whole source without one) as
-    # rows (n, provider, rank key, opening day, stored day), and one row (n, NULL, edge, NULL, NULL)
-    walk: CompoundSelect
+    edges: tuple[Select[Any], ...]  # per source: the WALK_CAP-th rank key in the state, or nothing
+    walks: tuple[Select[Any], ...]  # per source: the walk over the whole state
+    walks_capped: tuple[Select[Any], ...]  # per source: the walk up to the edge
 
 
 @functools.lru_cache(maxsize=512)
@@ -440,34 +435,26 @@ def _statements(shape: _Shape) -> _Statements:
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
-    walks, edge_rows = [], []
-    for n, network in enumerate(networks):  # each network key is one index range in rank-key order
+    edges, walks, capped = [], [], []
+    for network in networks:  # each network key is one index range in rank-key order
         in_range = [doc.state == bindparam("state", type_=String), doc.network == network]
-        edge = (  # the WALK_CAP-th rank key of the source, or nothing
+        edges.append(
             select(doc.rank_key)
             .where(*in_range)
             .order_by(doc.rank_key)
             .offset(bindparam("edge_offset", type_=Integer))
             .limit(1)
         )
-        source = literal(n, Integer).label("source")
-        # Up to the edge; without one (fewer rows than WALK_CAP) the whole source: no key sorts after U+10FFFF
-        # (byte order on both engines: RANK_KEY_TYPE).
-        up_to = func.coalesce(edge.scalar_subquery(), literal(_AFTER_EVERY_KEY, String))
-        walk = (
-            select(source, doc.provider_id, doc.rank_key, bound_day.label("opening_day"), stored_day)
-            .where(*in_range, *_valid_in_state(), *filters, *top, doc.rank_key <= up_to)
+        walk = select(doc.provider_id, doc.rank_key, bound_day, stored_day).where(
+            *in_range, *_valid_in_state(), *filters, *top
+        )
+        walks.append(walk.order_by(doc.rank_key).limit(bindparam("limit", type_=Integer)))
+        capped.append(
+            walk.where(doc.rank_key <= bindparam("edge", type_=String))
             .order_by(doc.rank_key)
             .limit(bindparam("limit", type_=Integer))
-            .subquery(f"walk_{n}")
         )
-        walks.append(select(*walk.c))
-        no_id, no_day = cast(null(), Uuid), cast(null(), Integer)
-        edge_rows.append(select(source, no_id, edge.scalar_subquery(), no_day, no_day))
-    return _Statements(ranked, len(networks), union_all(*walks, *edge_rows))
-
-
-_AFTER_EVERY_KEY = "\U0010ffff"
+    return _Statements(ranked, tuple(edges), tuple(walks), tuple(capped))
 
 
 def _networks(shape: _Shape) -> list[ColumnElement[Any]]:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -155,6 +155,16 @@ def seed_medications(
     labs.ingest_hl7v2(session, message + "\r", system, clock=clock)
 
 
+def _earlier(now: datetime, *, weeks: int) -> datetime:
+    """``weeks`` before ``now``, up to two hours earlier again but never before that day's start (UTC): an
+    episode counts the scores from its start date on (outcomes.report), so a check-in seeded on the start day must
+    stay on it whatever time of day the demo is loaded (at 01:00 UTC, two hours earlier was the day before, and the
+    demo's baseline silently became the second check-in)."""
+    at = now - timedelta(weeks=weeks)
+    day_start = datetime.combine(at.date(), time(0), tzinfo=UTC)
+    return max(at - timedelta(hours=2), day_start)
+
+
 def seed_outcomes(
     session: Session, system: Actor, users: dict[Role, list[uuid.UUID]], *, settings: Settings, clock: Clock
 ) -> None:
@@ -187,7 +197,7 @@ def seed_outcomes(
             started_on=today - timedelta(weeks=weeks_ago),
         )
         for weeks, answers in scores:  # earlier check-ins, as the patient answered them then
-            when = FixedClock(now - timedelta(weeks=weeks_ago - weeks, hours=2))
+            when = FixedClock(_earlier(now, weeks=weeks_ago - weeks))
             screening.submit_screening(
                 session,
                 patient,

@@ -221,7 +221,7 @@ def run_match(
     _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity, stored)
     for role in roles:
         search = _Search(
-            session, need, role, queries[role], page, rs, now, facts, checked[role], continuity, stored
+            session, need, role, queries[role], page, rs, now, facts, checked[role], stored, continuity
         )
         lists[role] = tuple(_top(search, *first[role], limit))
         summary[role] = MappingProxyType({})
@@ -350,7 +350,7 @@ def _load(
     need: rules.Need,
     facts: dict[str, rules.ProviderFacts],
     continuity: _Continuity | None,
-    stored: dict[str, Any] | None,
+    stored: dict[str, Any],
 ) -> None:
     missing = list(dict.fromkeys(i for i in ids if str(i) not in facts))
     facts.update(
@@ -373,8 +373,8 @@ class _Search:
     now: datetime
     facts: dict[str, rules.ProviderFacts]
     checked: dict[str, rules.ProviderFacts]
+    stored: dict[str, Any]
     continuity: _Continuity | None = None
-    stored: dict[str, Any] | None = None
 
 
 # Candidates per role whose free time may be looked up only because earlier availability could still lift
@@ -475,31 +475,15 @@ def _with_availability(
         return out
     # Stored times still exact need no slot arithmetic (scheduling.earliest.fresh_openings); the rest do.
     asked = wanted if maybe_fresh is None else [pid for pid in wanted if str(pid) in maybe_fresh]
+    visit = FIRST_VISIT[role]
     fresh: dict[uuid.UUID, datetime] = {}
-    if trust_stored and asked:
-        unread = asked
-        if stored is not None:
-            at_column = earliest.COLUMNS[FIRST_VISIT[role]][0]
-            unread = []
-            for pid in asked:
-                row = stored.get(str(pid))
-                if row is None:
-                    unread.append(pid)
-                    continue
-                exact = earliest.exact_stored(
-                    getattr(row, at_column),
-                    row.min_notice_minutes,
-                    checked=row.openings_checked_at is not None,
-                    held=row.open_hold,
-                    now=now,
-                    on_date=need.on_date,
-                )
-                if exact is not None:
-                    fresh[pid] = exact
-        if unread:
-            fresh |= earliest.fresh_openings(
-                session, unread, FIRST_VISIT[role], now=now, on_date=need.on_date
-            )
+    if trust_stored and asked and stored is not None:  # the rows _facts read hold every candidate's times
+        exact = (
+            (p, earliest.exact_from_row(stored[str(p)], visit, now=now, on_date=need.on_date)) for p in asked
+        )
+        fresh = {pid: at for pid, at in exact if at is not None}
+    elif trust_stored and asked:
+        fresh = earliest.fresh_openings(session, asked, visit, now=now, on_date=need.on_date)
     found = {pid: scheduling.Opening(True, start) for pid, start in fresh.items()}
     if rest := [pid for pid in wanted if pid not in fresh]:
         found |= scheduling.openings(

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    CompoundSelect,
     Date,
     Float,
     Integer,
@@ -629,7 +628,7 @@ def match_fact_rows(
         if scope is None
         else (bool(scope.conditions), scope.language is not None, scope.plan_id is not None)
     )
-    rows = session.execute(_one_statement(shape), params).all()
+    rows = session.execute(_child_rows(shape), params).all()
     for kind, pid, s1, s2, s3, s4, d1, d2, schedules in rows:
         if kind == "L":
             out["licenses"][pid].append((s1, s2, s3, s4, d1, d2))
@@ -680,13 +679,18 @@ def _match_providers() -> Select[Any]:
 
 
 @functools.lru_cache(maxsize=16)
-def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
+def _child_rows(scoped: tuple[bool, bool, bool] | None) -> Any:
     """(kind, provider id, four texts, two dates, DEA schedules) for every child row of the ``ids`` parameter:
     dated records (licences, compact privileges, DEA registrations, RxP certificates valid on ``on_date``),
     then tags (conditions, languages, networks; with ``scoped`` — whether the scope has conditions, a language,
     a plan — only the scope's: the ``conditions``, ``language`` and ``plan_id`` parameters). Built once per
     shape. The first branch of each carries the columns' types, so dates, ids and JSON come back converted on
-    every backend. Run as one statement (:func:`_one_statement`)."""
+    every backend.
+
+    One statement: until session 10 a match sent the records and the tags as two, because PostgreSQL 15 took
+    ~15 ms over the single seven-branch UNION ALL with an expanding IN list of ids in every branch (its parse and
+    plan), ~1-2 ms over each of the two. With the ids bound as one array (db.lists) the statement text is fixed
+    and prepared, and one statement measured ~1 ms per match faster than two (docs/benchmarks.md, session 10)."""
     on_date = bindparam("on_date", type_=Date)
     none = null()
     no_json = cast(null(), JSON)  # typed in every branch: PostgreSQL would resolve bare NULLs as text
@@ -704,7 +708,7 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
 
     L, P, D, R = License, CompactPrivilege, DeaRegistration, PrescriptiveCertification
     C, G, N = ProviderCondition, ProviderLanguage, ProviderNetwork
-    records = union_all(
+    records = (
         branch("L", L, L.state, L.license_type, L.number, L.status, L.issued, L.expires, no_json),
         branch("P", P, P.compact, P.state, P.status, none, P.issued, P.expires, no_json),
         branch("D", D, D.state, none, none, none, none, D.expires, D.schedules),
@@ -718,24 +722,7 @@ def _child_rows(scoped: tuple[bool, bool, bool] | None) -> tuple[Any, ...]:
         *tags("G", G, G.language, G.language == bindparam("language", type_=String), language),
         *tags("N", N, N.plan_id, N.plan_id == bindparam("plan_id", type_=Uuid), plan),
     ]
-    if not tag_rows:
-        return (records,)
-    return records, union_all(*tag_rows) if len(tag_rows) > 1 else tag_rows[0]
-
-
-@functools.lru_cache(maxsize=16)
-def _one_statement(scoped: tuple[bool, bool, bool] | None) -> Any:
-    """:func:`_child_rows`' statements as one UNION ALL: one round trip for a provider's records and tags.
-
-    History: until session 10 a match sent them as two statements, because PostgreSQL 15 took ~15 ms over the
-    single seven-branch UNION ALL with an expanding IN list of ids in every branch (its parse and plan), ~1-2 ms
-    over each of the two. With the ids bound as one array (db.lists) the statement text is fixed and prepared:
-    one statement measured ~1 ms per match faster than two (docs/benchmarks.md, session 10)."""
-    parts = _child_rows(scoped)
-    if len(parts) == 1:
-        return parts[0]
-    records, tags = parts
-    return union_all(*records.selects, *(tags.selects if isinstance(tags, CompoundSelect) else (tags,)))
+    return union_all(*records, *tag_rows)
 
 
 def _chunked(run: Any, ids: list[Any], stmt: Any, size: int = 900) -> list[Any]:

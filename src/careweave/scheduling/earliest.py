@@ -175,21 +175,30 @@ def fresh_openings(
         return {}
     rows = session.execute(
         select(Provider.id, at_column, ProviderSchedule.min_notice_minutes, Provider.openings_checked_at)
+        .add_columns(open_hold(Provider.id))
         .join(ProviderSchedule, ProviderSchedule.provider_id == Provider.id)
         .where(
             one_of(Provider.id, "ids", Uuid()),  # one statement text whatever the number of ids: db.lists
             at_column.is_not(None),
             Provider.openings_checked_at.is_not(None),
-        )
-        .add_columns(open_hold(Provider.id)),
+        ),
         {"ids": ids},
     ).all()
-    out = {}
-    for pid, at, notice, checked_at, held in rows:
-        exact = exact_stored(at, notice, checked=checked_at is not None, held=held, now=now, on_date=on_date)
-        if exact is not None:
-            out[pid] = exact
-    return out
+    found = ((row.id, exact_from_row(row, visit_type, now=now, on_date=on_date)) for row in rows)
+    return {pid: at for pid, at in found if at is not None}
+
+
+def exact_from_row(row: Any, visit_type: str, *, now: datetime, on_date: date) -> datetime | None:
+    """:func:`exact_stored` for a row carrying the provider's stored time column for ``visit_type`` (COLUMNS),
+    ``min_notice_minutes`` (None: no schedule), ``openings_checked_at`` and ``open_hold`` (:func:`open_hold`)."""
+    return exact_stored(
+        getattr(row, COLUMNS[visit_type][0]),
+        row.min_notice_minutes,
+        checked=row.openings_checked_at is not None,
+        held=row.open_hold,
+        now=now,
+        on_date=on_date,
+    )
 
 
 def open_hold(provider_id: Any) -> Any:

@@ -265,7 +265,7 @@ class OpeningInputs:
 
 @functools.cache
 def _opening_inputs_statement() -> Any:
-    """:func:`opening_inputs`' UNION ALL, built once with bound parameters (``ids`` and ``codes`` expanding):
+    """:func:`opening_inputs`' UNION ALL, built once with bound parameters (``ids`` and ``codes`` lists: db.lists):
     building and keying a six-branch statement for every page cost milliseconds of Python per later-date match."""
     at_type = Appointment.__table__.c.start_at.type
     busy_from, busy_to, now = (bindparam(name, type_=at_type) for name in ("busy_from", "busy_to", "now"))

@@ -4,7 +4,7 @@ Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -145,3 +145,54 @@ def test_dates_beyond_a_schedule_are_refused_not_a_crash(session, settings, worl
     assert refused.value.fields[0].field in ("start", "end")
     with pytest.raises(InvalidInput):
         book(session, settings, world, a, start)
+
+
+def test_the_slot_listing_reads_what_the_separate_queries_read(session, settings, world) -> None:  # type: ignore[no-untyped-def]
+    """repo.slot_inputs (the listing's one round trip) == repo.schedule + repo.busy, a hold offered to the
+    viewer's own waitlist entry left out of their busy time, and the viewing patient's zone."""
+    from careweave.patients.models import Patient
+    from careweave.scheduling import repository as repo
+    from careweave.scheduling.models import AvailabilityException
+
+    a, b, c = world["patients"]
+    clock, provider = world["clock"], world["provider"]
+    session.add_all(
+        [
+            AvailabilityException(provider_id=provider.id, day=DAY + timedelta(days=1)),
+            AvailabilityException(
+                provider_id=provider.id,
+                day=DAY + timedelta(days=2),
+                start_time=time(12),
+                end_time=time(13),
+            ),
+        ]
+    )
+    kept = book(session, settings, world, a, at(DAY, 14))
+    visit = book(session, settings, world, a, at(DAY, 10))
+    _wait(session, world, b)
+    service.cancel(session, a, visit.id, reason=None, clock=clock, settings=settings)
+    (offer,) = _open_offers(session)  # 10:00 held for b
+    session.get(Patient, c.patient_id).timezone = "America/Los_Angeles"
+    session.flush()
+    row = repo.schedule_row(session, provider.id)
+    start, end, now = at(MONDAY, 0), at(DAY, 0) + timedelta(days=10), clock.now()
+    for viewer, hold_shown in ((b, False), (c, True)):
+        got = repo.slot_inputs(
+            session,
+            row,
+            start,
+            end,
+            now=now,
+            held_for_others=viewer.patient_id,
+            viewer_patient=viewer.patient_id,
+        )
+        assert got.schedule == repo.schedule(session, provider.id)
+        assert got.schedule.exceptions and got.schedule.windows
+        assert got.busy == repo.busy(
+            session, provider.id, start, end, held_for_others=viewer.patient_id, now=now
+        )
+        assert (offer.start_at in [blk.start for blk in got.busy]) is hold_shown
+        assert kept.start_at in [blk.start for blk in got.busy]
+    assert got.viewer_timezone == "America/Los_Angeles"
+    nobody = repo.slot_inputs(session, row, start, end, now=now, held_for_others=None, viewer_patient=None)
+    assert nobody.viewer_timezone is None and offer.start_at in [blk.start for blk in nobody.busy]

@@ -471,6 +471,112 @@ def busy(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class SlotInputs:
+    """What listing a provider's free slots reads (:func:`slot_inputs`)."""
+
+    schedule: rules.Schedule
+    busy: list[rules.Busy]
+    viewer_timezone: str | None  # the viewing patient's own zone (None: not asked, or none recorded)
+
+
+def slot_inputs(
+    session: Session,
+    row: ProviderSchedule,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    held_for_others: uuid.UUID | None,
+    viewer_patient: uuid.UUID | None,
+) -> SlotInputs:
+    """:func:`schedule` (from its row, which the caller has), :func:`busy` over [start, end) and the zone of the
+    viewing patient ``viewer_patient``, in **one** round trip: the booking page lists slots on every visit, and
+    on PostgreSQL each of the three statements cost a round trip and a plan (docs/benchmarks.md, session 11).
+    The statement is built once, with bound parameters."""
+    params = {
+        "provider_id": row.provider_id,
+        "busy_from": start,
+        "busy_to": end,
+        "now": now,
+        "but": held_for_others,
+        "viewer": viewer_patient,
+    }
+    windows_: list[rules.Window] = []
+    exceptions_: list[rules.DateException] = []
+    blocks: list[rules.Busy] = []
+    viewer_tz: str | None = None
+    for kind, i1, day, t1, t2, flag, txt, at1, at2 in session.execute(_slot_inputs_statement(), params).all():
+        if kind == "A":
+            blocks.append(rules.Busy(at1, at2))
+        elif kind == "H":
+            at2 = at1 + timedelta(minutes=i1)
+            if at2 > start:
+                blocks.append(rules.Busy(at1, at2))
+        elif kind == "W":
+            windows_.append(rules.Window(i1, t1, t2, _visit_types(txt)))
+        elif kind == "E":
+            exceptions_.append(rules.DateException(day, t1, t2, flag))
+        else:
+            viewer_tz = txt or None
+    blocks.sort(key=_by_time)
+    sched = rules.Schedule(
+        timezone=row.timezone,
+        # In :func:`schedule`'s order (weekday, then start; date, then start), whatever the engine returned.
+        windows=tuple(sorted(windows_, key=_window_order)),
+        exceptions=tuple(sorted(exceptions_, key=_exception_order)),
+        buffer_minutes=row.buffer_minutes,
+        min_notice_minutes=row.min_notice_minutes,
+        horizon_days=row.horizon_days,
+    )
+    return SlotInputs(sched, blocks, viewer_tz)
+
+
+@functools.cache
+def _slot_inputs_statement() -> Any:
+    """:func:`slot_inputs`' UNION ALL: W weekly window, E date exception, A visit, H waitlist hold (not one
+    offered to the ``but`` patient's own entry), P the ``viewer`` patient's zone."""
+    from careweave.patients.models import Patient
+
+    at_type = Appointment.__table__.c.start_at.type
+    busy_from, busy_to, now = (bindparam(name, type_=at_type) for name in ("busy_from", "busy_to", "now"))
+    provider = bindparam("provider_id", type_=Uuid)
+    but = bindparam("but", type_=Uuid)
+    W, E, A, H = AvailabilityWindow, AvailabilityException, Appointment, WaitlistOffer
+    no_int, no_time, no_text = sql_cast(null(), Integer), sql_cast(null(), Time), sql_cast(null(), Text)
+    no_day, no_flag, no_at = sql_cast(null(), Date), sql_cast(null(), Boolean), sql_cast(null(), at_type)
+    # The first SELECT names and types the columns (the timestamps' type converts them on either engine).
+    # kind, i1, day, t1, t2, flag, text, at1, at2
+    return union_all(
+        select(
+            _tag("A"), no_int.label("i1"), no_day.label("day"), no_time.label("t1"), no_time.label("t2"),
+            no_flag.label("flag"), no_text.label("txt"), A.start_at.label("at1"), A.block_end_at.label("at2"),
+        ).where(A.provider_id == provider, A.status.in_(LIVE), A.start_at < busy_to, A.block_end_at > busy_from),
+        select(
+            _tag("H"), VisitType.duration_minutes, no_day, no_time, no_time, no_flag, no_text, H.start_at, no_at,
+        )
+        .join(VisitType, VisitType.code == H.visit_type)
+        .join(WaitlistEntry, WaitlistEntry.id == H.entry_id)
+        .where(
+            H.provider_id == provider,
+            H.status == "open",
+            H.expires_at > now,
+            H.start_at < busy_to,
+            or_(but.is_(None), WaitlistEntry.patient_id != but),
+        ),
+        select(
+            _tag("W"), W.weekday, no_day, W.start_time, W.end_time, no_flag, sql_cast(W.visit_types, Text),
+            no_at, no_at,  # visit types as text, parsed once per distinct value
+        ).where(W.provider_id == provider),
+        select(
+            _tag("E"), no_int, E.day, E.start_time, E.end_time, E.available, no_text, no_at, no_at,
+        ).where(E.provider_id == provider),
+        select(
+            _tag("P"), no_int, no_day, no_time, no_time, no_flag, sql_cast(Patient.timezone, Text), no_at, no_at,
+        ).where(Patient.id == bindparam("viewer", type_=Uuid)),
+    )  # fmt: skip
+
+
 def _by_time(block: rules.Busy) -> tuple[datetime, datetime]:
     return block.start, block.end
 

@@ -316,21 +316,30 @@ def list_slots(
         problem = _not_offered(provider, vt)
         raise InvalidInput(problem, fields=[FieldError("visit_type", problem)])
     _window(start, end)
-    sched = repo.schedule(session, provider.id, row=row) if row else None
-    if sched is None:
+    if row is None:  # no schedule set up yet
         return [], timezone or viewer_timezone(session, actor, provider.timezone), provider.timezone
-    viewer = timezone or viewer_timezone(session, actor, sched.timezone)
+    now = clock.now()
+    # The schedule, the busy time and the viewing patient's zone in one round trip.
+    got = repo.slot_inputs(
+        session,
+        row,
+        start,
+        end + PAST_END,
+        now=now,
+        held_for_others=actor.patient_id,
+        viewer_patient=actor.patient_id if timezone is None else None,
+    )
+    sched = got.schedule
+    viewer = timezone or got.viewer_timezone or viewer_timezone(session, actor, sched.timezone)
     try:
         rules.zone(viewer)
     except ValueError as exc:
         raise InvalidInput("Unknown time zone.", fields=[FieldError("timezone", str(exc))]) from exc
-    now = clock.now()
-    busy = repo.busy(session, provider.id, start, end + PAST_END, held_for_others=actor.patient_id, now=now)
     free = rules.free_slots(
         sched,
         visit_type=vt.code,
         duration_minutes=vt.duration_minutes,
-        busy=busy,
+        busy=got.busy,
         start=start,
         end=end,
         now=now,

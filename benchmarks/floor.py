@@ -35,12 +35,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, union
 
 from careweave.directory import rules
+from careweave.directory.documents import ANY_NETWORK, SELF_PAY_NETWORK, tag_pattern
 from careweave.directory.models import (
     CompactPrivilege,
     License,
+    MatchDocument,
     PrescriptiveCertification,
     Provider,
     ProviderCondition,
@@ -164,3 +166,94 @@ def floor_statement(need: rules.Need, role: rules.Role, rs: rules.RuleSet | None
     if not branches:
         return by_licence
     return union(by_licence, *branches)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The floor over the match documents (session 11)
+#
+# The statement above starts from the state's licences and joins the provider, the plan's network and each
+# condition: ~100 ms for a large state on the benchmark VM, and 20,000 buffer visits. The directory also keeps
+# match documents (models.MatchDocument, ADR 0013): one row per provider, source (licence or privilege) and
+# network key, ordered by (state, network) with the provider's columns and tags in the index, which matching itself
+# reads. Hand-written SQL over them answers the same question from one index range per network key, checking
+# each document's source (licence type for the credential; compact, covered credential and a valid licence in a
+# member state) by its primary key. Both floors are timed; the targets use the faster (docs/benchmarks.md).
+
+DOC = MatchDocument.__table__
+
+
+def _network_keys(need: rules.Need) -> list[uuid.UUID]:
+    """The document keys a need reads (directory.documents): its plan and/or self-pay, else every document."""
+    keys: list[uuid.UUID] = []
+    if need.plan_id is not None:
+        keys.append(_uuid(need.plan_id))
+    if need.self_pay:
+        keys.append(SELF_PAY_NETWORK)
+    return keys or [ANY_NETWORK]
+
+
+def documents_floor_statement(
+    need: rules.Need, role: rules.Role, rs: rules.RuleSet | None = None, *, postgres: bool = True
+) -> Select | None:
+    """:func:`floor_statement`'s answer (the same ids) from the match documents; None when nobody is eligible."""
+    rs = rs or rules.default_rules()
+    state, on_date = need.state, need.on_date
+    outright, certified = (
+        _stored(rs, codes) for codes in rules.role_credentials(role, state, on_date, rules=rs)
+    )
+    credentials = [*outright, *certified]
+    if not credentials:
+        return None
+    d = DOC.c
+    credential = d.credential
+    offers = d.offers_therapy if role == "therapist" else d.offers_medication_management
+    opening = d.first_therapy_day if role == "therapist" else d.first_evaluation_day
+    keys = _network_keys(need)
+    filters: list[ColumnElement[bool]] = [
+        d.state == state,
+        d.network == keys[0] if len(keys) == 1 else d.network.in_(keys),
+        or_(d.issued.is_(None), d.issued <= on_date),
+        d.expires >= on_date,
+        d.accepting_new_patients.is_(True),
+        d.active_patients < d.capacity,
+        offers.is_(True),
+        opening.is_not(None),
+    ]
+    wanted = sorted({c.casefold() for c in need.conditions})
+    position = func.strpos if postgres else func.instr  # the tag text holds ",tag," (documents.tag_pattern)
+    has = [position(d.conditions, tag_pattern(c)) > 0 for c in wanted]
+    if has and rs.config.condition_match == "all":
+        filters += has
+    elif has:
+        filters.append(or_(*has))
+    can_fill = credential.in_(outright) if outright else false()
+    if certified:
+        cert = exists().where(
+            RXP.c.provider_id == d.provider_id,
+            RXP.c.state == state,
+            or_(RXP.c.expires.is_(None), RXP.c.expires >= on_date),
+        )
+        can_fill = or_(can_fill, and_(credential.in_(certified), cert))
+    filters.append(can_fill)
+    lic = L.alias("lic")
+    by_licence = and_(
+        d.compact.is_(False),
+        exists().where(lic.c.id == d.source_id, licence_valid(lic, credential, credentials, on_date, rs)),
+    )
+    sources = [by_licence]
+    if role == "therapist":  # a compact privilege never suffices to prescribe
+        for code, covered, homes in rules.practice_compacts(credentials, state, on_date, rules=rs):
+            home = L.alias("home")
+            sources.append(
+                and_(
+                    d.compact.is_(True),
+                    credential.in_(_stored(rs, covered)),
+                    exists().where(CP.c.id == d.source_id, CP.c.compact == code, CP.c.status == "active"),
+                    # Beside, not inside, the privilege's EXISTS: SQLAlchemy correlates one level only.
+                    exists()
+                    .where(home.c.provider_id == d.provider_id, home.c.state.in_(homes))
+                    .where(licence_valid(home, credential, covered, on_date, rs)),
+                )
+            )
+    filters.append(or_(*sources))
+    return select(d.provider_id).where(*filters).distinct()

@@ -1,7 +1,8 @@
 """Matching at scale keeps the rules' answer (issue #4 "Scale and speed"): on a small synthetic directory
 (benchmarks.generate), ``run_match`` (SQL candidates, scoped facts in two round trips, the pure rules) returns
 exactly the rules' own ranking over every provider with authority in the state, paging included, and the
-benchmark's hand-written floor returns exactly the providers the rules find eligible."""
+benchmark's hand-written floors (over the tables, over the match documents) return exactly the providers the
+rules find eligible."""
 
 from __future__ import annotations
 
@@ -94,14 +95,21 @@ def test_run_match_is_the_rules_ranking(
     assert explained > 0 or request.node.callspec.params["directory"] != "stored"
 
 
+@pytest.mark.parametrize("form", ["tables", "documents"])
 @pytest.mark.parametrize("directory", ["stored"], indirect=True)
-def test_floor_is_exactly_the_eligible_providers(directory: None, sessions: sessionmaker[Session]) -> None:
+def test_floor_is_exactly_the_eligible_providers(
+    directory: None, sessions: sessionmaker[Session], form: str
+) -> None:
     later = 0
     for bn in make_needs(80):
         with sessions() as session:
+            postgres = session.get_bind().dialect.name == "postgresql"
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
             for role in rules.roles_for_pathway(bn.need.pathway):
-                stmt = floor.floor_statement(bn.need, role)
+                if form == "tables":
+                    stmt = floor.floor_statement(bn.need, role)
+                else:
+                    stmt = floor.documents_floor_statement(bn.need, role, postgres=postgres)
                 got = set() if stmt is None else {str(i) for i in session.scalars(stmt)}
                 if bn.later:  # the stored earliest free time says nothing about later: a superset
                     assert got >= set(_ids(oracle, role)), (role, bn.need)

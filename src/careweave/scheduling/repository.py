@@ -520,16 +520,22 @@ def slot_inputs(
         else:
             viewer_tz = txt or None
     blocks.sort(key=_by_time)
-    sched = rules.Schedule(
+    return SlotInputs(_schedule_from(row, windows_, exceptions_), blocks, viewer_tz)
+
+
+def _schedule_from(
+    row: ProviderSchedule, windows_: list[rules.Window], exceptions_: list[rules.DateException]
+) -> rules.Schedule:
+    """The pure rules' schedule from its row and the windows and exceptions a UNION ALL returned, put in
+    :func:`schedule`'s order (weekday, then start; date, then start) whatever the engine returned."""
+    return rules.Schedule(
         timezone=row.timezone,
-        # In :func:`schedule`'s order (weekday, then start; date, then start), whatever the engine returned.
         windows=tuple(sorted(windows_, key=_window_order)),
         exceptions=tuple(sorted(exceptions_, key=_exception_order)),
         buffer_minutes=row.buffer_minutes,
         min_notice_minutes=row.min_notice_minutes,
         horizon_days=row.horizon_days,
     )
-    return SlotInputs(sched, blocks, viewer_tz)
 
 
 @functools.cache
@@ -552,18 +558,10 @@ def _slot_inputs_statement() -> Any:
             _tag("A"), no_int.label("i1"), no_day.label("day"), no_time.label("t1"), no_time.label("t2"),
             no_flag.label("flag"), no_text.label("txt"), A.start_at.label("at1"), A.block_end_at.label("at2"),
         ).where(A.provider_id == provider, A.status.in_(LIVE), A.start_at < busy_to, A.block_end_at > busy_from),
-        select(
-            _tag("H"), VisitType.duration_minutes, no_day, no_time, no_time, no_flag, no_text, H.start_at, no_at,
-        )
-        .join(VisitType, VisitType.code == H.visit_type)
-        .join(WaitlistEntry, WaitlistEntry.id == H.entry_id)
-        .where(
-            H.provider_id == provider,
-            H.status == "open",
-            H.expires_at > now,
-            H.start_at < busy_to,
-            or_(but.is_(None), WaitlistEntry.patient_id != but),
-        ),
+        _holds(
+            provider, busy_to, now=now, but=None,
+            columns=(_tag("H"), VisitType.duration_minutes, no_day, no_time, no_time, no_flag, no_text, H.start_at, no_at),
+        ).where(or_(but.is_(None), WaitlistEntry.patient_id != but)),  # one statement whether or not ``but`` is set
         select(
             _tag("W"), W.weekday, no_day, W.start_time, W.end_time, no_flag, sql_cast(W.visit_types, Text),
             no_at, no_at,  # visit types as text, parsed once per distinct value
@@ -715,15 +713,7 @@ def booking_facts(
             seen = True
         else:
             own_offer = uuid.UUID(str(txt))
-    schedule_ = rules.Schedule(
-        timezone=row.timezone,
-        windows=tuple(sorted(windows_, key=_window_order)),
-        exceptions=tuple(sorted(exceptions_, key=_exception_order)),
-        buffer_minutes=row.buffer_minutes,
-        min_notice_minutes=row.min_notice_minutes,
-        horizon_days=row.horizon_days,
-    )
-    return BookingFacts(schedule_, seen, held, own_offer)
+    return BookingFacts(_schedule_from(row, windows_, exceptions_), seen, held, own_offer)
 
 
 def open_holds(

@@ -13,7 +13,7 @@ import pytest
 from benchmarks import floor
 from benchmarks.generate import DEFAULT_SEED, NOW, TABLES, DirectoryGenerator
 from benchmarks.matching import legacy_facts, legacy_run_match, make_needs
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from careweave.directory import documents, matching, rules
@@ -172,6 +172,40 @@ def test_the_walk_finds_the_ranked_first_page(
             for role in rules.roles_for_pathway(bn.need.pathway):
                 assert _ids(result, role) == _ids(oracle, role)[: matching.MATCH_LIMIT], (role, bn.need)
     assert walked and declined
+
+
+@pytest.mark.parametrize("directory", ["stored"], indirect=True)
+def test_a_both_need_reads_the_walk_edges_once(
+    directory: None, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's edges depend on the state and the network keys only: a "both" need reads them once, not once
+    per role (repository.walk_top_candidates' ``edges_seen``), and still gets the rules' ranking."""
+    monkeypatch.setattr(repo, "WALK_CAP", 10)  # every synthetic state "large": the walk is tried
+    edges: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT match_documents.rank_key") and "OFFSET" in statement:
+            edges.append(statement)
+
+    checked = 0
+    for bn in make_needs(60):
+        if bn.need.pathway != "both":
+            continue
+        with sessions() as session:
+            engine = session.get_bind()
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                edges.clear()
+                result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            keys = (bn.need.plan_id is not None) + bn.need.self_pay or 1
+            assert len(edges) == keys, bn.need
+            oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
+            for role in ("therapist", "prescriber"):
+                assert _ids(result, role) == _ids(oracle, role)[: matching.MATCH_LIMIT], (role, bn.need)
+        checked += 1
+    assert checked >= 5
 
 
 def _assert_counts_are_the_rules(sessions: sessionmaker[Session]) -> None:

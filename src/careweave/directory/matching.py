@@ -216,7 +216,10 @@ def run_match(
     roles = rules.roles_for_pathway(need.pathway)
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
-    first = {role: _first_page(session, queries[role], page) for role in roles}
+    edges_seen: dict[
+        Any, list[Any]
+    ] = {}  # the walk's edges, the same for both roles (repo.walk_top_candidates)
+    first = {role: _first_page(session, queries[role], page, edges_seen) for role in roles}
     extra = [uuid.UUID(i) for i in continuity.extra] if continuity else []
     _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity, stored)
     for role in roles:
@@ -321,14 +324,14 @@ class _Pages:
 
 
 def _first_page(
-    session: Session, query: repo.CandidateQuery, page: int
+    session: Session, query: repo.CandidateQuery, page: int, edges_seen: dict[Any, list[Any]] | None = None
 ) -> tuple[list[repo.Candidate], _Pages]:
     """SQL's first ``page`` candidates, and the rest to come: by a walk in name order when they all have the
     best score (repository.walk_top_candidates: a large state is not ranked whole), else by ranking the state
     (PREFETCH pages at once)."""
     if not query.credentials:
         return [], _Pages([], 0, True)
-    walked = repo.walk_top_candidates(session, query, limit=page)
+    walked = repo.walk_top_candidates(session, query, limit=page, edges_seen=edges_seen)
     if walked is not None:
         return walked, _Pages([], page, False)  # as ranking's first page: the next starts at row ``page``
     pages = _Pages([], 0, False)

@@ -307,7 +307,9 @@ def match_candidates(session: Session, q: CandidateQuery, *, limit: int, offset:
 WALK_CAP = 1500
 
 
-def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> list[Candidate] | None:
+def walk_top_candidates(
+    session: Session, q: CandidateQuery, *, limit: int, edges_seen: dict[Any, list[Any]] | None = None
+) -> list[Candidate] | None:
     """The first ``limit`` of :func:`match_candidates` (offset 0) when they all have the best score SQL can
     give for the need, found without ranking the whole state; None when that cannot be shown cheaply.
 
@@ -320,10 +322,19 @@ def walk_top_candidates(session: Session, q: CandidateQuery, *, limit: int) -> l
     ranking reads every licence in the state (thousands in a large one). The walk reads at most WALK_CAP
     rows per source; if that is not enough to find ``limit`` providers (few have the best score), the answer
     is None and the caller ranks the whole state. A state with fewer rows than that is ranked whole anyway.
+
+    ``edges_seen``: a match's memo of the edges it has read. An edge depends only on the state and the network
+    keys, not on the role, so a "both" need's second role reuses the first's (one or two statements fewer).
     """
-    stmts = _statements(_shape(session, q))
+    shape = _shape(session, q)
+    stmts = _statements(shape)
     params = _params(q) | {"edge_offset": WALK_CAP - 1, "limit": limit + 5}  # a few more: duplicates
-    edges = [session.scalar(edge, params) for edge in stmts.edges]
+    key = (q.state, shape.plan, shape.self_pay, q.plan_id)  # what the edge statements read (_networks)
+    edges = edges_seen.get(key) if edges_seen is not None else None
+    if edges is None:
+        edges = [session.scalar(edge, params) for edge in stmts.edges]
+        if edges_seen is not None:
+            edges_seen[key] = edges
     if all(edge is None for edge in edges):
         return None  # a small state: ranking it whole costs no more than a walk
     rows: list[tuple[uuid.UUID, str, int | None, int | None]] = []

@@ -208,6 +208,44 @@ def test_a_both_need_reads_the_walk_edges_once(
     assert checked >= 5
 
 
+@pytest.mark.parametrize("directory", ["stale"], indirect=True)  # every stored time stale: arithmetic for all
+def test_a_both_need_reads_free_time_inputs_once_for_both_roles(
+    directory: None, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matching._prefetch: when both roles' first pages need the slot arithmetic, its inputs come in one round
+    trip, not one per role — with the same answer as without it."""
+    inputs: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT 'A' AS kind, appointments.provider_id AS pid"):
+            inputs.append(statement)
+
+    def run(bn) -> tuple[int, list[tuple[str, str, object]]]:  # type: ignore[no-untyped-def]
+        with sessions() as session:
+            engine = session.get_bind()
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                inputs.clear()
+                result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+        answer = [(r.role, r.provider_id, r.next_available) for r in result.therapists + result.prescribers]
+        return len(inputs), answer
+
+    with_prefetch = without = 0
+    for bn in make_needs(60):
+        if bn.need.pathway != "both":
+            continue
+        n1, answer = run(bn)
+        with monkeypatch.context() as m:
+            m.setattr(matching, "_prefetch", lambda *args, **kwargs: None)
+            n2, expected = run(bn)
+        assert answer == expected, bn.need
+        assert n1 <= n2, bn.need
+        with_prefetch, without = with_prefetch + n1, without + n2
+    assert with_prefetch < without
+
+
 def _assert_counts_are_the_rules(sessions: sessionmaker[Session]) -> None:
     """matching._directory_counts equals the rules' counts over every provider (legacy_run_match), for every
     role of the needs from NOW (their stored free times are exact)."""

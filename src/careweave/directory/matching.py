@@ -222,9 +222,21 @@ def run_match(
     first = {role: _first_page(session, queries[role], page, edges_seen) for role in roles}
     extra = [uuid.UUID(i) for i in continuity.extra] if continuity else []
     _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity, stored)
+    prefetched = _prefetch(session, need, first, facts, stored, rs, now) if len(roles) == 2 else None
     for role in roles:
         search = _Search(
-            session, need, role, queries[role], page, rs, now, facts, checked[role], stored, continuity
+            session,
+            need,
+            role,
+            queries[role],
+            page,
+            rs,
+            now,
+            facts,
+            checked[role],
+            stored,
+            continuity,
+            prefetched,
         )
         lists[role] = tuple(_top(search, *first[role], limit))
         summary[role] = MappingProxyType({})
@@ -378,6 +390,7 @@ class _Search:
     checked: dict[str, rules.ProviderFacts]
     stored: dict[str, Any]
     continuity: _Continuity | None = None
+    prefetched: _Prefetched | None = None  # both roles' slot-arithmetic inputs, read at once (_prefetch)
 
 
 # Candidates per role whose free time may be looked up only because earlier availability could still lift
@@ -415,6 +428,7 @@ def _top(search: _Search, candidates: list[repo.Candidate], pages: _Pages, limit
                 s.now,
                 maybe_fresh=stored,
                 stored=s.stored,
+                prefetched=s.prefetched,
             )
         )
         seen += page_ids
@@ -453,29 +467,22 @@ def _may_outrank(
     )
 
 
-def _with_availability(
+def _lookups(
     session: Session,
     facts: Iterable[rules.ProviderFacts],
     need: rules.Need,
     role: rules.Role,
     rs: rules.RuleSet,
     now: datetime,
-    *,
-    trust_stored: bool = True,
-    maybe_fresh: set[str] | None = None,
-    stored: Mapping[str, Any] | None = None,
-) -> dict[str, rules.ProviderFacts]:
-    """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
-    in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
-    queries for all of them (scheduling.service.openings). ``maybe_fresh``: the only ids whose stored time may
-    be exact for the need (None: any). ``stored``: provider rows with their stored times (_facts), read instead
-    of querying them again."""
-    from careweave.scheduling import service as scheduling  # it imports this module
-
-    out = {f.id: f for f in facts}
-    wanted = [uuid.UUID(f.id) for f in out.values() if not rules.exclusions(f, need, role, rules=rs)]
+    trust_stored: bool,
+    maybe_fresh: set[str] | None,
+    stored: Mapping[str, Any] | None,
+) -> tuple[dict[uuid.UUID, datetime], list[uuid.UUID]]:
+    """For the providers of ``facts`` passing every other hard filter: (the stored times exact for the need,
+    the ids that need the slot arithmetic). See _with_availability."""
+    wanted = [uuid.UUID(f.id) for f in facts if not rules.exclusions(f, need, role, rules=rs)]
     if not wanted:
-        return out
+        return {}, []
     # Stored times still exact need no slot arithmetic (scheduling.earliest.fresh_openings); the rest do.
     asked = wanted if maybe_fresh is None else [pid for pid in wanted if str(pid) in maybe_fresh]
     visit = FIRST_VISIT[role]
@@ -487,14 +494,80 @@ def _with_availability(
         fresh = {pid: at for pid, at in exact if at is not None}
     elif trust_stored and asked:
         fresh = earliest.fresh_openings(session, asked, visit, now=now, on_date=need.on_date)
+    return fresh, [pid for pid in wanted if pid not in fresh]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prefetched:
+    """The slot arithmetic's inputs (scheduling.service.opening_inputs) read once for both roles' first pages."""
+
+    ids: frozenset[uuid.UUID]
+    inputs: Any  # scheduling.repository.OpeningInputs
+
+    def covers(self, ids: Iterable[uuid.UUID]) -> bool:
+        return self.ids.issuperset(ids)
+
+
+def _prefetch(
+    session: Session,
+    need: rules.Need,
+    first: Mapping[rules.Role, tuple[list[repo.Candidate], Any]],
+    facts: Mapping[str, rules.ProviderFacts],
+    stored: Mapping[str, Any],
+    rs: rules.RuleSet,
+    now: datetime,
+) -> _Prefetched | None:
+    """For a "both" need whose two first pages both need the slot arithmetic (mostly a later date's need): its
+    inputs for both pages in one round trip instead of one per role (docs/benchmarks.md, session 11). None when
+    at most one role needs it."""
+    from careweave.scheduling import service as scheduling  # it imports this module
+
+    on_day = earliest.day_number(need.on_date)
+    rests = []
+    for role, (candidates, _pages) in first.items():
+        # As _top asks: a stored time before the need's day says nothing exact about it.
+        maybe_fresh = {str(c.id) for c in candidates if c.stored_day is not None and c.stored_day >= on_day}
+        page = [facts[str(c.id)] for c in candidates if str(c.id) in facts]
+        rests.append(_lookups(session, page, need, role, rs, now, True, maybe_fresh, stored)[1])
+    if len(rests) < 2 or not all(rests):
+        return None
+    ids = list(dict.fromkeys(pid for rest in rests for pid in rest))
+    codes = {FIRST_VISIT[role] for role in first}
+    inputs = scheduling.opening_inputs(session, ids, codes, now=now, from_day=need.on_date)
+    return _Prefetched(frozenset(ids), inputs)
+
+
+def _with_availability(
+    session: Session,
+    facts: Iterable[rules.ProviderFacts],
+    need: rules.Need,
+    role: rules.Role,
+    rs: rules.RuleSet,
+    now: datetime,
+    *,
+    trust_stored: bool = True,
+    maybe_fresh: set[str] | None = None,
+    stored: Mapping[str, Any] | None = None,
+    prefetched: _Prefetched | None = None,
+) -> dict[str, rules.ProviderFacts]:
+    """``facts`` by id, with ``next_available`` for the role's first visit and ``schedule_published`` filled
+    in for those passing every other hard filter (the rest refused anyway: not looked up). One batch of
+    queries for all of them (scheduling.service.openings). ``maybe_fresh``: the only ids whose stored time may
+    be exact for the need (None: any). ``stored``: provider rows with their stored times (_facts), read instead
+    of querying them again. ``prefetched``: the slot arithmetic's inputs read ahead for both roles (_prefetch)."""
+    from careweave.scheduling import service as scheduling  # it imports this module
+
+    out = {f.id: f for f in facts}
+    fresh, rest = _lookups(session, out.values(), need, role, rs, now, trust_stored, maybe_fresh, stored)
     found = {pid: scheduling.Opening(True, start) for pid, start in fresh.items()}
-    if rest := [pid for pid in wanted if pid not in fresh]:
+    if rest:
         found |= scheduling.openings(
             session,
             rest,
             visit_type_for=dict.fromkeys(rest, FIRST_VISIT[role]),
             now=now,
             from_day=need.on_date,
+            inputs=prefetched.inputs if prefetched and prefetched.covers(rest) else None,
         )
     for pid, opening in found.items():
         key = str(pid)

@@ -420,6 +420,24 @@ PAST_END = timedelta(days=1)
 OPENINGS_CHUNK = 2000
 
 
+def _search_span(now: datetime, from_day: date | None) -> tuple[datetime, datetime]:
+    """(lo, near): no search of :func:`openings` starts before ``lo`` (each starts at now + notice, or at
+    from_day's start if later); the busy time read in its one round trip ends NEAR_DAYS after it."""
+    lo = now
+    if from_day is not None:
+        lo = max(lo, datetime.combine(from_day, time(0), tzinfo=UTC) - _EARLIEST_OFFSET)
+    return lo, lo + timedelta(days=NEAR_DAYS)
+
+
+def opening_inputs(
+    session: Session, provider_ids: list[uuid.UUID], codes: set[str], *, now: datetime, from_day: date | None
+) -> repo.OpeningInputs:
+    """What :func:`openings` reads for ``provider_ids`` and the visit types ``codes`` (one round trip), for a
+    caller that will ask it several times with the same ``now`` and ``from_day`` (matching's two roles)."""
+    lo, near = _search_span(now, from_day)
+    return repo.opening_inputs(session, provider_ids, codes, busy_from=lo, busy_to=near + PAST_END, now=now)
+
+
 def openings(
     session: Session,
     provider_ids: list[uuid.UUID],
@@ -427,15 +445,19 @@ def openings(
     visit_type_for: dict[uuid.UUID, str],
     now: datetime,
     from_day: date | None = None,
+    inputs: repo.OpeningInputs | None = None,
 ) -> dict[uuid.UUID, Opening]:
     """The earliest free start per provider from ``now`` + their minimum notice (or from the start of
     ``from_day`` in their schedule's zone, when later) to the end of their booking horizon, for the visit type
     ``visit_type_for`` names (for match results). Every provider's schedule, the visit types and busy time over
     the first NEAR_DAYS come in one round trip whatever the count (repo.opening_inputs); only the slot
     arithmetic is per provider, and only providers with nothing free in that span and busy time after it need a
-    second round trip. A visit type the provider's offers do not cover is not checked here."""
+    second round trip. A visit type the provider's offers do not cover is not checked here.
+
+    ``inputs``: what :func:`opening_inputs` read, with the same ``now`` and ``from_day``, for these providers (and
+    maybe others) and their visit types: not read again."""
     ids = list(dict.fromkeys(provider_ids))
-    if len(ids) > OPENINGS_CHUNK:
+    if len(ids) > OPENINGS_CHUNK and inputs is None:
         out: dict[uuid.UUID, Opening] = {}
         for i in range(0, len(ids), OPENINGS_CHUNK):
             chunk = ids[i : i + OPENINGS_CHUNK]
@@ -443,16 +465,16 @@ def openings(
         return out
     if not ids:
         return {}
-    lo = now  # no search starts before it: each starts at now + notice, or at from_day's start if later
-    if from_day is not None:
-        lo = max(lo, datetime.combine(from_day, time(0), tzinfo=UTC) - _EARLIEST_OFFSET)
-    near = lo + timedelta(days=NEAR_DAYS)
-    got = repo.opening_inputs(
-        session, ids, {visit_type_for[pid] for pid in ids}, busy_from=lo, busy_to=near + PAST_END, now=now
+    _lo, near = _search_span(now, from_day)
+    got = inputs or opening_inputs(
+        session, ids, {visit_type_for[pid] for pid in ids}, now=now, from_day=from_day
     )
     out = {pid: Opening(pid in got.schedules, None) for pid in ids}
     rest: dict[uuid.UUID, tuple[datetime, datetime]] = {}
-    for pid, sched in got.schedules.items():
+    for pid in ids:  # ``inputs`` may hold more providers than asked about
+        sched = got.schedules.get(pid)
+        if sched is None:
+            continue
         code = visit_type_for[pid]
         minutes = got.durations.get(code)
         if minutes is None:

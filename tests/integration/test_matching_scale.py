@@ -174,6 +174,24 @@ def test_the_walk_finds_the_ranked_first_page(
     assert walked and declined
 
 
+def _match_counting(session: Session, bn, starts: str, contains: str = "") -> tuple[rules.MatchResult, int]:  # type: ignore[no-untyped-def]
+    """run_match for ``bn``, and how many statements it sent that start with ``starts`` (and contain
+    ``contains``)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith(starts) and contains in statement:
+            seen.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return result, len(seen)
+
+
 @pytest.mark.parametrize("directory", ["stored"], indirect=True)
 def test_a_both_need_reads_the_walk_edges_once(
     directory: None, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
@@ -181,26 +199,14 @@ def test_a_both_need_reads_the_walk_edges_once(
     """The walk's edges depend on the state and the network keys only: a "both" need reads them once, not once
     per role (repository.walk_top_candidates' ``edges_seen``), and still gets the rules' ranking."""
     monkeypatch.setattr(repo, "WALK_CAP", 10)  # every synthetic state "large": the walk is tried
-    edges: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().startswith("SELECT match_documents.rank_key") and "OFFSET" in statement:
-            edges.append(statement)
-
     checked = 0
     for bn in make_needs(60):
         if bn.need.pathway != "both":
             continue
         with sessions() as session:
-            engine = session.get_bind()
-            event.listen(engine, "before_cursor_execute", count)
-            try:
-                edges.clear()
-                result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
-            finally:
-                event.remove(engine, "before_cursor_execute", count)
+            result, edges = _match_counting(session, bn, "SELECT match_documents.rank_key", "OFFSET")
             keys = (bn.need.plan_id is not None) + bn.need.self_pay or 1
-            assert len(edges) == keys, bn.need
+            assert edges == keys, bn.need
             oracle = legacy_run_match(session, bn.need, plan_name=bn.plan_name)
             for role in ("therapist", "prescriber"):
                 assert _ids(result, role) == _ids(oracle, role)[: matching.MATCH_LIMIT], (role, bn.need)
@@ -214,23 +220,14 @@ def test_a_both_need_reads_free_time_inputs_once_for_both_roles(
 ) -> None:
     """matching._prefetch: when both roles' first pages need the slot arithmetic, its inputs come in one round
     trip, not one per role — with the same answer as without it."""
-    inputs: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().startswith("SELECT 'A' AS kind, appointments.provider_id AS pid"):
-            inputs.append(statement)
 
     def run(bn) -> tuple[int, list[tuple[str, str, object]]]:  # type: ignore[no-untyped-def]
         with sessions() as session:
-            engine = session.get_bind()
-            event.listen(engine, "before_cursor_execute", count)
-            try:
-                inputs.clear()
-                result = matching.run_match(session, bn.need, plan_name=bn.plan_name, now=NOW)
-            finally:
-                event.remove(engine, "before_cursor_execute", count)
+            result, inputs = _match_counting(
+                session, bn, "SELECT 'A' AS kind, appointments.provider_id AS pid"
+            )
         answer = [(r.role, r.provider_id, r.next_available) for r in result.therapists + result.prescribers]
-        return len(inputs), answer
+        return inputs, answer
 
     with_prefetch = without = 0
     for bn in make_needs(60):

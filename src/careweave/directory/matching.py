@@ -216,9 +216,8 @@ def run_match(
     roles = rules.roles_for_pathway(need.pathway)
     queries = {role: _candidate_query(need, role, rs) for role in roles}
     page = limit + max(5, limit // 4)  # a little slack for the few the rules refuse
-    edges_seen: dict[
-        Any, list[Any]
-    ] = {}  # the walk's edges, the same for both roles (repo.walk_top_candidates)
+    # The walk's edges are the same for both roles (repo.walk_top_candidates): read once.
+    edges_seen: dict[Any, list[Any]] = {}
     first = {role: _first_page(session, queries[role], page, edges_seen) for role in roles}
     extra = [uuid.UUID(i) for i in continuity.extra] if continuity else []
     _load(session, [c.id for cs, _ in first.values() for c in cs] + extra, need, facts, continuity, stored)

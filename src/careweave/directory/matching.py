@@ -526,6 +526,10 @@ def _prefetch(
     for role, (candidates, _pages) in first.items():
         # As _top asks: a stored time before the need's day says nothing exact about it.
         maybe_fresh = {str(c.id) for c in candidates if c.stored_day is not None and c.stored_day >= on_day}
+        if len(maybe_fresh) == len({c.id for c in candidates}):
+            # Every stored time may be exact (a need from today, mostly): _top's own lookup is cheap and rarely
+            # reads anything, so the filters are not run here a first time for nothing.
+            return None
         page = [facts[str(c.id)] for c in candidates if str(c.id) in facts]
         rests.append(_lookups(session, page, need, role, rs, now, True, maybe_fresh, stored)[1])
     if len(rests) < 2 or not all(rests):

@@ -465,7 +465,7 @@ def openings(
         return out
     if not ids:
         return {}
-    _lo, near = _search_span(now, from_day)
+    near = _search_span(now, from_day)[1]
     got = inputs or opening_inputs(
         session, ids, {visit_type_for[pid] for pid in ids}, now=now, from_day=from_day
     )

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     safety_business_day_end_hour: int = Field(default=17, ge=0, le=23)
     worker_poll_seconds: float = Field(default=15.0, gt=0)
 
+    # working together (issue #6): a sent referral nobody accepted within this many days shows as overdue
+    referral_overdue_days: int = Field(default=7, ge=1, le=365)
+
     # scheduling (issue #5)
     reminder_offsets_minutes: list[int] = Field(default=[1440, 60])  # 24 h and 1 h before
     reminder_channels: list[Literal["email", "sms"]] = Field(default=["email", "sms"])

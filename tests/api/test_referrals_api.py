@@ -5,6 +5,7 @@ content."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from careweave.careteam import referrals
 from careweave.careteam.models import CareTeamMember
 from careweave.consent import service as consent
 from careweave.consent.models import ConsentRequest
-from careweave.core.clock import SystemClock
+from careweave.core.clock import FixedClock, SystemClock
 from careweave.identity.models import User
 from careweave.jobs import queue
 from careweave.jobs.queue import WorkerContext
@@ -138,6 +139,35 @@ def test_therapist_to_psychiatrist_full_lifecycle(client, world, session, settin
     for mail in notices.values():
         text = (mail.subject + mail.body).lower()
         assert "mood" not in text and "ssri" not in text and "medication" not in text and "ana" not in text
+
+
+def test_the_overdue_window_is_a_setting(client, world, session):
+    """CAREWEAVE_REFERRAL_OVERDUE_DAYS: the API's lists, detail and ?overdue=true read the app's setting."""
+    now = SystemClock().now()
+    r = referrals.create(
+        session,
+        world["actors"]["therapist"],
+        referrals.ReferralIn(
+            patient_id=world["patient_id"],
+            kind="medication_evaluation",
+            reason="Needs an evaluation",
+            to_provider_id=world["providers"]["psych"].id,
+            send=True,
+        ),
+        clock=FixedClock(now - timedelta(days=3)),
+    )
+    session.commit()
+    h = world["h"]["therapist"]
+
+    def overdue() -> tuple[list[str], bool, bool]:
+        listed = client.get("/api/v1/referrals", params={"overdue": "true"}, headers=h).json()
+        sent = client.get("/api/v1/referrals", params={"role": "sent"}, headers=h).json()
+        detail = client.get(f"/api/v1/referrals/{r.id}", headers=h).json()
+        return [x["id"] for x in listed], sent[0]["overdue"], detail["overdue"]
+
+    assert overdue() == ([], False, False)  # 7 days by default
+    client.app.state.settings = client.app.state.settings.model_copy(update={"referral_overdue_days": 2})
+    assert overdue() == ([str(r.id)], True, True)
 
 
 def test_psychiatrist_to_therapy_open_referral_first_acceptor_takes_it(client, world, session):

@@ -56,6 +56,21 @@ def test_overdue_shows_sent_referrals_nobody_accepted_in_time(session, world):
     assert referrals.overdue_for(session, world["actors"]["patient"], SystemClock()) == []
 
 
+def test_the_overdue_window_is_the_callers(session, world):
+    """The window is the setting ``referral_overdue_days``, which routes pass: a three-day-old referral is
+    overdue under a two-day window and not under the default."""
+    now = SystemClock().now()
+    three_days = _refer(session, world, FixedClock(now - timedelta(days=3)))
+    therapist = world["actors"]["therapist"]
+    assert referrals.overdue_for(session, therapist, SystemClock()) == []
+    short = referrals.overdue_for(session, therapist, SystemClock(), overdue_days=2)
+    assert [v.referral.id for v in short] == [three_days.id] and short[0].overdue
+    sent = referrals.list_referrals(session, therapist, role="sent", clock=SystemClock(), overdue_days=2)
+    assert [v.overdue for v in sent] == [True]
+    assert referrals.get(session, therapist, three_days.id, clock=SystemClock(), overdue_days=2).view.overdue
+    assert not referrals.get(session, therapist, three_days.id, clock=SystemClock()).view.overdue
+
+
 def test_booking_marks_accepted_referrals_scheduled_with_history_and_audit(session, world):
     clock = SystemClock()
     r = _refer(session, world, clock)

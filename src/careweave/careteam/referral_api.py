@@ -21,7 +21,7 @@ from careweave.careteam.referral_schemas import (
     SharedSectionRead,
 )
 from careweave.core.actor import Actor
-from careweave.deps import ClockDep, CurrentActor, DbSession
+from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 NOT_FOUND = {404: {"description": "No such referral (or not yours to see)"}}
@@ -71,9 +71,22 @@ def _read(view: service.ReferralView) -> dict[str, object]:
 
 
 def _detail(
-    session: Session, actor: Actor, referral_id: uuid.UUID, clock: ClockDep, *, viewed: bool = False
+    session: Session,
+    actor: Actor,
+    referral_id: uuid.UUID,
+    clock: ClockDep,
+    settings: SettingsDep,
+    *,
+    viewed: bool = False,
 ) -> ReferralDetailRead:
-    d = service.get(session, actor, referral_id, clock=clock, record_view=viewed)
+    d = service.get(
+        session,
+        actor,
+        referral_id,
+        clock=clock,
+        record_view=viewed,
+        overdue_days=settings.referral_overdue_days,
+    )
     return ReferralDetailRead(
         **_read(d.view),  # type: ignore[arg-type]
         events=[
@@ -113,7 +126,12 @@ def _detail(
     summary="Refer a patient (a draft, or sent at once with send: true)",
 )
 def create_referral(
-    body: ReferralCreate, actor: CurrentActor, session: DbSession, clock: ClockDep, response: Response
+    body: ReferralCreate,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> ReferralDetailRead:
     referral = service.create(
         session,
@@ -132,7 +150,7 @@ def create_referral(
         clock=clock,
     )
     response.headers["Location"] = f"/api/v1/referrals/{referral.id}"
-    return _detail(session, actor, referral.id, clock)
+    return _detail(session, actor, referral.id, clock, settings)
 
 
 @router.get("", response_model=list[ReferralRead], summary="Referrals I sent or received (a patient: mine)")
@@ -140,16 +158,23 @@ def list_referrals(
     actor: CurrentActor,
     session: DbSession,
     clock: ClockDep,
+    settings: SettingsDep,
     role: Literal["sent", "received"] = "received",
     patient_id: uuid.UUID | None = None,
     overdue: bool = False,
     limit: int = Query(default=200, ge=1, le=500),
 ) -> list[ReferralRead]:
     if overdue:
-        views = service.overdue_for(session, actor, clock)
+        views = service.overdue_for(session, actor, clock, overdue_days=settings.referral_overdue_days)
     else:
         views = service.list_referrals(
-            session, actor, role=role, clock=clock, patient_id=patient_id, limit=limit
+            session,
+            actor,
+            role=role,
+            clock=clock,
+            patient_id=patient_id,
+            limit=limit,
+            overdue_days=settings.referral_overdue_days,
         )
     return [ReferralRead(**_read(v)) for v in views]  # type: ignore[arg-type]
 
@@ -161,9 +186,9 @@ def list_referrals(
     summary="One referral with its history (the receiver: the patient's record as consent allows)",
 )
 def get_referral(
-    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
+    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep, settings: SettingsDep
 ) -> ReferralDetailRead:
-    return _detail(session, actor, referral_id, clock, viewed=True)
+    return _detail(session, actor, referral_id, clock, settings, viewed=True)
 
 
 @router.post(
@@ -173,10 +198,10 @@ def get_referral(
     summary="Send a draft (the referrer); asks the patient for data the receiver needs",
 )
 def send_referral(
-    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
+    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep, settings: SettingsDep
 ) -> ReferralDetailRead:
     service.send(session, actor, referral_id, clock=clock)
-    return _detail(session, actor, referral_id, clock)
+    return _detail(session, actor, referral_id, clock, settings)
 
 
 @router.post(
@@ -186,10 +211,10 @@ def send_referral(
     summary="Accept (the receiver, or the first matching clinician of an open referral): joins the care team",
 )
 def accept_referral(
-    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
+    referral_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep, settings: SettingsDep
 ) -> ReferralDetailRead:
     service.accept(session, actor, referral_id, clock=clock)
-    return _detail(session, actor, referral_id, clock)
+    return _detail(session, actor, referral_id, clock, settings)
 
 
 @router.post(
@@ -199,10 +224,15 @@ def accept_referral(
     summary="Decline with a reason (the named receiver)",
 )
 def decline_referral(
-    referral_id: uuid.UUID, body: DeclineRequest, actor: CurrentActor, session: DbSession, clock: ClockDep
+    referral_id: uuid.UUID,
+    body: DeclineRequest,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> ReferralDetailRead:
     service.decline(session, actor, referral_id, reason=body.reason, clock=clock)
-    return _detail(session, actor, referral_id, clock)
+    return _detail(session, actor, referral_id, clock, settings)
 
 
 @router.post(
@@ -216,10 +246,11 @@ def cancel_referral(
     actor: CurrentActor,
     session: DbSession,
     clock: ClockDep,
+    settings: SettingsDep,
     body: CancelRequest | None = None,
 ) -> ReferralDetailRead:
     service.cancel(session, actor, referral_id, reason=body.reason if body else None, clock=clock)
-    return _detail(session, actor, referral_id, clock)
+    return _detail(session, actor, referral_id, clock, settings)
 
 
 @router.post(
@@ -229,7 +260,12 @@ def cancel_referral(
     summary="Complete with an outcome (the receiver)",
 )
 def complete_referral(
-    referral_id: uuid.UUID, body: CompleteRequest, actor: CurrentActor, session: DbSession, clock: ClockDep
+    referral_id: uuid.UUID,
+    body: CompleteRequest,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> ReferralDetailRead:
     service.complete(session, actor, referral_id, outcome=body.outcome, clock=clock)
-    return _detail(session, actor, referral_id, clock)
+    return _detail(session, actor, referral_id, clock, settings)

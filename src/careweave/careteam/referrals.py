@@ -44,10 +44,11 @@ from careweave.jobs import queue
 from careweave.notify.mail import Mail
 from careweave.patients import service as patients
 from careweave.patients.models import Patient
+from careweave.settings import Settings
 
-# A sent referral nobody accepted within this many days shows as overdue in the referrer's home.
-# TODO(lead): make this a setting (e.g. CAREWEAVE_REFERRAL_OVERDUE_DAYS); kept a constant to stay out of settings.py.
-REFERRAL_OVERDUE_DAYS = 7
+# A sent referral nobody accepted within this many days shows as overdue in the referrer's home: the setting
+# ``referral_overdue_days`` (CAREWEAVE_REFERRAL_OVERDUE_DAYS), which routes pass; this is its default.
+REFERRAL_OVERDUE_DAYS: int = Settings.model_fields["referral_overdue_days"].default
 
 NOTICE_KIND = "referral.notice"
 # The history line of a referral sent to "any matching clinician" (also how a late acceptor is told it was taken).
@@ -489,12 +490,19 @@ def mark_scheduled(
 
 
 def get(
-    session: Session, actor: Actor, referral_id: uuid.UUID, *, clock: Clock, record_view: bool = True
+    session: Session,
+    actor: Actor,
+    referral_id: uuid.UUID,
+    *,
+    clock: Clock,
+    record_view: bool = True,
+    overdue_days: int = REFERRAL_OVERDUE_DAYS,
 ) -> ReferralDetail:
     """One referral with its history; for the receiver, the patient's record as far as consent allows.
-    ``record_view=False``: the answer to a move the caller just made (audited as that move)."""
+    ``record_view=False``: the answer to a move the caller just made (audited as that move). ``overdue_days``:
+    the setting ``referral_overdue_days``."""
     referral, ref, parties = _load(session, actor, referral_id)
-    view = _views(session, actor, [referral], clock=clock)[0]
+    view = _views(session, actor, [referral], clock=clock, overdue_days=overdue_days)[0]
     events = list(
         session.scalars(
             select(ReferralEvent).where(ReferralEvent.referral_id == referral.id).order_by(ReferralEvent.at)
@@ -529,9 +537,11 @@ def list_referrals(
     clock: Clock,
     patient_id: uuid.UUID | None = None,
     limit: int = 200,
+    overdue_days: int = REFERRAL_OVERDUE_DAYS,
 ) -> list[ReferralView]:
     """A patient: their referrals (once sent). A clinician: those they sent (``role="sent"``) or received or may
-    take while open (``role="received"``, the default). Newest first."""
+    take while open (``role="received"``, the default). Newest first. ``overdue_days``: the setting
+    ``referral_overdue_days``."""
     stmt = select(Referral).order_by(Referral.created_at.desc()).limit(max(1, min(limit, 500)))
     if actor.role is Role.PATIENT:
         if actor.patient_id is None:
@@ -556,14 +566,17 @@ def list_referrals(
             entity_type="referral",
             details={"referrals": len(rows), "role": role or "received"},
         )
-    return _views(session, actor, rows, clock=clock)
+    return _views(session, actor, rows, clock=clock, overdue_days=overdue_days)
 
 
-def overdue_for(session: Session, actor: Actor, clock: Clock) -> list[ReferralView]:
-    """Referrals ``actor`` sent that nobody accepted within REFERRAL_OVERDUE_DAYS (for the referrer's home)."""
+def overdue_for(
+    session: Session, actor: Actor, clock: Clock, *, overdue_days: int = REFERRAL_OVERDUE_DAYS
+) -> list[ReferralView]:
+    """Referrals ``actor`` sent that nobody accepted within ``overdue_days`` (the setting
+    ``referral_overdue_days``), for the referrer's home."""
     if actor.user_id is None or actor.role not in CLINICAL_ROLES:
         return []
-    cutoff = clock.now() - timedelta(days=REFERRAL_OVERDUE_DAYS)
+    cutoff = clock.now() - timedelta(days=overdue_days)
     rows = list(
         session.scalars(
             select(Referral)
@@ -576,7 +589,7 @@ def overdue_for(session: Session, actor: Actor, clock: Clock) -> list[ReferralVi
             .limit(100)
         )
     )
-    return _views(session, actor, rows, clock=clock)
+    return _views(session, actor, rows, clock=clock, overdue_days=overdue_days)
 
 
 def matching_clinicians(
@@ -925,7 +938,9 @@ def _names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {u.id: u.full_name or u.email for u in session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def _views(session: Session, actor: Actor, rows: list[Referral], *, clock: Clock) -> list[ReferralView]:
+def _views(
+    session: Session, actor: Actor, rows: list[Referral], *, clock: Clock, overdue_days: int
+) -> list[ReferralView]:
     if not rows:
         return []
     names = _names(session, {r.from_user_id for r in rows} | {r.to_user_id for r in rows if r.to_user_id})
@@ -950,7 +965,7 @@ def _views(session: Session, actor: Actor, rows: list[Referral], *, clock: Clock
                 names.get(r.to_user_id) if r.to_user_id else None,
                 frozenset(parties),
                 tuple(moves_for(r.status, parties)),
-                is_overdue(r.status, r.sent_at, now),
+                is_overdue(r.status, r.sent_at, now, overdue_days),
             )
         )
     return out

@@ -17,7 +17,7 @@ from careweave.audit import service as audit
 from careweave.core import geo
 from careweave.core.actor import Role
 from careweave.core.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
-from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, request_id
+from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, get_settings, request_id
 from careweave.directory import licensing
 from careweave.identity import service as identity
 from careweave.intake import service as intake_service
@@ -505,7 +505,8 @@ def clinician_home(
     rows, total = patients.list_patients(session, web_user.actor, clock=clock, query=q or None)
     if request.headers.get("hx-request"):
         return render(request, "_patient_rows.html", {"patients": rows, "total": total, "q": q or ""})
-    overdue = referrals.overdue_for(session, web_user.actor, clock)
+    days = get_settings(request).referral_overdue_days
+    overdue = referrals.overdue_for(session, web_user.actor, clock, overdue_days=days)
     from careweave.web.lab_pages import home_panels
 
     return render(
@@ -516,7 +517,7 @@ def clinician_home(
             "total": total,
             "q": q or "",
             "overdue": overdue,
-            "overdue_days": referrals.REFERRAL_OVERDUE_DAYS,
+            "overdue_days": days,
             **home_panels(session, web_user.actor, clock),
         },
     )

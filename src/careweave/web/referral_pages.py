@@ -15,7 +15,7 @@ from careweave.careteam import referrals as service
 from careweave.consent import rules as consent_rules
 from careweave.core.actor import CLINICAL_ROLES, Role
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from careweave.deps import ClockDep, DbSession
+from careweave.deps import ClockDep, DbSession, get_settings
 from careweave.patients import service as patients
 from careweave.web.auth import WebUser, check_csrf, require_role
 from careweave.web.templating import render
@@ -166,14 +166,21 @@ def referrals_page(
 ) -> Response:
     if web_user.role is Role.PATIENT:
         return _see_other("/my/referrals")
-    views = service.list_referrals(session, web_user.actor, role=role, clock=clock)  # type: ignore[arg-type]
+    days = get_settings(request).referral_overdue_days
+    views = service.list_referrals(
+        session,
+        web_user.actor,
+        role=role,  # type: ignore[arg-type]
+        clock=clock,
+        overdue_days=days,
+    )
     return render(
         request,
         "referrals/list.html",
         {
             "role": role,
             "views": views,
-            "overdue_days": service.REFERRAL_OVERDUE_DAYS,
+            "overdue_days": days,
             "is_referrer": web_user.role in (Role.THERAPIST, Role.PSYCHIATRIST),
         },
     )
@@ -183,7 +190,9 @@ def referrals_page(
 def my_referrals_page(
     request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = PATIENT
 ) -> Response:
-    views = service.list_referrals(session, web_user.actor, clock=clock)
+    views = service.list_referrals(
+        session, web_user.actor, clock=clock, overdue_days=get_settings(request).referral_overdue_days
+    )
     return render(
         request,
         "referrals/mine.html",
@@ -205,7 +214,13 @@ def _detail(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    detail = service.get(session, web_user.actor, referral_id, clock=clock)
+    detail = service.get(
+        session,
+        web_user.actor,
+        referral_id,
+        clock=clock,
+        overdue_days=get_settings(request).referral_overdue_days,
+    )
     return render(
         request,
         "referrals/detail.html",
@@ -274,14 +289,15 @@ def referral_move(
                 status_code=exc.status,
             )
         except NotFound:  # an open referral another clinician took: back to the list, saying so
-            views = service.list_referrals(session, actor, role="received", clock=clock)
+            days = get_settings(request).referral_overdue_days
+            views = service.list_referrals(session, actor, role="received", clock=clock, overdue_days=days)
             return render(
                 request,
                 "referrals/list.html",
                 {
                     "role": "received",
                     "views": views,
-                    "overdue_days": service.REFERRAL_OVERDUE_DAYS,
+                    "overdue_days": days,
                     "is_referrer": web_user.role in (Role.THERAPIST, Role.PSYCHIATRIST),
                     "error": exc.message,
                 },

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     visit_room_closes_minutes: int = Field(default=60, ge=0)  # after the end
     # WebRTC: STUN/TURN servers handed to browsers (JSON list of RTCIceServer); coturn in production
     ice_servers: list[dict[str, object]] = Field(default_factory=list)
+    # TURN with short-lived credentials (coturn use-auth-secret; visits/ice.py): the turn:/turns: URLs and the
+    # shared secret (coturn's static-auth-secret). Each room page gets a credential that expires when the room
+    # closes. Both set, or neither.
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr = SecretStr("")
     # Signaling across app processes: "auto" = PostgreSQL LISTEN/NOTIFY on PostgreSQL, in-process on SQLite;
     # or a Redis URL (redis://...) for Redis pub/sub
     signaling_broker: str = "auto"
@@ -87,6 +92,11 @@ class Settings(BaseSettings):
     def _fill_defaults(self) -> Self:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'careweave.sqlite3'}"
+        if bool(self.turn_urls) != bool(self.turn_secret.get_secret_value()):
+            raise ValueError("CAREWEAVE_TURN_URLS and CAREWEAVE_TURN_SECRET go together: set both or neither")
+        bad = [u for u in self.turn_urls if not u.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"CAREWEAVE_TURN_URLS: not a turn: or turns: URL: {bad[0]}")
         if self.env == "prod":
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("CAREWEAVE_SECRET_KEY must be set to 32+ characters in production")

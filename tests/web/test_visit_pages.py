@@ -3,12 +3,16 @@ the signaling relay, and what is recorded."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketDisconnect
@@ -17,6 +21,7 @@ from careweave.audit.models import AuditEvent
 from careweave.core.actor import Role
 from careweave.identity.models import User
 from careweave.settings import Settings
+from careweave.visits import ice
 from careweave.visits.models import Encounter
 from careweave.web.security import SESSION_COOKIE
 from tests.builders import make_user
@@ -100,6 +105,32 @@ def test_the_clinician_sees_who_is_waiting_and_an_admit_button(
     assert "Waiting room" in page.text and "has not arrived yet" in page.text
     assert 'id="admit"' in page.text
     assert "stun:stun.example.org:3478" in page.text
+
+
+def test_each_page_gets_a_turn_credential_that_expires_when_the_room_closes(
+    client: TestClient, visit: Visit, relaxed: Settings
+) -> None:
+    """With CAREWEAVE_TURN_SECRET, the page carries a TURN REST API credential for its own user, valid until
+    the room closes (visits/ice.py); the secret itself never reaches the page."""
+    client.app.state.settings = relaxed.model_copy(  # type: ignore[attr-defined]
+        update={"turn_urls": ["turns:turn.example.org:5349"], "turn_secret": SecretStr("north-wind-secret")}
+    )
+    web_login(client, visit.patient.email)
+    page = client.get(f"/visits/{visit.id}")
+    assert page.status_code == 200
+    found = re.search(r'data-ice-servers="([^"]*)"', page.text)
+    assert found is not None
+    servers = json.loads(html.unescape(found.group(1)))
+    closes = visit.appointment.end_at + timedelta(minutes=relaxed.visit_room_closes_minutes)
+    username = f"{int(closes.timestamp())}:{visit.patient.id}"
+    assert servers == [
+        {
+            "urls": ["turns:turn.example.org:5349"],
+            "username": username,
+            "credential": ice.turn_credential("north-wind-secret", visit.patient.id, closes)[1],
+        }
+    ]
+    assert "north-wind-secret" not in page.text
 
 
 @pytest.mark.parametrize("role", [Role.PATIENT, Role.THERAPIST, Role.ADMIN])

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket
 from starlette.responses import Response
 
 from careweave.deps import ClockDep, DbSession, SettingsDep
-from careweave.visits import live
+from careweave.visits import ice, live
 from careweave.visits import service as visits
 from careweave.visits.signaling import make_broker
 from careweave.web.auth import HOME, CurrentUser, check_csrf
@@ -67,7 +67,15 @@ def visit_room(
         "phase_message": visits.PHASE_MESSAGES.get(room.phase),
         "opens_minutes": settings.visit_room_opens_minutes,
         "other_name": room.clinician_name if room.side == "patient" else room.patient_name,
-        "ice_servers": json.dumps(settings.ice_servers),
+        "ice_servers": json.dumps(
+            ice.ice_servers(
+                settings.ice_servers,
+                turn_urls=settings.turn_urls,
+                turn_secret=settings.turn_secret.get_secret_value(),
+                user_id=web_user.user.id,
+                expires_at=room.closes_at,
+            )
+        ),
         "home": HOME[web_user.role],
     }
     return render(request, "visits/room.html", ctx)

@@ -290,6 +290,39 @@ def test_bad_input_names_the_field(client, world, change, status, field):
     assert any(field in f["field"] for f in err["fields"]), err
 
 
+def test_a_named_receiver_must_be_licensed_where_the_patient_is(client, world, session):
+    """The named receiver's authority in the patient's state, today, by directory.rules (licence or compact
+    privilege, scope): a psychiatrist licensed only in New York cannot receive a referral for a patient now in
+    New Jersey; with a New Jersey licence they can. Network and capacity are left to the receiver and booking."""
+    from datetime import date, timedelta
+
+    from careweave.directory import service as directory
+    from careweave.patients.models import Patient
+
+    session.get(Patient, world["patient_id"]).state = "NJ"
+    session.commit()
+    h, psych = world["h"], world["providers"]["psych"]
+    err = assert_error(client.post("/api/v1/referrals", headers=h["therapist"], json=_med_eval(world)), 422)
+    assert [f["field"] for f in err["fields"]] == ["to_provider_id"]
+    assert "not authorized to practice in new jersey" in err["fields"][0]["message"].casefold(), err
+    assert client.get("/api/v1/referrals", params={"role": "sent"}, headers=h["therapist"]).json() == []
+    directory.add_license(
+        session,
+        world["admin"],
+        psych.id,
+        state="NJ",
+        license_type="MD",
+        number="NJ-25MA0001",
+        status="active",
+        issued=date(2021, 1, 1),
+        expires=date.today() + timedelta(days=365),
+        clock=SystemClock(),
+    )
+    session.commit()
+    r = client.post("/api/v1/referrals", headers=h["therapist"], json=_med_eval(world))
+    assert r.status_code == 201, r.text
+
+
 def test_receiver_must_fit_and_referrer_must_be_on_the_team(client, world):
     h = world["h"]
     err = assert_error(

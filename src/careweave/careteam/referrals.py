@@ -21,8 +21,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.directory import documents
+from careweave.directory import repository as directory_repo
 from careweave.directory.models import Provider
 from careweave.identity.models import User
 from careweave.jobs import queue
@@ -243,7 +245,7 @@ def create(session: Session, actor: Actor, data: ReferralIn, *, clock: Clock) ->
     """A therapist or psychiatrist on the patient's care team writes a referral (a draft, or sent at once)."""
     patient, ref = patients.get_patient_ref(session, data.patient_id)
     audit.require(session, actor, policy.Action.REFERRAL_CREATE, ref, clock=clock, event="referral.created")
-    clean = _validate(session, actor, patient, data)
+    clean = _validate(session, actor, patient, data, today=_patient_today(patient, clock))
     referral = Referral(
         patient_id=patient.id,
         kind=data.kind,
@@ -280,7 +282,17 @@ def create(session: Session, actor: Actor, data: ReferralIn, *, clock: Clock) ->
     return referral
 
 
-def _validate(session: Session, actor: Actor, patient: Patient, data: ReferralIn) -> dict[str, Any]:
+def _patient_today(patient: Patient, clock: Clock) -> date:
+    try:
+        zone = ZoneInfo(patient.timezone or "UTC")
+    except (ValueError, KeyError):
+        zone = ZoneInfo("UTC")
+    return clock.now().astimezone(zone).date()
+
+
+def _validate(
+    session: Session, actor: Actor, patient: Patient, data: ReferralIn, *, today: date
+) -> dict[str, Any]:
     errors: list[FieldError] = []
     if data.kind not in REFERRAL_KINDS:
         errors.append(FieldError("kind", f"one of {', '.join(REFERRAL_KINDS)}"))
@@ -314,6 +326,8 @@ def _validate(session: Session, actor: Actor, patient: Patient, data: ReferralIn
                 if data.kind == "medication_evaluation"
                 else "this clinician does not offer therapy"
             )
+        elif data.kind in SERVICE_FOR_KIND:
+            problem = _may_not_treat_there(session, provider, patient, data.kind, today)
         if problem:
             errors.append(FieldError("to_provider_id", problem))
     if errors:
@@ -325,6 +339,38 @@ def _validate(session: Session, actor: Actor, patient: Patient, data: ReferralIn
         "needs": sorted(needs),
         "provider": provider,
     }
+
+
+def _may_not_treat_there(
+    session: Session, provider: Provider, patient: Patient, kind: str, today: date
+) -> str | None:
+    """Why ``provider`` may not legally treat ``patient`` for ``kind`` where the patient is (their state on
+    record), today: no licence or compact privilege valid in that state, or a credential whose scope there does
+    not fit the role (psychiatry: a prescriber licensed to prescribe there). directory.rules decides, as for
+    matching and booking; network, capacity and availability are not checked here (the receiver accepts or
+    declines; booking re-checks everything). None when the patient's state is not on record yet."""
+    from careweave.directory import matching
+    from careweave.directory import rules as directory_rules
+
+    if not patient.state:
+        return None
+    scope = directory_repo.FactScope(plan_id=None, conditions=(), language=None)
+    facts = matching._facts(session, [provider.id], today, scope)
+    if not facts:
+        return "this clinician is not in the directory"
+    need = directory_rules.Need(
+        pathway="psychiatry" if kind == "medication_evaluation" else "therapy",
+        state=patient.state,
+        on_date=today,
+        self_pay=True,
+        patient_id=str(patient.id),
+    )
+    legal = [
+        e
+        for e in directory_rules.exclusions(facts[0], need, TEAM_ROLE_FOR_KIND[kind])  # type: ignore[arg-type]
+        if e.code in ("no_authority_in_state", "scope")
+    ]
+    return " ".join(e.reason for e in legal) or None
 
 
 def _fits(provider: Provider, kind: str) -> bool:

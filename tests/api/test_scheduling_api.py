@@ -150,7 +150,7 @@ def test_slots_book_conflict_and_lifecycle(client, world):
         in client.get(f"/api/v1/appointments/{appt['id']}.ics", headers=world["patient_headers"][0]).content
     )
     # the other patient cannot see, move or cancel it
-    for method, path in (("get", ""), ("post", "/cancel"), ("post", "/no-show")):
+    for method, path in (("get", ""), ("post", "/cancel"), ("post", "/no-show"), ("post", "/complete")):
         r = getattr(client, method)(
             f"/api/v1/appointments/{appt['id']}{path}", headers=world["patient_headers"][1]
         )
@@ -158,10 +158,13 @@ def test_slots_book_conflict_and_lifecycle(client, world):
     listed = client.get("/api/v1/appointments", headers=world["headers"]["therapist"]).json()
     assert [a["id"] for a in listed] == [appt["id"]]
     assert client.get("/api/v1/appointments", headers=world["patient_headers"][1]).json() == []
-    # no-show before the start is refused
-    assert_error(
-        client.post(f"/api/v1/appointments/{appt['id']}/no-show", headers=world["headers"]["therapist"]), 409
-    )
+    # no-show and completed before the start are refused
+    for path in ("no-show", "complete"):
+        err = assert_error(
+            client.post(f"/api/v1/appointments/{appt['id']}/{path}", headers=world["headers"]["therapist"]),
+            409,
+        )
+        assert "after its start" in err["message"]
     r = client.post(
         f"/api/v1/appointments/{appt['id']}/cancel",
         headers=world["patient_headers"][0],

@@ -395,7 +395,8 @@ def _drop_candidates_until_restart(page: Page) -> dict[str, int]:
 
 def test_a_call_that_cannot_connect_starts_over(media_browser: Browser, live_server: LiveServer) -> None:
     """A first negotiation that loses every ICE candidate leaves both peer connections "new"; the clinician's
-    page starts the call over (a "restart" signal, new peer connections on both sides) and the video flows."""
+    page starts the call over (a "restart" signal, new peer connections on both sides) and the video flows.
+    Then the clinician ends the visit for everyone."""
     tag = uuid.uuid4().hex[:8]
     v = _visit_for_two(
         media_browser, live_server, f"video.restart.{tag}", f"Rita Restart {tag}", f"Reno Therapist {tag}"
@@ -424,6 +425,17 @@ def test_a_call_that_cannot_connect_starts_over(media_browser: Browser, live_ser
         assert "restart asked by the other side" in patient.evaluate(
             "() => window.careweaveVisit.trace.join('\\n')"
         )
+
+        # The clinician ends the visit for everyone (after a confirmation): both pages end, the visit is
+        # completed and its room closed.
+        clinician.once("dialog", lambda dialog: dialog.accept())
+        clinician.get_by_role("button", name="End the visit for everyone").click()
+        expect(clinician.get_by_text("You ended the visit.")).to_be_visible()
+        expect(patient.get_by_text("Your clinician ended the visit.")).to_be_visible()
+        encounter = _encounter(live_server, appointment_id)
+        assert encounter.status == "finished" and encounter.duration_seconds is not None
+        clinician.goto(f"/visits/{appointment_id}")
+        expect(clinician.get_by_text("The visit room has closed.")).to_be_visible()
     finally:
         patient_ctx.close()
         clinician_ctx.close()

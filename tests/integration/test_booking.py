@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from careweave.audit.models import AuditEvent
 from careweave.core.clock import FixedClock
 from careweave.core.errors import Conflict, InvalidInput, NotFound
 from careweave.directory.models import Provider
@@ -191,6 +192,26 @@ def test_no_show_only_after_start_and_only_by_staff(session, settings, world):
         service.mark_no_show(session, world["therapist"], appt.id, clock=world["clock"]).no_show_at
         == marked_at
     )
+
+
+def test_completed_only_after_start_only_by_staff_and_once(session, settings, world):
+    a = world["patients"][0]
+    appt = book(session, settings, world, a, at(MONDAY, 11))
+    with pytest.raises(Conflict, match="after its start"):
+        service.complete(session, world["therapist"], appt.id, clock=world["clock"])
+    world["clock"].advance(hours=3, minutes=10)
+    with pytest.raises(NotFound):  # the patient does not mark their own visit
+        service.complete(session, a, appt.id, clock=world["clock"])
+    assert service.complete(session, world["therapist"], appt.id, clock=world["clock"]).status == "completed"
+    assert service.complete(session, world["therapist"], appt.id, clock=world["clock"]).status == "completed"
+    with pytest.raises(Conflict, match="only a booked visit can be marked a no-show"):
+        service.mark_no_show(session, world["therapist"], appt.id, clock=world["clock"])
+    events = session.scalars(
+        select(AuditEvent.action).where(
+            AuditEvent.entity_id == str(appt.id), AuditEvent.action.like("%complet%")
+        )
+    ).all()
+    assert events == ["appointment.completed"]  # once
 
 
 def test_series_reports_each_occurrence(session, settings, world):

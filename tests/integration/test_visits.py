@@ -237,3 +237,64 @@ def test_admit_needs_a_waiting_patient(
     assert _encounter(session, visit).status == "planned"
     with pytest.raises(visits.PatientNotWaiting):
         visits.admit(session, clinician, visit.id, settings=settings, clock=fixed_clock)
+
+
+# ------------------------------------------------------------------ ending the visit for everyone
+
+
+def test_the_clinician_ends_the_visit_for_everyone(
+    session: Session, settings: Settings, fixed_clock: FixedClock, visit: Visit
+) -> None:
+    """End: both sides leave the call (duration as when the last one leaves), the appointment is completed and
+    the room closes for both; only the clinician, only after the start; ending twice changes nothing."""
+    patient, clinician = actor(session, visit.patient), actor(session, visit.clinician)
+    visits.arrive(session, patient, visit.id, settings=settings, clock=fixed_clock)
+    visits.arrive(session, clinician, visit.id, settings=settings, clock=fixed_clock)
+    with pytest.raises(visits.RoomNotOpen, match="not started yet"):  # 5 minutes before the start
+        visits.end(session, clinician, visit.id, settings=settings, clock=fixed_clock)
+    fixed_clock.advance(minutes=6)
+    visits.admit(session, clinician, visit.id, settings=settings, clock=fixed_clock)
+    visits.join(session, patient, visit.id, settings=settings, clock=fixed_clock)
+    fixed_clock.advance(minutes=40)
+    with pytest.raises(PolicyDenied):
+        visits.end(session, patient, visit.id, settings=settings, clock=fixed_clock)
+    assert visits.still_open(session, patient, visit.id, settings=settings, clock=fixed_clock) is None
+
+    room = visits.end(session, clinician, visit.id, settings=settings, clock=fixed_clock)
+    enc = _encounter(session, visit)
+    assert (enc.status, enc.patient_left_at, enc.clinician_left_at, enc.duration_seconds) == (
+        "finished",
+        fixed_clock.now(),
+        fixed_clock.now(),
+        40 * 60,
+    )
+    assert room.encounter.duration_seconds == 40 * 60 and not room.is_open
+    session.refresh(visit.appointment)
+    assert visit.appointment.status == "completed"
+    assert visits.still_open(session, patient, visit.id, settings=settings, clock=fixed_clock) == (
+        "The visit has ended."
+    )
+    with pytest.raises(visits.RoomNotOpen):  # nobody comes back in
+        visits.arrive(session, patient, visit.id, settings=settings, clock=fixed_clock)
+    fixed_clock.advance(minutes=1)
+    visits.end(session, clinician, visit.id, settings=settings, clock=fixed_clock)  # again: nothing new
+    visits.leave(session, clinician, visit.id, settings=settings, clock=fixed_clock)  # the socket closing
+    assert _encounter(session, visit).duration_seconds == 40 * 60
+    actions = [(e.action, e.details.get("duration_seconds")) for e in _events(session, visit)]
+    assert actions[-2:] == [("appointment.completed", None), ("visit.ended", 40 * 60)]
+
+
+def test_a_visit_cancelled_during_the_call_closes_its_room(
+    session: Session, settings: Settings, fixed_clock: FixedClock, visit: Visit
+) -> None:
+    """What a connection checks while the call lasts (visits.live): the room is no longer open once the
+    visit is cancelled, whoever cancelled it and wherever."""
+    patient = actor(session, visit.patient)
+    visits.arrive(session, patient, visit.id, settings=settings, clock=fixed_clock)
+    assert visits.still_open(session, patient, visit.id, settings=settings, clock=fixed_clock) is None
+    visit.appointment.status = "cancelled"
+    session.flush()
+    assert (
+        visits.still_open(session, patient, visit.id, settings=settings, clock=fixed_clock)
+        == (visits.PHASE_MESSAGES["cancelled"])
+    )

@@ -250,6 +250,55 @@ def test_wait_admit_join_and_relay_signals(client: TestClient, session: Session,
     ]
 
 
+def test_the_clinician_ends_the_visit_for_everyone(
+    client: TestClient, session: Session, relaxed: Settings
+) -> None:
+    """``end``: refused to the patient; the clinician's ends the call on both sides (``closed`` with
+    ``visit.ended``, then the sockets close) and marks the appointment completed."""
+    started = make_visit(session, relaxed, start_at=datetime.now(UTC) - timedelta(minutes=5))
+    session.commit()
+    patient_cookie = session_cookie(client, started.patient)
+    clinician_cookie = session_cookie(client, started.clinician)
+    url = f"/visits/{started.id}/ws"
+    with client.websocket_connect(url, headers=ws_headers(patient_cookie)) as patient:
+        receive(patient, "welcome")
+        with client.websocket_connect(url, headers=ws_headers(clinician_cookie)) as clinician:
+            receive(clinician, "welcome")
+            receive(patient, "peer")
+            receive(clinician, "peer")
+            clinician.send_json({"type": "admit"})
+            receive(patient, "admitted")
+            patient.send_json({"type": "join"})
+            receive(patient, "joined")
+            receive(clinician, "peer")  # the patient is in the call
+            patient.send_json({"type": "end"})
+            assert receive(patient, "error")["code"] == "forbidden"
+            clinician.send_json({"type": "end"})
+            assert receive(clinician, "closed") == {
+                "type": "closed",
+                "code": "visit.ended",
+                "message": "You ended the visit.",
+            }
+            assert receive(patient, "closed") == {
+                "type": "closed",
+                "code": "visit.ended",
+                "message": "Your clinician ended the visit.",
+            }
+            with pytest.raises(WebSocketDisconnect) as closed:
+                clinician.receive_json()
+            assert closed.value.code == 4409
+        with pytest.raises(WebSocketDisconnect) as closed:
+            patient.receive_json()
+        assert closed.value.code == 4409
+    session.expire_all()
+    assert session.get(type(started.appointment), started.id).status == "completed"
+    enc = session.scalars(select(Encounter).where(Encounter.appointment_id == started.id)).one()
+    assert enc.status == "finished" and enc.duration_seconds is not None
+    web_login(client, started.clinician.email)
+    page = client.get(f"/visits/{started.id}")
+    assert "The visit room has closed." in page.text
+
+
 def test_bad_messages_get_a_clear_error_not_a_crash(client: TestClient, visit: Visit) -> None:
     cookie = session_cookie(client, visit.clinician)
     with client.websocket_connect(f"/visits/{visit.id}/ws", headers=ws_headers(cookie)) as ws:

@@ -44,6 +44,7 @@ class Action(enum.StrEnum):
     APPOINTMENT_BOOK = "appointment.book"
     APPOINTMENT_CANCEL = "appointment.cancel"
     APPOINTMENT_NO_SHOW = "appointment.no_show"
+    APPOINTMENT_COMPLETE = "appointment.complete"
     WAITLIST_JOIN = "waitlist.join"
     VISIT_JOIN = "visit.join"
     SCHEDULE_MANAGE = "schedule.manage"
@@ -138,6 +139,7 @@ PATIENT_RULES: dict[Action, PatientRule] = {
     Action.APPOINTMENT_BOOK: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
     Action.APPOINTMENT_CANCEL: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
     Action.APPOINTMENT_NO_SHOW: PatientRule(False, CLINICAL_ROLES | {Role.ADMIN}),
+    Action.APPOINTMENT_COMPLETE: PatientRule(False, CLINICAL_ROLES | {Role.ADMIN}),
     Action.WAITLIST_JOIN: PatientRule(True, CLINICAL_ROLES | {Role.ADMIN}),
     # The visit room: the patient and clinicians; visits.service admits only the visit's own clinician.
     Action.VISIT_JOIN: PatientRule(True, PRESCRIBING_OR_TREATING),

@@ -346,6 +346,19 @@ def no_show(
 
 
 @router.post(
+    "/appointments/{appointment_id}/complete",
+    response_model=AppointmentRead,
+    responses=NOT_FOUND,
+    summary="Mark a held visit completed (clinic staff, after the start; the clinician's End visit does it too)",
+)
+def complete(
+    appointment_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep, settings: SettingsDep
+) -> AppointmentRead:
+    appt = service.complete(session, actor, appointment_id, clock=clock)
+    return appointment_read(session, actor, [appt], settings)[0]
+
+
+@router.post(
     "/appointment-series",
     response_model=SeriesRead,
     status_code=201,

@@ -1040,6 +1040,35 @@ def mark_no_show(session: Session, actor: Actor, appointment_id: uuid.UUID, *, c
     return appt
 
 
+def complete(session: Session, actor: Actor, appointment_id: uuid.UUID, *, clock: Clock) -> Appointment:
+    """Mark a held visit completed (the clinician ending the video visit, or clinic staff afterwards): only a
+    booked visit, only after its start; marking it again changes nothing. Pending reminders are dropped; the
+    time stays held (a completed visit is part of the diary)."""
+    appt = _visible(session, actor, appointment_id, policy.Action.APPOINTMENT_COMPLETE)
+    if appt.status not in ("booked", "completed"):
+        raise Conflict(
+            f"This visit is {appt.status.replace('_', ' ')}; only a booked visit can be marked completed."
+        )
+    if appt.start_at > clock.now():
+        raise Conflict("A visit can be marked completed only after its start time.")
+    if appt.status == "completed":  # a second click, a retry, the other window
+        return appt
+    from careweave.scheduling import reminders
+
+    appt.status = "completed"
+    reminders.unschedule(session, appt)
+    audit.record(
+        session,
+        actor,
+        "appointment.completed",
+        clock=clock,
+        entity_type="appointment",
+        entity_id=appt.id,
+        patient_id=appt.patient_id,
+    )
+    return appt
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Series
 

@@ -9,11 +9,13 @@ Messages (JSON objects with a ``type``), browser → server:
 ``admit`` (clinician), ``join`` (the admitted patient enters the call), ``signal`` (``data``: an SDP
 ``description``, an ICE ``candidate``, or ``restart`` — a call that did not connect starts over with new peer
 connections on both sides — and the ``epoch`` of the peer connection it belongs to; only while in the call),
-``leave``, ``ping``.
+``leave``, ``end`` (clinician: ends the visit for everyone and marks it completed), ``ping``.
 
 Server → browser: ``welcome`` (``cid``, ``side``, ``state``: waiting | in_call), ``peer`` (the other
 side's ``cid`` and ``state``: waiting | in_call | left), ``admitted`` (to the patient), ``joined``,
 ``signal`` (``from``, ``data``), ``error``, ``closed`` / ``replaced`` (then the socket closes), ``pong``.
+``closed`` also comes when the clinician ended the visit (``code`` ``visit.ended``), and, checked every
+SESSION_CHECK_S, when the visit was cancelled, completed or marked a no-show meanwhile (``visit.room_not_open``).
 
 Between processes every message goes through the room's broker (``visits.signaling``) with the
 sender's ``cid`` and ``side``. The server never relays a signal to or from a patient who has not been
@@ -200,6 +202,7 @@ class Connection:
         self.side: service.Side = "patient"
         self.state = "waiting"
         self.replaced = False
+        self.ended = False  # the clinician ended the visit: both sides' leaving is recorded already
         self.arrived = False
         self.closes_at = clock.now()
         self._sent_times: list[float] = []
@@ -260,7 +263,7 @@ class Connection:
                 log.warning("visit.ws_failed", error_type=type(exc).__name__)
                 reason = "disconnected"
             finally:
-                if not self.replaced:
+                if not self.replaced and not self.ended:
                     await asyncio.shield(self._leave())
         if reason in CLOSE_CODES:
             await self._close(CLOSE_CODES[reason])
@@ -311,6 +314,10 @@ class Connection:
             kind = message["type"]
             if kind == "leave":
                 return "left"
+            if kind == "end":
+                if await self._end():
+                    return "closed"
+                continue
             if kind == "ping":
                 await self._send({"type": "pong"})
             elif kind == "admit":
@@ -329,6 +336,17 @@ class Connection:
             await self._error(exc)
             return
         await self._publish({"type": "admitted"})
+
+    async def _end(self) -> bool:
+        try:
+            await self._db(service.end)
+        except DomainError as exc:
+            await self._error(exc)
+            return False
+        self.ended = True
+        await self._publish({"type": "ended"})
+        await self._send({"type": "closed", "code": "visit.ended", "message": "You ended the visit."})
+        return True
 
     async def _join(self) -> None:
         try:
@@ -384,6 +402,12 @@ class Connection:
                 await self._send({"type": "peer", "side": side, "cid": sender, "state": message.get("state")})
             elif kind == "left":
                 await self._send({"type": "peer", "side": side, "cid": sender, "state": "left"})
+            elif kind == "ended":
+                self.ended = True
+                await self._send(
+                    {"type": "closed", "code": "visit.ended", "message": "Your clinician ended the visit."}
+                )
+                return "closed"
             elif kind == "admitted" and self.side == "patient":
                 await self._send({"type": "admitted"})
             elif kind == "signal" and self.state == "in_call":
@@ -407,6 +431,18 @@ class Connection:
                         {"type": "closed", "code": "not_authenticated", "message": "You were signed out."}
                     )
                     return "signed_out"
+                # cancelled, completed or marked a no-show meanwhile (another page, another process), or an
+                # ``ended`` message lost on the way (signaling is best effort): the room closes
+                why = await run_in_threadpool(self._why_closed)
+                if why is not None:
+                    await self._send({"type": "closed", "code": "visit.room_not_open", "message": why})
+                    return "closed"
+
+    def _why_closed(self) -> str | None:
+        with unit_of_work(self.factory) as session:
+            return service.still_open(
+                session, self.actor, self.appointment_id, settings=self.settings, clock=self.clock
+            )
 
     def _still_signed_in(self) -> bool:
         """The session is still valid (and kept alive while the call lasts: a visit is activity)."""

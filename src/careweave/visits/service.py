@@ -381,6 +381,58 @@ def join(
     return _room(session, access, enc, settings=settings, clock=clock)
 
 
+def end(
+    session: Session, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> Room:
+    """The clinician ends the visit for everyone: both sides leave the call (its duration recorded, as when the
+    last one leaves), the appointment is marked completed (scheduling.service.complete) and the room closes.
+    Audited ``visit.ended``. Ending it again changes nothing."""
+    from careweave.scheduling import service as scheduling  # it does not import this module
+
+    access = _access(session, actor, appointment_id, attempted="visit.ended", clock=clock, lock=True)
+    if access.side != "clinician":
+        raise PolicyDenied("Only the clinician can end the visit for everyone.")
+    if access.appt.status == "completed":
+        return _room(session, access, repo.encounter(session, appointment_id), settings=settings, clock=clock)
+    _require_open(access.appt, settings, clock)
+    if access.appt.start_at > clock.now():
+        raise RoomNotOpen("The visit has not started yet; leave the room instead.")
+    enc = _encounter(session, access.appt)
+    now = clock.now()
+    was_live = enc.status == "in_progress"
+    if clinician_in_call(enc):
+        enc.clinician_left_at = now
+    if enc.patient_left_at is None and (enc.patient_joined_at or enc.patient_waiting_at) is not None:
+        enc.patient_left_at = now
+    settle(enc, now)
+    details: dict[str, object] = {}
+    if was_live and enc.status == "finished":
+        details["duration_seconds"] = enc.duration_seconds
+        from careweave.outcomes import service as outcomes  # a held visit is a contact (issue #8 registry)
+
+        outcomes.record_contact(session, access.appt.patient_id, now.date(), clock=clock)
+    scheduling.complete(session, actor, appointment_id, clock=clock)
+    _record(session, actor, "visit.ended", access, clock=clock, **details)
+    session.flush()
+    return _room(session, access, enc, settings=settings, clock=clock)
+
+
+def still_open(
+    session: Session, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> str | None:
+    """While a call lasts: None if the room is still open for ``actor``, else why not (the visit was cancelled,
+    completed or marked a no-show meanwhile, or its room closed). Not audited: the connection's own check."""
+    appt = repo.appointment(session, appointment_id, for_update=False)
+    if appt is None:
+        return PHASE_MESSAGES["cancelled"]
+    phase = _phase(appt, settings, clock)
+    if phase == "open":
+        return None
+    if appt.status == "completed":
+        return "The visit has ended."
+    return PHASE_MESSAGES[phase]
+
+
 def leave(
     session: Session, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> Room:

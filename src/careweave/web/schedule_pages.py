@@ -266,6 +266,14 @@ def no_show_submit(
     return _see_other("/appointments?past=true")
 
 
+@router.post("/appointments/{appointment_id}/complete")
+def complete_submit(
+    appointment_id: uuid.UUID, session: DbSession, clock: ClockDep, web_user: WebUser = ANYONE
+) -> Response:
+    service.complete(session, web_user.actor, appointment_id, clock=clock)
+    return _see_other("/appointments?past=true")
+
+
 @router.get("/appointments/{appointment_id}/calendar.ics")
 def appointment_calendar(
     appointment_id: uuid.UUID,

@@ -39,6 +39,7 @@
     mute: $("mute"),
     camera: $("camera"),
     leave: $("leave"),
+    end: $("end"),
     error: $("visit-error"),
     ended: $("visit-ended"),
     endedMessage: $("visit-ended-message"),
@@ -621,6 +622,13 @@
     ui.leave.addEventListener("click", () => {
       send({ type: "leave" });
       stop("You left the visit.");
+    });
+  if (ui.end)
+    ui.end.addEventListener("click", () => {
+      // the server answers "closed" (the page then ends) or an error (shown, the call goes on)
+      if (!window.confirm(`End the visit for you and ${peerName}? It will be marked completed.`)) return;
+      showError("");
+      send({ type: "end" });
     });
   if (ui.admit)
     ui.admit.addEventListener("click", () => {

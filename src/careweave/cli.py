@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -304,20 +305,62 @@ def users_list(role: Annotated[Role | None, typer.Option(case_sensitive=False)] 
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 if any event was changed, removed or reordered."""
+def audit_verify(
+    anchors: Annotated[
+        Path | None,
+        typer.Option(help="A file of anchor lines (careweave audit anchor): each must still match the chain"),
+    ] = None,
+) -> None:
+    """Recompute the audit hash chain; exit 1 if any event was changed, removed or reordered, or if the chain
+    contradicts an anchor kept outside the database."""
+    from careweave.audit import chain
+    from careweave.audit import service as audit
+
+    settings = _settings()
+    found: list[chain.Anchor] = []
+    if anchors is not None:
+        try:
+            text = anchors.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"cannot read {anchors}: {exc}") from None
+        found, bad = chain.parse_anchors(text)
+        if bad:
+            for problem in bad:
+                typer.echo(problem, err=True)
+            raise _fail(f"{anchors}: {len(bad)} line(s) are not anchors.")
+    engine = _migrated_engine(settings)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        result = audit.verify(session, found)
+    if result.ok:
+        checked = f" and {len(found)} anchor(s)" if found else ""
+        typer.secho(f"Audit chain intact: {result.checked} events{checked} verified.", fg=typer.colors.GREEN)
+        return
+    for problem in result.problems:
+        typer.echo(problem, err=True)
+    raise _fail(f"Audit chain BROKEN: {len(result.problems)} problem(s) in {result.checked} events.")
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    append: Annotated[
+        Path | None, typer.Option(help="Also append the line to this file (keep it outside the database)")
+    ] = None,
+) -> None:
+    """Print the audit chain's head as one JSON line (seq, hash, time): keep it outside the database, and give
+    the file to `careweave audit verify --anchors` later to detect a rewritten history."""
     from careweave.audit import service as audit
 
     settings = _settings()
     engine = _migrated_engine(settings)
     with unit_of_work(make_sessionmaker(engine)) as session:
-        result = audit.verify(session)
-    if result.ok:
-        typer.secho(f"Audit chain intact: {result.checked} events verified.", fg=typer.colors.GREEN)
-        return
-    for problem in result.problems:
-        typer.echo(problem, err=True)
-    raise _fail(f"Audit chain BROKEN: {len(result.problems)} problem(s) in {result.checked} events.")
+        line = audit.anchor(session, clock=SystemClock())
+    if append is not None:
+        try:
+            with append.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+        except OSError as exc:
+            raise _fail(f"cannot append to {append}: {exc}") from None
+    typer.echo(line)
 
 
 @directory_app.command("import")

@@ -105,3 +105,75 @@ def test_cli_demo_data_loads_once(cli_env):
     assert "existing data kept" in second.output
     listing = runner.invoke(app, ["users", "list"]).output.strip().splitlines()
     assert len(listing) == 38
+
+
+def _rewrite_history(url: str) -> None:
+    """What an attacker with write access does to hide an edit from `verify`: change an event, then recompute
+    every later hash and the head."""
+    from sqlalchemy import select
+
+    from careweave.audit import chain
+    from careweave.audit.models import AuditChainHead
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.seq == 1).values(action="nothing.to.see"))
+        prev = chain.GENESIS
+        rows = conn.execute(select(AuditEvent).where(AuditEvent.seq.is_not(None)).order_by(AuditEvent.seq))
+        for row in rows.mappings().all():
+            fields = {name: row[name] for name in chain.HASHED_FIELDS}
+            new = chain.event_hash(prev, fields)
+            conn.execute(
+                update(AuditEvent).where(AuditEvent.id == row["id"]).values(prev_hash=prev, hash=new)
+            )
+            prev = new
+        conn.execute(update(AuditChainHead).values(hash=prev))
+    engine.dispose()
+
+
+def test_cli_audit_anchor_catches_a_rewritten_history(cli_env, tmp_path):
+    """`audit anchor` keeps the head outside the database; `audit verify --anchors` then catches a history
+    rewritten with every hash recomputed, which the chain alone cannot."""
+    runner = CliRunner()
+    runner.invoke(app, ["migrate"])
+    created = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            "p3@test.careweave.example",
+            "--role",
+            "patient",
+            "--password",
+            "a long enough secret",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    anchors = tmp_path / "anchors.jsonl"
+    first = runner.invoke(app, ["audit", "anchor", "--append", str(anchors)])
+    assert first.exit_code == 0, first.output
+    line = first.output.strip()
+    assert anchors.read_text().splitlines() == [line]
+    assert '"seq":' in line and '"hash":' in line and '"taken_at":' in line
+    ok = runner.invoke(app, ["audit", "verify", "--anchors", str(anchors)])
+    assert ok.exit_code == 0 and "1 anchor(s)" in ok.output, ok.output
+
+    _rewrite_history(cli_env)
+    fooled = runner.invoke(app, ["audit", "verify"])
+    assert fooled.exit_code == 0  # the chain alone is consistent again: this is the gap anchors close
+    caught = runner.invoke(app, ["audit", "verify", "--anchors", str(anchors)])
+    assert caught.exit_code == 1 and "BROKEN" in caught.output
+    assert "history up to it was rewritten" in caught.output
+
+
+def test_cli_audit_verify_refuses_a_file_that_is_not_anchors(cli_env, tmp_path):
+    runner = CliRunner()
+    runner.invoke(app, ["migrate"])
+    bad = tmp_path / "anchors.jsonl"
+    bad.write_text('{"seq": 1}\nnot json\n')
+    r = runner.invoke(app, ["audit", "verify", "--anchors", str(bad)])
+    assert r.exit_code == 1
+    assert "anchor line 1" in r.output and "anchor line 2" in r.output
+    missing = runner.invoke(app, ["audit", "verify", "--anchors", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 1 and "cannot read" in missing.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,3 +45,69 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     body = {name: _plain(fields.get(name)) for name in HASHED_FIELDS}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256((prev_hash + "|" + canonical).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Anchors: the head's (seq, hash) copied outside the database (``careweave audit anchor``). Someone with write
+# access to the database who rewrites history must recompute every later hash and the head, which ``verify``
+# alone cannot notice; an anchor kept elsewhere still holds the old hash for its seq.
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    seq: int
+    hash: str
+    taken_at: str  # ISO 8601, as written; shown in reports only
+
+
+def anchor_line(seq: int, hash_: str, taken_at: datetime) -> str:
+    """One anchor as a JSON line (what ``careweave audit anchor`` prints and appends)."""
+    return json.dumps(
+        {"seq": seq, "hash": hash_, "taken_at": _plain(taken_at)}, sort_keys=True, separators=(",", ":")
+    )
+
+
+def parse_anchors(text: str) -> tuple[list[Anchor], list[str]]:
+    """The anchors of a file of JSON lines, and a problem for each line that is not one (blank lines skipped)."""
+    anchors: list[Anchor] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            seq, hash_, taken_at = raw["seq"], raw["hash"], raw.get("taken_at", "")
+            valid = (
+                isinstance(seq, int)
+                and not isinstance(seq, bool)
+                and seq >= 0
+                and isinstance(hash_, str)
+                and len(hash_) == 64
+                and isinstance(taken_at, str)
+            )
+        except (ValueError, TypeError, KeyError):
+            valid = False
+        if not valid:
+            problems.append(
+                f"anchor line {number}: not an anchor (a JSON object with seq and a 64-digit hash)"
+            )
+            continue
+        anchors.append(Anchor(seq, hash_, taken_at))
+    return anchors, problems
+
+
+def check_anchors(anchors: list[Anchor], stored: dict[int, str], head_seq: int) -> list[str]:
+    """A problem for each anchor the stored chain contradicts: its event is gone (the chain is shorter than
+    when the anchor was taken) or has another hash (the history up to it was rewritten). ``stored``: the
+    stored hash by seq for the anchors' seqs; seq 0 is the empty chain (GENESIS)."""
+    problems: list[str] = []
+    for a in anchors:
+        when = f" (taken {a.taken_at})" if a.taken_at else ""
+        found = GENESIS if a.seq == 0 else stored.get(a.seq)
+        if a.seq > head_seq or found is None:
+            problems.append(f"anchor seq {a.seq}{when}: the stored chain no longer reaches it")
+        elif found != a.hash:
+            problems.append(
+                f"anchor seq {a.seq}{when}: the stored hash differs; history up to it was rewritten"
+            )
+    return problems

@@ -47,6 +47,14 @@ def chain_head(session: Session) -> AuditChainHead | None:
     return session.get(AuditChainHead, HEAD_ID)
 
 
+def hashes_at(session: Session, seqs: list[int]) -> dict[int, str]:
+    """The stored hash of each event of ``seqs`` that exists."""
+    if not seqs:
+        return {}
+    rows = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(set(seqs))))
+    return {seq: hash_ for seq, hash_ in rows if seq is not None and hash_ is not None}
+
+
 def chain_head_now(session: Session) -> AuditChainHead | None:
     """The head as stored now (not a copy the session loaded earlier)."""
     return session.scalars(

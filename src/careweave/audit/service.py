@@ -13,6 +13,7 @@ listener), so such a read sees them as they will be committed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,10 +173,11 @@ class VerifyResult:
         return not self.problems
 
 
-def verify(session: Session) -> VerifyResult:
+def verify(session: Session, anchors: Sequence[chain.Anchor] = ()) -> VerifyResult:
     """Recompute the chain from the first event; report every break, and any committed event left without a
     place in the chain. Checks the chain up to the head as first read: writers committing meanwhile only
-    add after it."""
+    add after it. ``anchors`` (kept outside the database: ``anchor``): each must still match the stored hash
+    at its seq, which catches a history rewritten with every later hash recomputed."""
     if not session.in_nested_transaction():
         seal(session)
     head = repo.chain_head_now(session)
@@ -199,7 +201,20 @@ def verify(session: Session) -> VerifyResult:
         problems.append(f"{unchained} committed events have no place in the chain")
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         problems.append(f"chain head says seq {head.seq}; the stored chain ends at {expected_seq - 1}")
+    if anchors:
+        stored = repo.hashes_at(session, [a.seq for a in anchors])
+        problems += chain.check_anchors(list(anchors), stored, head.seq if head is not None else 0)
     return VerifyResult(checked=checked, problems=problems)
+
+
+def anchor(session: Session, *, clock: Clock) -> str:
+    """The chain head as an anchor line (chain.anchor_line) to keep outside the database — append it to
+    write-once storage, a ticket, a mail to the compliance officer — and give to ``verify`` later."""
+    if not session.in_nested_transaction():
+        seal(session)
+    head = repo.chain_head_now(session)
+    seq, hash_ = (head.seq, head.hash) if head is not None else (0, chain.GENESIS)
+    return chain.anchor_line(seq, hash_, clock.now())
 
 
 def search(

@@ -66,7 +66,18 @@ def test_unsupported_grant_type_is_422_naming_the_field(client, session, setting
     user = make_user(session, settings, Role.PATIENT)
     r = client.post(
         "/api/v1/auth/token",
-        data={"username": user.email, "password": PASSWORD, "grant_type": "client_credentials"},
+        data={"username": user.email, "password": PASSWORD, "grant_type": "implicit"},
     )
     assert r.status_code == 422
     assert r.json()["error"]["fields"][0]["field"] in ("grant_type",)
+    # client credentials without a client: the missing fields are named
+    r = client.post(
+        "/api/v1/auth/token",
+        data={"username": user.email, "password": PASSWORD, "grant_type": "client_credentials"},
+    )
+    assert r.status_code == 422
+    assert [f["field"] for f in r.json()["error"]["fields"]] == ["client_id", "client_secret"]
+    # the password grant without a password
+    r = client.post("/api/v1/auth/token", data={"username": user.email})
+    assert r.status_code == 422
+    assert [f["field"] for f in r.json()["error"]["fields"]] == ["password"]

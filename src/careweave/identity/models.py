@@ -68,14 +68,36 @@ class WebSession(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
 
 
+class ApiClient(Base):
+    """An integration's OAuth2 client credentials (RFC 6749 §4.4), acting as one staff account (``user_id``):
+    a lab interface, a FHIR integrator. Only the secret's SHA-256 is stored (a 256-bit random secret, shown once).
+    Created and revoked by an administrator; revoking it revokes the tokens it got."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(String(40), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
 class ApiToken(Base):
-    """An OAuth2 bearer token (opaque, revocable). Only its SHA-256 is stored."""
+    """An OAuth2 bearer token (opaque, revocable). Only its SHA-256 is stored. ``client_id``: the API client
+    that got it (client credentials grant), None for the password grant."""
 
     __tablename__ = "api_tokens"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_clients.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]

@@ -7,6 +7,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from careweave.identity.models import (
+    ApiClient,
     ApiToken,
     LoginFailure,
     PasswordResetToken,
@@ -122,3 +123,26 @@ def ip_failures_since(session: Session, ip: str, since: datetime) -> int:
 
 def prune_ip_failures(session: Session, before: datetime) -> None:
     session.execute(delete(LoginFailure).where(LoginFailure.occurred_at < before))
+
+
+def api_client_by_client_id(session: Session, client_id: str) -> ApiClient | None:
+    return session.scalars(select(ApiClient).where(ApiClient.client_id == client_id)).one_or_none()
+
+
+def api_client(session: Session, pk: uuid.UUID) -> ApiClient | None:
+    return session.get(ApiClient, pk)
+
+
+def api_clients(session: Session) -> list[tuple[ApiClient, User]]:
+    rows = session.execute(
+        select(ApiClient, User).join(User, User.id == ApiClient.user_id).order_by(ApiClient.created_at.desc())
+    )
+    return [(c, u) for c, u in rows]
+
+
+def revoke_client_tokens(session: Session, client_pk: uuid.UUID, at: datetime) -> None:
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.client_id == client_pk, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

@@ -48,3 +48,25 @@ class UserRead(BaseModel):
     mfa_enabled: bool
     created_at: datetime
     last_login_at: datetime | None
+
+
+class ApiClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user_id: uuid.UUID = Field(description="The staff account the integration acts as")
+    name: str = Field(min_length=1, max_length=100, pattern=NO_NUL, description='e.g. "Lab interface"')
+
+
+class ApiClientRead(BaseModel):
+    id: uuid.UUID
+    client_id: str
+    name: str
+    user_id: uuid.UUID
+    user_email: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiClientCreated(ApiClientRead):
+    client_secret: str = Field(description="Shown once: only its SHA-256 is stored")

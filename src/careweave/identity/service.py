@@ -4,6 +4,7 @@ password reset. Every security event is audited in the same transaction.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -28,7 +29,7 @@ from careweave.core.errors import (
 from careweave.core.hooks import on_commit
 from careweave.identity import mfa, passwords, tokens
 from careweave.identity import repository as repo
-from careweave.identity.models import ApiToken, PasswordResetToken, User, WebSession
+from careweave.identity.models import ApiClient, ApiToken, PasswordResetToken, User, WebSession
 from careweave.notify.mail import Mail, Mailer
 from careweave.patients import service as patients
 from careweave.settings import Settings
@@ -565,6 +566,130 @@ def revoke_api_token(
         entity_id=tok.user_id,
         actor_user_id=tok.user_id,
     )
+
+
+# ---------------------------------------------------------------- API clients (OAuth2 client credentials)
+
+# Who may act through an API client: staff accounts only (an integration acts as a clinic's staff member, with
+# that account's permissions). A patient's account never gets one.
+API_CLIENT_ROLES = frozenset({Role.ADMIN, Role.CARE_MANAGER, Role.THERAPIST, Role.PSYCHIATRIST})
+CLIENT_ID_PREFIX = "cwc_"
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiClient:
+    client: ApiClient
+    secret: str  # shown once; only its SHA-256 is stored
+
+
+def create_api_client(
+    session: Session, actor: Actor, *, user_id: uuid.UUID, name: str, clock: Clock
+) -> NewApiClient:
+    """An administrator gives an integration client credentials that act as ``user_id`` (a staff account set
+    aside for it, such as "Lab interface"). The secret is 256 random bits: it stands in for the password and the
+    second factor, so it is shown once, stored only as SHA-256, and revocable."""
+    policy.require(actor, policy.Action.USER_MANAGE)
+    label = " ".join((name or "").split())
+    errors = []
+    if not 1 <= len(label) <= 100:
+        errors.append(FieldError("name", "name the integration (1-100 characters)"))
+    user = repo.user(session, user_id)
+    if user is None:
+        errors.append(FieldError("user_id", "no such user"))
+    elif Role(user.role) not in API_CLIENT_ROLES:
+        errors.append(
+            FieldError("user_id", "only a staff account (not a patient's) can act for an integration")
+        )
+    elif not user.is_active:
+        errors.append(FieldError("user_id", "this account is deactivated"))
+    if errors or user is None:
+        raise InvalidInput("The API client is not valid.", fields=errors)
+    secret = tokens.new_token()
+    client = ApiClient(
+        client_id=CLIENT_ID_PREFIX + secrets.token_hex(16),
+        secret_hash=tokens.digest(secret),
+        name=label,
+        user_id=user.id,
+        created_at=clock.now(),
+        created_by=actor.user_id,
+    )
+    repo.add(session, client)
+    audit.record(
+        session,
+        actor,
+        "api_client.created",
+        clock=clock,
+        entity_type="api_client",
+        entity_id=client.id,
+        details={"client_id": client.client_id, "acts_as": str(user.id), "name": label},
+    )
+    return NewApiClient(client, secret)
+
+
+def list_api_clients(session: Session, actor: Actor, *, clock: Clock) -> list[tuple[ApiClient, User]]:
+    policy.require(actor, policy.Action.USER_MANAGE)
+    rows = repo.api_clients(session)
+    audit.record(session, actor, "api_client.listed", clock=clock, details={"results": len(rows)})
+    return rows
+
+
+def revoke_api_client(session: Session, actor: Actor, *, client_pk: uuid.UUID, clock: Clock) -> ApiClient:
+    """Revoke the client and every token it got (revoking again changes nothing)."""
+    policy.require(actor, policy.Action.USER_MANAGE)
+    client = repo.api_client(session, client_pk)
+    if client is None:
+        raise NotFound("No such API client.")
+    if client.revoked_at is None:
+        client.revoked_at = clock.now()
+        repo.revoke_client_tokens(session, client.id, client.revoked_at)
+        audit.record(
+            session,
+            actor,
+            "api_client.revoked",
+            clock=clock,
+            entity_type="api_client",
+            entity_id=client.id,
+            details={"client_id": client.client_id},
+        )
+    return client
+
+
+def issue_client_token(
+    session: Session,
+    *,
+    client_id: str,
+    client_secret: str,
+    ip: str | None,
+    request_id: str | None,
+    settings: Settings,
+    clock: Clock,
+) -> IssuedToken:
+    """OAuth2 client credentials grant: a bearer token for the client's account. Failures count toward the
+    per-address throttle as failed log-ins do; a revoked client or a deactivated account gets nothing."""
+    actor = _anonymous(ip, request_id)
+    _check_throttles(session, None, actor, settings=settings, clock=clock)
+    client = repo.api_client_by_client_id(session, client_id.strip())
+    user = repo.user(session, client.user_id) if client is not None else None
+    ok = client is not None and tokens.same(client.secret_hash, tokens.digest(client_secret))
+    if client is None or user is None or not ok or client.revoked_at is not None or not user.is_active:
+        _count_failure(session, None, actor, settings=settings, clock=clock, action="api_client.login_failed")
+        raise AuthenticationFailed("Unknown client, wrong secret, or a revoked client.")
+    raw = tokens.new_token()
+    now = clock.now()
+    lifetime = timedelta(minutes=settings.api_token_minutes)
+    repo.add(
+        session,
+        ApiToken(
+            token_hash=tokens.digest(raw),
+            user_id=user.id,
+            client_id=client.id,
+            created_at=now,
+            expires_at=now + lifetime,
+        ),
+    )
+    client.last_used_at = now
+    record_login(session, user, ip=ip, request_id=request_id, via="api_client", clock=clock)
+    return IssuedToken(raw, int(lifetime.total_seconds()))
 
 
 # ---------------------------------------------------------------- MFA enrolment

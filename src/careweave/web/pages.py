@@ -16,7 +16,7 @@ from careweave import policy
 from careweave.audit import service as audit
 from careweave.core import geo
 from careweave.core.actor import Role
-from careweave.core.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
+from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFound, TooManyAttempts
 from careweave.deps import ClockDep, DbSession, MailerDep, SettingsDep, client_ip, get_settings, request_id
 from careweave.directory import licensing
 from careweave.identity import service as identity
@@ -753,6 +753,76 @@ def admin_set_active(
 ) -> Response:
     identity.set_active(session, web_user.actor, user_id=user_id, active=active, clock=clock)
     return _see_other("/admin")
+
+
+def _api_clients_page(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    web_user: WebUser,
+    *,
+    created: identity.NewApiClient | None = None,
+    error: DomainError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    clients = identity.list_api_clients(session, web_user.actor, clock=clock)
+    staff = [
+        u
+        for u in identity.list_users(session, web_user.actor, clock=clock)
+        if u.is_active and Role(u.role) in identity.API_CLIENT_ROLES
+    ]
+    return render(
+        request,
+        "admin_api_clients.html",
+        {
+            "clients": clients,
+            "staff": staff,
+            "created": created,
+            "error": error.message if error else None,
+            "fields": {f.field: f.message for f in error.fields} if error else {},
+            "form": form or {},
+        },
+        status_code=error.status if error else 200,
+    )
+
+
+@router.get("/admin/api-clients")
+def admin_api_clients(
+    request: Request, session: DbSession, clock: ClockDep, web_user: WebUser = require_role(Role.ADMIN)
+) -> Response:
+    return _api_clients_page(request, session, clock, web_user)
+
+
+@router.post("/admin/api-clients")
+def admin_create_api_client(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+    user_id: Annotated[str, Form(max_length=40)] = "",
+    web_user: WebUser = require_role(Role.ADMIN),
+) -> Response:
+    form = {"name": name, "user_id": user_id}
+    try:
+        try:
+            target = uuid.UUID(user_id)
+        except ValueError:
+            raise InvalidInput(
+                "The API client is not valid.", fields=[FieldError("user_id", "choose an account")]
+            ) from None
+        created = identity.create_api_client(session, web_user.actor, user_id=target, name=name, clock=clock)
+    except DomainError as exc:
+        return _api_clients_page(request, session, clock, web_user, error=exc, form=form)
+    # The secret is in this response only (not a redirect: it must not be shown again).
+    return _api_clients_page(request, session, clock, web_user, created=created)
+
+
+@router.post("/admin/api-clients/{client_pk}/revoke")
+def admin_revoke_api_client(
+    client_pk: uuid.UUID, session: DbSession, clock: ClockDep, web_user: WebUser = require_role(Role.ADMIN)
+) -> Response:
+    identity.revoke_api_client(session, web_user.actor, client_pk=client_pk, clock=clock)
+    return _see_other("/admin/api-clients")
 
 
 @router.get("/admin/audit")

@@ -66,6 +66,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/admin/on-call", "On-call roster"),
         ("/billing/cocm", "CoCM billing"),
         ("/outcomes/report", "Outcomes"),
+        ("/admin/api-clients", "API clients"),
         ("/admin/audit", "Audit log"),
     ],
 }

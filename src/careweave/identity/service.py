@@ -520,6 +520,15 @@ def issue_api_token(
         verify_second_factor(
             session, user, code=otp, ip=ip, request_id=request_id, settings=settings, clock=clock
         )
+    issued = _new_token(session, user, settings=settings, clock=clock)
+    record_login(session, user, ip=ip, request_id=request_id, via="api", clock=clock)
+    return issued
+
+
+def _new_token(
+    session: Session, user: User, *, settings: Settings, clock: Clock, client: ApiClient | None = None
+) -> IssuedToken:
+    """A bearer token for ``user`` (got by ``client``, for the client credentials grant)."""
     raw = tokens.new_token()
     now = clock.now()
     lifetime = timedelta(minutes=settings.api_token_minutes)
@@ -528,11 +537,11 @@ def issue_api_token(
         ApiToken(
             token_hash=tokens.digest(raw),
             user_id=user.id,
+            client_id=client.id if client is not None else None,
             created_at=now,
             expires_at=now + lifetime,
         ),
     )
-    record_login(session, user, ip=ip, request_id=request_id, via="api", clock=clock)
     return IssuedToken(raw, int(lifetime.total_seconds()))
 
 
@@ -674,22 +683,10 @@ def issue_client_token(
     if client is None or user is None or not ok or client.revoked_at is not None or not user.is_active:
         _count_failure(session, None, actor, settings=settings, clock=clock, action="api_client.login_failed")
         raise AuthenticationFailed("Unknown client, wrong secret, or a revoked client.")
-    raw = tokens.new_token()
-    now = clock.now()
-    lifetime = timedelta(minutes=settings.api_token_minutes)
-    repo.add(
-        session,
-        ApiToken(
-            token_hash=tokens.digest(raw),
-            user_id=user.id,
-            client_id=client.id,
-            created_at=now,
-            expires_at=now + lifetime,
-        ),
-    )
-    client.last_used_at = now
+    issued = _new_token(session, user, settings=settings, clock=clock, client=client)
+    client.last_used_at = clock.now()
     record_login(session, user, ip=ip, request_id=request_id, via="api_client", clock=clock)
-    return IssuedToken(raw, int(lifetime.total_seconds()))
+    return issued
 
 
 # ---------------------------------------------------------------- MFA enrolment

@@ -381,6 +381,20 @@ def join(
     return _room(session, access, enc, settings=settings, clock=clock)
 
 
+def _settle_left(
+    session: Session, access: _Access, enc: Encounter, was_live: bool, now: datetime, *, clock: Clock
+) -> dict[str, object]:
+    """After someone left the call (or the clinician ended it): the status, and when that ended a live call, its
+    duration (for the audit event's details) and the patient's contact in the registry."""
+    settle(enc, now)
+    if not (was_live and enc.status == "finished"):
+        return {}
+    from careweave.outcomes import service as outcomes  # a held visit is a contact (issue #8 registry)
+
+    outcomes.record_contact(session, access.appt.patient_id, now.date(), clock=clock)
+    return {"duration_seconds": enc.duration_seconds}
+
+
 def end(
     session: Session, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> Room:
@@ -404,13 +418,7 @@ def end(
         enc.clinician_left_at = now
     if enc.patient_left_at is None and (enc.patient_joined_at or enc.patient_waiting_at) is not None:
         enc.patient_left_at = now
-    settle(enc, now)
-    details: dict[str, object] = {}
-    if was_live and enc.status == "finished":
-        details["duration_seconds"] = enc.duration_seconds
-        from careweave.outcomes import service as outcomes  # a held visit is a contact (issue #8 registry)
-
-        outcomes.record_contact(session, access.appt.patient_id, now.date(), clock=clock)
+    details = _settle_left(session, access, enc, was_live, now, clock=clock)
     scheduling.complete(session, actor, appointment_id, clock=clock)
     _record(session, actor, "visit.ended", access, clock=clock, **details)
     session.flush()
@@ -454,13 +462,7 @@ def leave(
         enc.clinician_left_at = now
     else:
         enc.patient_left_at = now
-    settle(enc, now)
-    details: dict[str, object] = {}
-    if was_live and enc.status == "finished":
-        details["duration_seconds"] = enc.duration_seconds
-        from careweave.outcomes import service as outcomes  # a held visit is a contact (issue #8 registry)
-
-        outcomes.record_contact(session, access.appt.patient_id, now.date(), clock=clock)
+    details = _settle_left(session, access, enc, was_live, now, clock=clock)
     _record(session, actor, "visit.left", access, clock=clock, **details)
     session.flush()
     return _room(session, access, enc, settings=settings, clock=clock)

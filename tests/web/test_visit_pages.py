@@ -297,6 +297,11 @@ def test_the_clinician_ends_the_visit_for_everyone(
     web_login(client, started.clinician.email)
     page = client.get(f"/visits/{started.id}")
     assert "The visit room has closed." in page.text
+    # the clinician goes on to the visit's note, the visit already filled in
+    note_link = f"/patients/{started.patient_id}/notes?appointment_id={started.id}"
+    assert note_link in page.text
+    notes = client.get(note_link)
+    assert notes.status_code == 200 and f'value="{started.id}"' in notes.text
 
 
 def test_bad_messages_get_a_clear_error_not_a_crash(client: TestClient, visit: Visit) -> None:

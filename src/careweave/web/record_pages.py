@@ -193,11 +193,19 @@ def notes_page(
     clock: ClockDep,
     format: Annotated[str, Query(pattern="^(SOAP|DAP)$")] = "SOAP",
     done: Annotated[str | None, Query(pattern="^(created|signed|addendum)$")] = None,
+    appointment_id: Annotated[uuid.UUID | None, Query(description="the visit the new note is for")] = None,
     web_user: WebUser = CLINICIANS,
 ) -> Response:
     messages = {"created": "Draft saved.", "signed": "Note signed.", "addendum": "Addendum added."}
     return _notes_page(
-        request, session, web_user, clock, patient_id, fmt=format, message=messages.get(done or "")
+        request,
+        session,
+        web_user,
+        clock,
+        patient_id,
+        fmt=format,
+        message=messages.get(done or ""),
+        values={"appointment_id": str(appointment_id)} if appointment_id else None,
     )
 
 

@@ -108,6 +108,8 @@ def test_active_prescription_reads_as_a_valid_medication_request(client, w, sess
         "reference": f"Practitioner/{provider.id}",
         "display": w["users"]["ben"].full_name,
     }
+    practitioner = client.get(f"/fhir/{body['requester']['reference']}", headers=w["h"]["ana"])  # it resolves
+    assert practitioner.status_code == 200 and practitioner.json()["resourceType"] == "Practitioner"
     assert body["authoredOn"].startswith("2026-11-27T15:00:00")  # signed at (the clock)
     assert "extension" not in body and "note" not in body  # not controlled
     viewed = session.scalars(select(AuditEvent).where(AuditEvent.action == "prescription.viewed")).all()

@@ -18,6 +18,7 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
 from careweave.fhir.medication_api import router as medication_request_router
+from careweave.fhir.practitioner_api import router as practitioner_router
 from careweave.screening import service as screening
 from careweave.screening.instruments import all_instruments, get_instrument
 from careweave.screening.models import ScreeningResponse
@@ -138,6 +139,15 @@ def capability_statement(request: Request) -> JSONResponse:
                             "interaction": read_search,
                             "searchParam": patient_params,
                         },
+                        {
+                            "type": "Practitioner",
+                            "interaction": read_search,
+                            "searchParam": [
+                                {"name": "identifier", "type": "token"},
+                                {"name": "name", "type": "string"},
+                                {"name": "_count", "type": "number"},
+                            ],
+                        },
                     ],
                 }
             ],
@@ -204,3 +214,4 @@ def search_observations(
 
 # MedicationRequest (prescriptions, spec §8.8): routes in careweave.fhir.medication_api.
 router.include_router(medication_request_router)
+router.include_router(practitioner_router)

@@ -1,0 +1,102 @@
+"""FHIR R4 read and search of the provider directory as ``Practitioner`` (fhir/practitioner.py).
+
+Access is the directory's: every authenticated user reads the public profile (directory.service.get_provider,
+search_providers; an inactive provider only for directory administrators). MedicationRequest.requester points
+here. Search: ``identifier`` (``http://hl7.org/fhir/sid/us-npi|<npi>`` or the NPI alone) or ``name`` (part of the
+name), ``_count`` (at most 100). Errors are OperationOutcomes (careweave.errors, for every path under /fhir).
+
+Included into the /fhir router by careweave.fhir.api.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from careweave.core.errors import FieldError, InvalidInput
+from careweave.deps import CurrentActor, DbSession
+from careweave.directory import repository as directory_repo
+from careweave.directory import rules
+from careweave.directory import service as directory
+from careweave.fhir import practitioner as fhir_practitioner
+
+FHIR_JSON = "application/fhir+json"
+router = APIRouter(tags=["fhir"], include_in_schema=False)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _resource(view: directory.ProviderView, base: str) -> dict[str, Any]:
+    compacts = {code: spec.name for code, spec in rules.default_rules().data.compacts.items()}
+    return fhir_practitioner.practitioner(
+        view.provider,
+        licences=view.licenses,
+        privileges=view.compact_privileges,
+        languages=view.languages,
+        compact_names=compacts,
+        canonical_base=base,
+    )
+
+
+def _npi(identifier: str) -> str:
+    system, sep, value = identifier.rpartition("|")
+    if sep and system not in ("", fhir_practitioner.NPI_SYSTEM):
+        raise InvalidInput(
+            "Only NPIs are searchable: identifier=http://hl7.org/fhir/sid/us-npi|<npi>.",
+            fields=[FieldError("identifier", f"system must be {fhir_practitioner.NPI_SYSTEM}")],
+        )
+    if not (value.isdigit() and len(value) == 10):
+        raise InvalidInput("An NPI has 10 digits.", fields=[FieldError("identifier", "an NPI has 10 digits")])
+    return value
+
+
+@router.get("/Practitioner/{provider_id}")
+def read_practitioner(
+    request: Request, provider_id: uuid.UUID, actor: CurrentActor, session: DbSession
+) -> JSONResponse:
+    view = directory.get_provider(session, actor, provider_id)
+    return JSONResponse(_resource(view, _base(request)), media_type=FHIR_JSON)
+
+
+@router.get("/Practitioner")
+def search_practitioners(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    identifier: Annotated[str | None, Query(max_length=80)] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=100)] = 50,
+) -> JSONResponse:
+    if identifier is None and not name:
+        raise InvalidInput(
+            "Search by identifier (NPI) or name.",
+            fields=[FieldError("identifier", "an NPI, or give name")],
+        )
+    if identifier is not None:
+        npi = _npi(identifier)
+        found = directory_repo.provider_by_npi(session, npi)
+        views = []
+        if found is not None and found.is_active:  # as search_providers: active providers only
+            view = directory.get_provider(session, actor, found.id)
+            if not name or name.casefold() in view.provider.name.casefold():
+                views = [view]
+    else:
+        views, _total = directory.search_providers(session, actor, query=name, limit=count)
+    base = _base(request)
+    resources = [_resource(v, base) for v in views]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {"fullUrl": f"{base}/Practitioner/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+    return JSONResponse(bundle, media_type=FHIR_JSON)

@@ -17,6 +17,7 @@ from careweave import __version__
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
+from careweave.fhir.appointment_api import router as appointment_router
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
 from careweave.screening import service as screening
@@ -140,6 +141,15 @@ def capability_statement(request: Request) -> JSONResponse:
                             "searchParam": patient_params,
                         },
                         {
+                            "type": "Appointment",
+                            "interaction": read_search,
+                            "searchParam": [
+                                *patient_params,
+                                {"name": "status", "type": "token"},
+                                {"name": "_count", "type": "number"},
+                            ],
+                        },
+                        {
                             "type": "Practitioner",
                             "interaction": read_search,
                             "searchParam": [
@@ -215,3 +225,4 @@ def search_observations(
 # MedicationRequest (prescriptions, spec §8.8): routes in careweave.fhir.medication_api.
 router.include_router(medication_request_router)
 router.include_router(practitioner_router)
+router.include_router(appointment_router)

@@ -24,6 +24,11 @@ NY = ZoneInfo("America/New_York")
 
 @pytest.fixture
 def w(client, session, settings):
+    return scheduling_api_world(client, session, settings)
+
+
+def scheduling_api_world(client, session, settings):
+    """tests.builders.scheduling_world with API tokens: ``headers`` (admin, therapist), ``patient_headers``."""
     client.app.state.settings = settings.model_copy(update={"mfa_required": False})
     world = scheduling_world(session, settings, SystemClock(), patients=2)
     session.commit()

@@ -20,6 +20,7 @@ from careweave.fhir import screening as fhir_screening
 from careweave.fhir.appointment_api import router as appointment_router
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
+from careweave.fhir.slot_api import router as slot_router
 from careweave.screening import service as screening
 from careweave.screening.instruments import all_instruments, get_instrument
 from careweave.screening.models import ScreeningResponse
@@ -149,6 +150,16 @@ def capability_statement(request: Request) -> JSONResponse:
                                 {"name": "_count", "type": "number"},
                             ],
                         },
+                        {"type": "Schedule", "interaction": [{"code": "read"}]},
+                        {
+                            "type": "Slot",
+                            "interaction": [{"code": "search-type"}],
+                            "searchParam": [
+                                {"name": "schedule", "type": "reference"},
+                                {"name": "service-type", "type": "token"},
+                                {"name": "start", "type": "date"},
+                            ],
+                        },
                         {
                             "type": "Practitioner",
                             "interaction": read_search,
@@ -226,3 +237,4 @@ def search_observations(
 router.include_router(medication_request_router)
 router.include_router(practitioner_router)
 router.include_router(appointment_router)
+router.include_router(slot_router)

@@ -11,6 +11,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from careweave.core.actor import Role
 from careweave.core.clock import SystemClock
@@ -28,6 +29,9 @@ def w(client, session, settings):
     admin_user = make_user(session, settings, Role.ADMIN)
     admin = identity.actor_for(session, admin_user)
     _, _, provider = make_prescriber(session, settings, admin, states=("NY", "NJ"))
+    directory.update_provider(
+        session, admin, provider.id, {"taxonomy_code": "2084P0800X"}, clock=SystemClock()
+    )
     directory.update_provider(
         session,
         admin,
@@ -137,3 +141,26 @@ def test_the_capability_statement_lists_practitioner(client, w):
     CapabilityStatement.model_validate(body)
     types = {r["type"]: r for r in body["rest"][0]["resource"]}
     assert {p["name"] for p in types["Practitioner"]["searchParam"]} >= {"identifier", "name"}
+
+
+def test_the_practitioner_role_carries_the_nucc_taxonomy(client, w):
+    r = _get(client, f"/fhir/PractitionerRole/{w['provider'].id}", w["h"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    PractitionerRole.model_validate(body)
+    assert body["practitioner"]["reference"] == f"Practitioner/{w['provider'].id}"
+    assert body["code"][0]["coding"] == [
+        {"system": "http://nucc.org/provider-taxonomy", "code": "2084P0800X"}
+    ]
+    assert {"text": "medication management"} in body["code"]
+    assert body["specialty"] == [{"text": "depression"}]
+    assert "Licensed in NJ, NY." in body["availabilityExceptions"]
+    found = _get(
+        client, "/fhir/PractitionerRole", w["h"], practitioner=f"Practitioner/{w['provider'].id}"
+    ).json()
+    assert [e["resource"]["id"] for e in Bundle.model_validate(found).model_dump()["entry"]] == [
+        str(w["provider"].id)
+    ]
+    none = _get(client, "/fhir/PractitionerRole", w["h"], practitioner=f"Practitioner/{uuid.uuid4()}").json()
+    assert none["total"] == 0
+    assert _get(client, "/fhir/PractitionerRole", w["h"]).status_code == 422

@@ -150,6 +150,11 @@ def capability_statement(request: Request) -> JSONResponse:
                                 {"name": "_count", "type": "number"},
                             ],
                         },
+                        {
+                            "type": "PractitionerRole",
+                            "interaction": read_search,
+                            "searchParam": [{"name": "practitioner", "type": "reference"}],
+                        },
                         {"type": "Schedule", "interaction": [{"code": "read"}]},
                         {
                             "type": "Slot",

@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any, Protocol
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 BCP47 = "urn:ietf:bcp:47"
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 _GENDER = {"female": "female", "male": "male", "nonbinary": "other"}
@@ -32,6 +33,13 @@ class ProviderLike(Protocol):
     credential: str
     gender: str | None
     is_active: bool
+
+
+class RoleProviderLike(ProviderLike, Protocol):
+    taxonomy_code: str | None
+    offers_therapy: bool
+    offers_medication_management: bool
+    accepting_new_patients: bool
 
 
 class LicenceLike(Protocol):
@@ -118,4 +126,43 @@ def practitioner(
     ]
     if communication:
         resource["communication"] = communication
+    return resource
+
+
+def practitioner_role(
+    provider: RoleProviderLike, *, states: Iterable[str], conditions: Iterable[str]
+) -> dict[str, Any]:
+    """The PractitionerRole of one directory provider (spec §8.3; one role per provider, same id as the
+    Practitioner). ``code``: the NUCC taxonomy recorded for them (``http://nucc.org/provider-taxonomy``), then what
+    they offer (therapy, medication management) as text; ``specialty``: the conditions they treat, as text;
+    ``availabilityExceptions``: whether they accept new patients and the states of their active licences, as text
+    (no invented extensions)."""
+    offers = [
+        label
+        for label, on in (
+            ("therapy", provider.offers_therapy),
+            ("medication management", provider.offers_medication_management),
+        )
+        if on
+    ]
+    code: list[dict[str, Any]] = []
+    if provider.taxonomy_code:
+        code.append({"coding": [{"system": NUCC_SYSTEM, "code": provider.taxonomy_code}]})
+    code += [{"text": label} for label in offers]
+    resource: dict[str, Any] = {
+        "resourceType": "PractitionerRole",
+        "id": str(provider.id),
+        "active": bool(provider.is_active),
+        "practitioner": {"reference": f"Practitioner/{provider.id}", "display": provider.name},
+    }
+    if code:
+        resource["code"] = code
+    specialty = [{"text": c} for c in sorted(set(conditions))]
+    if specialty:
+        resource["specialty"] = specialty
+    licensed = sorted(set(states))
+    notes = ["Accepting new patients." if provider.accepting_new_patients else "Not accepting new patients."]
+    if licensed:
+        notes.append("Licensed in " + ", ".join(licensed) + ".")
+    resource["availabilityExceptions"] = " ".join(notes)
     return resource

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from careweave.core.errors import FieldError, InvalidInput
+from careweave.core.errors import FieldError, InvalidInput, NotFound
 from careweave.deps import CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.directory import rules
@@ -96,6 +96,47 @@ def search_practitioners(
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": [
             {"fullUrl": f"{base}/Practitioner/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+def _role(view: directory.ProviderView) -> dict[str, Any]:
+    return fhir_practitioner.practitioner_role(view.provider, states=view.states, conditions=view.conditions)
+
+
+@router.get("/PractitionerRole/{provider_id}")
+def read_practitioner_role(provider_id: uuid.UUID, actor: CurrentActor, session: DbSession) -> JSONResponse:
+    return JSONResponse(_role(directory.get_provider(session, actor, provider_id)), media_type=FHIR_JSON)
+
+
+@router.get("/PractitionerRole")
+def search_practitioner_roles(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    practitioner: Annotated[str | None, Query(max_length=80)] = None,
+) -> JSONResponse:
+    try:
+        provider_id = uuid.UUID((practitioner or "").removeprefix("Practitioner/"))
+    except ValueError:
+        raise InvalidInput(
+            "Search by practitioner: ?practitioner=Practitioner/<id>.",
+            fields=[FieldError("practitioner", "Practitioner/<id> is required")],
+        ) from None
+    try:
+        resources = [_role(directory.get_provider(session, actor, provider_id))]
+    except NotFound:  # a search finds nothing rather than failing
+        resources = []
+    base = _base(request)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {"fullUrl": f"{base}/PractitionerRole/{r['id']}", "resource": r, "search": {"mode": "match"}}
             for r in resources
         ],
     }

@@ -18,6 +18,7 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
 from careweave.fhir.appointment_api import router as appointment_router
+from careweave.fhir.bundle import searchset
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
 from careweave.fhir.slot_api import router as slot_router
@@ -80,20 +81,7 @@ def observation(r: ScreeningResponse, base: str) -> dict[str, Any]:
 
 
 def _bundle(request: Request, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {
-                "fullUrl": f"{_base(request)}/{res['resourceType']}/{res['id']}",
-                "resource": res,
-                "search": {"mode": "match"},
-            }
-            for res in resources
-        ],
-    }
+    return searchset(str(request.url), _base(request), resources)
 
 
 def _patient_id(subject: str | None, patient: str | None) -> uuid.UUID:

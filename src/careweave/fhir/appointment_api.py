@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import appointment as fhir_appointment
+from careweave.fhir.bundle import searchset
 from careweave.scheduling import service as scheduling
 from careweave.scheduling.models import Appointment, VisitType
 
@@ -86,14 +87,4 @@ def search_appointments(
     )
     base = str(request.base_url).rstrip("/") + "/fhir"
     resources = _resources(session, appts)
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {"fullUrl": f"{base}/Appointment/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ],
-    }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)

@@ -25,6 +25,7 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.fhir import medication_request as fhir_mr
+from careweave.fhir.bundle import searchset
 from careweave.identity.models import User
 from careweave.medications import prescribing
 from careweave.medications.models import Prescription
@@ -117,19 +118,4 @@ def search_medication_requests(
     rows = search(session, actor, _patient_id(subject, patient), clock=clock)
     base = _base(request)
     resources = [resource_for(session, rx, base) for rx in rows]
-    return _response(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(resources),
-            "link": [{"relation": "self", "url": str(request.url)}],
-            "entry": [
-                {
-                    "fullUrl": f"{base}/MedicationRequest/{res['id']}",
-                    "resource": res,
-                    "search": {"mode": "match"},
-                }
-                for res in resources
-            ],
-        }
-    )
+    return _response(searchset(str(request.url), base, resources))

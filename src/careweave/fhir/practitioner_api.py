@@ -22,6 +22,7 @@ from careweave.directory import repository as directory_repo
 from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.fhir import practitioner as fhir_practitioner
+from careweave.fhir.bundle import searchset
 
 FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
@@ -89,17 +90,7 @@ def search_practitioners(
         views, _total = directory.search_providers(session, actor, query=name, limit=count)
     base = _base(request)
     resources = [_resource(v, base) for v in views]
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {"fullUrl": f"{base}/Practitioner/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ],
-    }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
 
 
 def _role(view: directory.ProviderView) -> dict[str, Any]:
@@ -129,15 +120,4 @@ def search_practitioner_roles(
         resources = [_role(directory.get_provider(session, actor, provider_id))]
     except NotFound:  # a search finds nothing rather than failing
         resources = []
-    base = _base(request)
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {"fullUrl": f"{base}/PractitionerRole/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ],
-    }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return JSONResponse(searchset(str(request.url), _base(request), resources), media_type=FHIR_JSON)

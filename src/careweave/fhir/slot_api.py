@@ -22,6 +22,7 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import service as directory
 from careweave.fhir import slot as fhir_slot
+from careweave.fhir.bundle import searchset
 from careweave.scheduling import service as scheduling
 
 FHIR_JSON = "application/fhir+json"
@@ -105,14 +106,4 @@ def search_slots(
         fhir_slot.slot(provider_id, visit_type=service_type, visit_type_name=name, start=s.start, end=s.end)
         for s in slots
     ]
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {"fullUrl": f"{base}/Slot/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ],
-    }
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)

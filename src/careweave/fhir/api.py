@@ -14,13 +14,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from careweave import __version__
-from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
 from careweave.fhir.appointment_api import router as appointment_router
-from careweave.fhir.bundle import searchset
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
+from careweave.fhir.search import patient_id, searchset
 from careweave.fhir.slot_api import router as slot_router
 from careweave.screening import service as screening
 from careweave.screening.instruments import all_instruments, get_instrument
@@ -82,17 +81,6 @@ def observation(r: ScreeningResponse, base: str) -> dict[str, Any]:
 
 def _bundle(request: Request, resources: list[dict[str, Any]]) -> dict[str, Any]:
     return searchset(str(request.url), _base(request), resources)
-
-
-def _patient_id(subject: str | None, patient: str | None) -> uuid.UUID:
-    raw = patient or (subject.removeprefix("Patient/") if subject else None)
-    try:
-        return uuid.UUID(raw or "")
-    except ValueError as exc:
-        raise InvalidInput(
-            "Search by patient: ?patient=<id> or ?subject=Patient/<id>.",
-            fields=[FieldError("patient", "a Patient id is required")],
-        ) from exc
 
 
 @router.get("/metadata")
@@ -207,7 +195,7 @@ def search_questionnaire_responses(
     patient: Annotated[str | None, Query(max_length=64)] = None,
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
-    rows = screening.history(session, actor, _patient_id(subject, patient), clock=clock)
+    rows = screening.history(session, actor, patient_id(subject, patient), clock=clock)
     base = _base(request)
     return fhir_response(_bundle(request, [questionnaire_response(r, base) for r in rows]))
 
@@ -221,7 +209,7 @@ def search_observations(
     patient: Annotated[str | None, Query(max_length=64)] = None,
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
-    rows = screening.history(session, actor, _patient_id(subject, patient), clock=clock)
+    rows = screening.history(session, actor, patient_id(subject, patient), clock=clock)
     base = _base(request)
     return fhir_response(_bundle(request, [observation(r, base) for r in rows]))
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import appointment as fhir_appointment
-from careweave.fhir.bundle import searchset
+from careweave.fhir.search import patient_id, searchset
 from careweave.scheduling import service as scheduling
 from careweave.scheduling.models import Appointment, VisitType
 
@@ -65,14 +65,7 @@ def search_appointments(
     status: Annotated[str | None, Query(max_length=20)] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 100,
 ) -> JSONResponse:
-    raw = patient or (subject.removeprefix("Patient/") if subject else None)
-    try:
-        patient_id = uuid.UUID(raw or "")
-    except ValueError as exc:
-        raise InvalidInput(
-            "Search by patient: ?patient=<id> or ?subject=Patient/<id>.",
-            fields=[FieldError("patient", "a Patient id is required")],
-        ) from exc
+    pid = patient_id(subject, patient)
     if status is not None and status not in _STATUS_BACK:
         raise InvalidInput(
             "Unknown status.", fields=[FieldError("status", f"one of {', '.join(sorted(_STATUS_BACK))}")]
@@ -81,7 +74,7 @@ def search_appointments(
         session,
         actor,
         clock=clock,
-        patient_id=patient_id,
+        patient_id=pid,
         status=_STATUS_BACK[status] if status else None,
         limit=count,
     )

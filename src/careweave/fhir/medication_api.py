@@ -21,11 +21,10 @@ from sqlalchemy.orm import Session
 from careweave.audit import service as audit
 from careweave.core.actor import Actor
 from careweave.core.clock import Clock
-from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.fhir import medication_request as fhir_mr
-from careweave.fhir.bundle import searchset
+from careweave.fhir.search import patient_id, searchset
 from careweave.identity.models import User
 from careweave.medications import prescribing
 from careweave.medications.models import Prescription
@@ -40,17 +39,6 @@ def _base(request: Request) -> str:
 
 def _response(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=200, media_type=FHIR_JSON)
-
-
-def _patient_id(subject: str | None, patient: str | None) -> uuid.UUID:
-    raw = patient or (subject.removeprefix("Patient/") if subject else None)
-    try:
-        return uuid.UUID(raw or "")
-    except ValueError as exc:
-        raise InvalidInput(
-            "Search by patient: ?patient=<id> or ?subject=Patient/<id>.",
-            fields=[FieldError("patient", "a Patient id is required")],
-        ) from exc
 
 
 def _requester(session: Session, rx: Prescription) -> tuple[str | None, str | None]:
@@ -115,7 +103,7 @@ def search_medication_requests(
     patient: Annotated[str | None, Query(max_length=64)] = None,
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
-    rows = search(session, actor, _patient_id(subject, patient), clock=clock)
+    rows = search(session, actor, patient_id(subject, patient), clock=clock)
     base = _base(request)
     resources = [resource_for(session, rx, base) for rx in rows]
     return _response(searchset(str(request.url), base, resources))

@@ -22,7 +22,7 @@ from careweave.directory import repository as directory_repo
 from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.fhir import practitioner as fhir_practitioner
-from careweave.fhir.bundle import searchset
+from careweave.fhir.search import searchset
 
 FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)

@@ -22,7 +22,7 @@ from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import service as directory
 from careweave.fhir import slot as fhir_slot
-from careweave.fhir.bundle import searchset
+from careweave.fhir.search import searchset
 from careweave.scheduling import service as scheduling
 
 FHIR_JSON = "application/fhir+json"

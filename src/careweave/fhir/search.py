@@ -1,8 +1,11 @@
-"""The searchset Bundle every FHIR search answers with (pure)."""
+"""What every FHIR search shares: the searchset Bundle it answers with, and the patient it is about."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+
+from careweave.core.errors import FieldError, InvalidInput
 
 
 def searchset(self_url: str, base: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -22,3 +25,15 @@ def searchset(self_url: str, base: str, resources: list[dict[str, Any]]) -> dict
             for res in resources
         ],
     }
+
+
+def patient_id(subject: str | None, patient: str | None) -> uuid.UUID:
+    """The patient of a search: ``patient=<id>`` or ``subject=Patient/<id>``; else 422 naming ``patient``."""
+    raw = patient or (subject.removeprefix("Patient/") if subject else None)
+    try:
+        return uuid.UUID(raw or "")
+    except ValueError as exc:
+        raise InvalidInput(
+            "Search by patient: ?patient=<id> or ?subject=Patient/<id>.",
+            fields=[FieldError("patient", "a Patient id is required")],
+        ) from exc

@@ -17,6 +17,7 @@ from careweave import __version__
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.fhir import screening as fhir_screening
 from careweave.fhir.appointment_api import router as appointment_router
+from careweave.fhir.coverage_api import router as coverage_router
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
 from careweave.fhir.search import patient_id, searchset
@@ -133,6 +134,11 @@ def capability_statement(request: Request) -> JSONResponse:
                         },
                         {"type": "Schedule", "interaction": [{"code": "read"}]},
                         {
+                            "type": "Coverage",
+                            "interaction": [{"code": "search-type"}],
+                            "searchParam": [*patient_params, {"name": "beneficiary", "type": "reference"}],
+                        },
+                        {
                             "type": "Slot",
                             "interaction": [{"code": "search-type"}],
                             "searchParam": [
@@ -219,3 +225,4 @@ router.include_router(medication_request_router)
 router.include_router(practitioner_router)
 router.include_router(appointment_router)
 router.include_router(slot_router)
+router.include_router(coverage_router)

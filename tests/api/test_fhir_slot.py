@@ -99,3 +99,86 @@ def test_unknown_clinician(client, w):
     )
     assert r.status_code == 404
     assert client.get(f"/fhir/Schedule/{uuid.uuid4()}", headers=w["patient_headers"][0]).status_code == 404
+
+
+def test_book_a_slot_through_fhir_and_the_second_claim_is_refused(client, w):
+    """POST /fhir/Appointment with a Slot reference books it through the scheduling service; the same slot again
+    is a 409 OperationOutcome; the slot is gone from the next search."""
+    found = _search(client, w).json()["entry"][0]["resource"]
+    pid = str(w["patients"][0].patient_id)
+    body = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": [{"reference": f"Slot/{found['id']}"}],
+        "participant": [{"actor": {"reference": f"Patient/{pid}"}, "status": "accepted"}],
+    }
+    r = client.post(
+        "/fhir/Appointment",
+        json=body,
+        headers={**w["patient_headers"][0], "content-type": "application/fhir+json"},
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["status"] == "booked" and created["start"] == found["start"]
+    assert r.headers["location"].endswith(f"/fhir/Appointment/{created['id']}")
+    assert found["id"] not in {e["resource"]["id"] for e in _search(client, w).json().get("entry", [])}
+    again = client.post("/fhir/Appointment", json=body, headers=w["patient_headers"][0])
+    assert again.status_code == 409, again.text
+    OperationOutcome.model_validate(again.json())
+
+
+def test_book_by_start_and_visit_type(client, w):
+    found = _search(client, w).json()["entry"][1]["resource"]
+    body = {
+        "resourceType": "Appointment",
+        "start": found["start"],
+        "appointmentType": {"coding": [{"code": "therapy_session"}]},
+        "participant": [
+            {"actor": {"reference": f"Patient/{w['patients'][0].patient_id}"}, "status": "accepted"},
+            {"actor": {"reference": f"Practitioner/{w['provider'].id}"}, "status": "accepted"},
+        ],
+    }
+    r = client.post("/fhir/Appointment", json=body, headers=w["patient_headers"][0])
+    assert r.status_code == 201, r.text
+    assert r.json()["participant"][1]["actor"]["reference"] == f"Practitioner/{w['provider'].id}"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"resourceType": "Patient"}, "resourceType"),
+        ({"status": "cancelled"}, "status"),
+        ({"participant": []}, "participant"),
+        ({"participant": "nope"}, "participant"),
+        ({"start": "tomorrow"}, "start"),
+        ({"start": "2026-12-01T10:00:00"}, "start"),
+        ({"appointmentType": {"coding": {"code": 1}}}, "appointmentType"),
+        ({"slot": [{"reference": "Slot/not-a-slot"}]}, "slot"),
+    ],
+)
+def test_a_bad_create_names_the_field(client, w, change, field):
+    body = {
+        "resourceType": "Appointment",
+        "start": "2026-12-01T15:00:00Z",
+        "appointmentType": {"coding": [{"code": "therapy_session"}]},
+        "participant": [
+            {"actor": {"reference": f"Patient/{w['patients'][0].patient_id}"}},
+            {"actor": {"reference": f"Practitioner/{w['provider'].id}"}},
+        ],
+        **change,
+    }
+    r = client.post("/fhir/Appointment", json=body, headers=w["patient_headers"][0])
+    assert r.status_code == 422, r.text
+    OperationOutcome.model_validate(r.json())
+    assert field in r.text
+
+
+def test_another_patient_cannot_book_for_someone_else(client, w):
+    found = _search(client, w).json()["entry"][2]["resource"]
+    body = {
+        "resourceType": "Appointment",
+        "slot": [{"reference": f"Slot/{found['id']}"}],
+        "participant": [{"actor": {"reference": f"Patient/{w['patients'][0].patient_id}"}}],
+    }
+    r = client.post("/fhir/Appointment", json=body, headers=w["patient_headers"][1])
+    assert r.status_code in (403, 404), r.text

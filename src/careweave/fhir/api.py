@@ -120,7 +120,7 @@ def capability_statement(request: Request) -> JSONResponse:
                         },
                         {
                             "type": "Appointment",
-                            "interaction": read_search,
+                            "interaction": [*read_search, {"code": "create"}],
                             "searchParam": [
                                 *patient_params,
                                 {"name": "status", "type": "token"},

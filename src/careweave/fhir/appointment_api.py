@@ -3,7 +3,13 @@
 Access is the scheduling API's: ``scheduling.service.get_appointment`` / ``list_appointments`` (a patient their own
 visits, a therapist or psychiatrist the visits they hold, care managers and administrators their clinic's;
 anyone else 404) and their audit (``appointment.read``, ``appointment.list``). Search: ``patient`` (or
-``subject``/``actor`` as ``Patient/<id>``), optional ``status`` (FHIR codes), ``_count`` (at most 500).
+``subject`` as ``Patient/<id>``), optional ``status`` (FHIR codes), ``_count`` (at most 500).
+
+Create (``POST /fhir/Appointment``) books through ``scheduling.service.book`` — the same eligibility re-check,
+the database's guard against double booking (409), reminders and audit as ``POST /api/v1/appointments``. The
+body names the time either by a ``slot`` reference from a Slot search (``Slot/<id>``: clinician, start and visit
+type in one) or by ``start``, the visit type as ``appointmentType.coding[0].code`` (or its ``text``) and the
+clinician as a ``Practitioner/<id>`` participant; the patient is always a ``Patient/<id>`` participant.
 
 Included into the /fhir router by careweave.fhir.api.
 """
@@ -11,16 +17,18 @@ Included into the /fhir router by careweave.fhir.api.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careweave.core.errors import FieldError, InvalidInput
-from careweave.deps import ClockDep, CurrentActor, DbSession
+from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep
 from careweave.fhir import appointment as fhir_appointment
+from careweave.fhir import slot as fhir_slot
 from careweave.fhir.search import patient_id, searchset
 from careweave.scheduling import service as scheduling
 from careweave.scheduling.models import Appointment, VisitType
@@ -81,3 +89,109 @@ def search_appointments(
     base = str(request.base_url).rstrip("/") + "/fhir"
     resources = _resources(session, appts)
     return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
+
+
+def _refs(body: dict[str, Any], kind: str) -> list[str]:
+    out = []
+    for p in body.get("participant") or []:
+        ref = ((p or {}).get("actor") or {}).get("reference") if isinstance(p, dict) else None
+        if isinstance(ref, str) and ref.startswith(f"{kind}/"):
+            out.append(ref.removeprefix(f"{kind}/"))
+    return out
+
+
+def _uuid(value: str | None, field: str, message: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        raise InvalidInput(message, fields=[FieldError(field, message)]) from None
+
+
+def _booking(
+    session: Session, actor: Any, body: dict[str, Any]
+) -> tuple[uuid.UUID, uuid.UUID, datetime, str]:
+    """(provider id, patient id, start, visit type) named by a create body, or 422 naming the field."""
+    if body.get("resourceType") != "Appointment":
+        raise InvalidInput(
+            "Send an Appointment resource.", fields=[FieldError("resourceType", "must be Appointment")]
+        )
+    if body.get("status") not in (None, "booked", "proposed", "pending"):
+        raise InvalidInput(
+            "A new appointment is booked.", fields=[FieldError("status", "booked (or omit it)")]
+        )
+    patients = _refs(body, "Patient")
+    if len(patients) != 1:
+        raise InvalidInput(
+            "Name the patient once.", fields=[FieldError("participant", "one Patient/<id> participant")]
+        )
+    patient_id = _uuid(patients[0], "participant", "Patient/<id> with a valid id")
+    slots = [s.get("reference", "") for s in body.get("slot") or [] if isinstance(s, dict)]
+    if slots:
+        parsed = fhir_slot.parse_slot_id(slots[0].removeprefix("Slot/"))
+        if len(slots) != 1 or parsed is None:
+            raise InvalidInput(
+                "One Slot/<id> from a Slot search.", fields=[FieldError("slot", "one Slot/<id>")]
+            )
+        provider_id, start, code = parsed
+        codes = [
+            vt.code
+            for vt in scheduling.visit_types(session, actor)
+            if fhir_slot.visit_type_hash(vt.code) == code
+        ]
+        if not codes:
+            raise InvalidInput(
+                "That slot's visit type is unknown.", fields=[FieldError("slot", "unknown visit type")]
+            )
+        return provider_id, patient_id, start, codes[0]
+    practitioners = _refs(body, "Practitioner")
+    if len(practitioners) != 1:
+        raise InvalidInput(
+            "Name the clinician once (or give a slot).",
+            fields=[FieldError("participant", "one Practitioner/<id> participant, or a slot")],
+        )
+    provider_id = _uuid(practitioners[0], "participant", "Practitioner/<id> with a valid id")
+    raw_start = body.get("start")
+    try:
+        start = datetime.fromisoformat(str(raw_start).replace("Z", "+00:00"))
+    except ValueError:
+        start = None
+    if start is None or start.tzinfo is None:
+        raise InvalidInput(
+            "start: an instant with its offset.", fields=[FieldError("start", "e.g. 2026-12-01T15:00:00Z")]
+        )
+    kind = body.get("appointmentType") or {}
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    first = codings[0] if isinstance(codings, list) and codings else None
+    code = first.get("code") if isinstance(first, dict) else None
+    visit_type = code or (kind.get("text") if isinstance(kind, dict) else None)
+    if not isinstance(visit_type, str) or not visit_type:
+        raise InvalidInput(
+            "Which visit type? appointmentType.coding[0].code (GET /api/v1/visit-types).",
+            fields=[FieldError("appointmentType", "a visit type code")],
+        )
+    return provider_id, patient_id, start, visit_type
+
+
+@router.post("/Appointment", status_code=201)
+def create_appointment(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    body: Annotated[dict[str, Any], Body()],
+) -> JSONResponse:
+    provider_id, patient_id, start, visit_type = _booking(session, actor, body)
+    appt = scheduling.book(
+        session,
+        actor,
+        provider_id=provider_id,
+        patient_id=patient_id,
+        start=start,
+        visit_type=visit_type,
+        clock=clock,
+        settings=settings,
+    )
+    resource = _resources(session, [appt])[0]
+    location = str(request.base_url).rstrip("/") + f"/fhir/Appointment/{appt.id}"
+    return JSONResponse(resource, status_code=201, media_type=FHIR_JSON, headers={"Location": location})

@@ -20,8 +20,7 @@ def _instant(moment: datetime) -> str:
 
 
 def slot_id(provider_id: uuid.UUID, visit_type: str, start: datetime) -> str:
-    code = hashlib.sha256(visit_type.encode()).hexdigest()[:8]
-    return f"{provider_id.hex}-{int(start.timestamp())}-{code}"
+    return f"{provider_id.hex}-{int(start.timestamp())}-{visit_type_hash(visit_type)}"
 
 
 def schedule(
@@ -56,3 +55,21 @@ def slot(
         "start": _instant(start),
         "end": _instant(end),
     }
+
+
+def parse_slot_id(value: str) -> tuple[uuid.UUID, datetime, str] | None:
+    """(provider id, start, visit type hash) of a Slot id made by :func:`slot_id`, or None if it is not one."""
+    parts = value.split("-")
+    if len(parts) != 3:
+        return None
+    provider_hex, epoch, code = parts
+    try:
+        provider_id = uuid.UUID(hex=provider_hex)
+        start = datetime.fromtimestamp(int(epoch), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return provider_id, start, code
+
+
+def visit_type_hash(visit_type: str) -> str:
+    return hashlib.sha256(visit_type.encode()).hexdigest()[:8]

@@ -1,6 +1,7 @@
-"""The FHIR R4 front door (read and search for screening resources so far).
+"""The FHIR R4 front door: /fhir/metadata and the screening resources here; MedicationRequest, Practitioner(Role),
+Appointment (with create = booking), Schedule, Slot and Coverage in the *_api modules included at the end.
 
-Domain services do the work (policy, audit); this module only maps to FHIR JSON. Errors are
+Domain services do the work (policy, audit); these modules only map to and from FHIR JSON. Errors are
 returned as ``OperationOutcome`` (careweave.errors). Resources are validated in tests with
 fhir.resources' R4B models plus our own binding checks (fhir/screening.py).
 """

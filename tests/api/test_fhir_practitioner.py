@@ -112,6 +112,8 @@ def test_search_by_npi_and_by_name(client, w):
         assert str(w["provider"].id) in ids, params
     none = _get(client, "/fhir/Practitioner", w["h"], identifier="1245319599").json()
     assert none["total"] == 0
+    page = _get(client, "/fhir/Practitioner", w["h"], name=" ", _count=1).json()
+    assert len(page["entry"]) == 1 and page["total"] == 2  # every match counted, one on this page
 
 
 @pytest.mark.parametrize(

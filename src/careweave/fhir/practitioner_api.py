@@ -78,6 +78,7 @@ def search_practitioners(
             "Search by identifier (NPI) or name.",
             fields=[FieldError("identifier", "an NPI, or give name")],
         )
+    total: int | None = None
     if identifier is not None:
         npi = _npi(identifier)
         found = directory_repo.provider_by_npi(session, npi)
@@ -87,10 +88,10 @@ def search_practitioners(
             if not name or name.casefold() in view.provider.name.casefold():
                 views = [view]
     else:
-        views, _total = directory.search_providers(session, actor, query=name, limit=count)
+        views, total = directory.search_providers(session, actor, query=name, limit=count)
     base = _base(request)
     resources = [_resource(v, base) for v in views]
-    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
+    return JSONResponse(searchset(str(request.url), base, resources, total=total), media_type=FHIR_JSON)
 
 
 def _role(view: directory.ProviderView) -> dict[str, Any]:

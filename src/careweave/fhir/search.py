@@ -8,13 +8,16 @@ from typing import Any
 from careweave.core.errors import FieldError, InvalidInput
 
 
-def searchset(self_url: str, base: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+def searchset(
+    self_url: str, base: str, resources: list[dict[str, Any]], *, total: int | None = None
+) -> dict[str, Any]:
     """A ``searchset`` Bundle of ``resources`` (each with ``resourceType`` and ``id``), every entry a match, its
-    ``fullUrl`` under ``base`` (the /fhir root); ``self_url``: the search as asked."""
+    ``fullUrl`` under ``base`` (the /fhir root); ``self_url``: the search as asked; ``total``: every match when a
+    page (``_count``) holds fewer (default: the resources given)."""
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
+        "total": len(resources) if total is None else total,
         "link": [{"relation": "self", "url": self_url}],
         "entry": [
             {

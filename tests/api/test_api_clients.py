@@ -127,3 +127,19 @@ def test_only_administrators_manage_api_clients(client, world, session, settings
         client.post("/api/v1/api-clients", headers=h, json={"user_id": str(therapist.id), "name": "Mine"}),
         403,
     )
+
+
+def test_nul_bytes_never_reach_the_database(client, world, session):
+    """A NUL in a client id is an unknown client (401), in a client's name a named 422 — the admin page goes through
+    the same service, without the API schema's pattern."""
+    from careweave.core.clock import SystemClock
+    from careweave.core.errors import InvalidInput
+    from careweave.identity import service as identity
+
+    assert_error(_token(client, client_id="cwc_\x00", client_secret="x"), 401)
+    admin = identity.actor_for(session, world["admin"])
+    with pytest.raises(InvalidInput) as refused:
+        identity.create_api_client(
+            session, admin, user_id=world["lab"].id, name="Lab\x00", clock=SystemClock()
+        )
+    assert [f.field for f in refused.value.fields] == ["name"]

@@ -166,3 +166,9 @@ def test_the_practitioner_role_carries_the_nucc_taxonomy(client, w):
     none = _get(client, "/fhir/PractitionerRole", w["h"], practitioner=f"Practitioner/{uuid.uuid4()}").json()
     assert none["total"] == 0
     assert _get(client, "/fhir/PractitionerRole", w["h"]).status_code == 422
+
+
+def test_a_name_with_a_nul_is_refused_not_500(client, w):
+    r = _get(client, "/fhir/Practitioner", w["h"], name="a\x00b")
+    assert r.status_code == 400, r.text
+    OperationOutcome.model_validate(r.json())

@@ -154,6 +154,9 @@ def test_book_by_start_and_visit_type(client, w):
         ({"start": "2026-12-01T10:00:00"}, "start"),
         ({"appointmentType": {"coding": {"code": 1}}}, "appointmentType"),
         ({"slot": [{"reference": "Slot/not-a-slot"}]}, "slot"),
+        ({"slot": [{"reference": 5}]}, "slot"),
+        ({"participant": [{"actor": "Patient/x"}]}, "participant"),
+        ({"appointmentType": {"text": "therapy\u0000session"}}, "appointmentType"),
     ],
 )
 def test_a_bad_create_names_the_field(client, w, change, field):
@@ -182,3 +185,16 @@ def test_another_patient_cannot_book_for_someone_else(client, w):
     }
     r = client.post("/fhir/Appointment", json=body, headers=w["patient_headers"][1])
     assert r.status_code in (403, 404), r.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "ge9999-12-31"},
+        {"service-type": "therapy\x00session"},
+    ],
+)
+def test_odd_slot_searches_are_refused_not_500(client, w, params):
+    r = _search(client, w, **params)
+    assert r.status_code in (400, 422), r.text
+    OperationOutcome.model_validate(r.json())

@@ -91,13 +91,18 @@ def search_appointments(
     return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
 
 
+def _reference(item: object, key: str) -> str | None:
+    """``item[key]["reference"]`` (``key`` empty: ``item["reference"]``) when each step is what FHIR says, else
+    None: a create body is any JSON."""
+    holder = item.get(key) if key and isinstance(item, dict) else item
+    ref = holder.get("reference") if isinstance(holder, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
 def _refs(body: dict[str, Any], kind: str) -> list[str]:
-    out = []
-    for p in body.get("participant") or []:
-        ref = ((p or {}).get("actor") or {}).get("reference") if isinstance(p, dict) else None
-        if isinstance(ref, str) and ref.startswith(f"{kind}/"):
-            out.append(ref.removeprefix(f"{kind}/"))
-    return out
+    participants = body.get("participant")
+    refs = (_reference(p, "actor") for p in (participants if isinstance(participants, list) else []))
+    return [ref.removeprefix(f"{kind}/") for ref in refs if ref is not None and ref.startswith(f"{kind}/")]
 
 
 def _uuid(value: str | None, field: str, message: str) -> uuid.UUID:
@@ -125,7 +130,8 @@ def _booking(
             "Name the patient once.", fields=[FieldError("participant", "one Patient/<id> participant")]
         )
     patient_id = _uuid(patients[0], "participant", "Patient/<id> with a valid id")
-    slots = [s.get("reference", "") for s in body.get("slot") or [] if isinstance(s, dict)]
+    given = body.get("slot")
+    slots = [_reference(s, "") or "" for s in given] if isinstance(given, list) else []
     if slots:
         parsed = fhir_slot.parse_slot_id(slots[0].removeprefix("Slot/"))
         if len(slots) != 1 or parsed is None:
@@ -164,7 +170,7 @@ def _booking(
     first = codings[0] if isinstance(codings, list) and codings else None
     code = first.get("code") if isinstance(first, dict) else None
     visit_type = code or (kind.get("text") if isinstance(kind, dict) else None)
-    if not isinstance(visit_type, str) or not visit_type:
+    if not isinstance(visit_type, str) or not visit_type or "\x00" in visit_type:
         raise InvalidInput(
             "Which visit type? appointmentType.coding[0].code (GET /api/v1/visit-types).",
             fields=[FieldError("appointmentType", "a visit type code")],

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from careweave.core.errors import FieldError, InvalidInput, NotFound
+from careweave.core.text import NO_NUL
 from careweave.deps import CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.directory import rules
@@ -69,8 +70,8 @@ def search_practitioners(
     request: Request,
     actor: CurrentActor,
     session: DbSession,
-    identifier: Annotated[str | None, Query(max_length=80)] = None,
-    name: Annotated[str | None, Query(max_length=100)] = None,
+    identifier: Annotated[str | None, Query(max_length=80, pattern=NO_NUL)] = None,
+    name: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=100)] = 50,
 ) -> JSONResponse:
     if identifier is None and not name:

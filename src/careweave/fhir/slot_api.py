@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from careweave.core.errors import FieldError, InvalidInput
+from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import service as directory
 from careweave.fhir import slot as fhir_slot
@@ -68,7 +69,7 @@ def search_slots(
     session: DbSession,
     clock: ClockDep,
     schedule: Annotated[str | None, Query(max_length=80)] = None,
-    service_type: Annotated[str | None, Query(alias="service-type", max_length=40)] = None,
+    service_type: Annotated[str | None, Query(alias="service-type", max_length=40, pattern=NO_NUL)] = None,
     start: Annotated[list[str] | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
     try:
@@ -90,7 +91,12 @@ def search_slots(
             window_start = moment
         else:
             window_end = moment
-    window_end = window_end or window_start + timedelta(days=7)
+    try:
+        window_end = window_end or window_start + timedelta(days=7)
+    except OverflowError:  # a start at the end of the calendar
+        raise InvalidInput(
+            "start: a date before 9999-12-25.", fields=[FieldError("start", "too late")]
+        ) from None
     if window_end <= window_start or window_end - window_start > timedelta(days=MAX_DAYS):
         raise InvalidInput(
             f"The window must end after it starts and span at most {MAX_DAYS} days.",

@@ -600,8 +600,8 @@ def create_api_client(
     policy.require(actor, policy.Action.USER_MANAGE)
     label = " ".join((name or "").split())
     errors = []
-    if not 1 <= len(label) <= 100:
-        errors.append(FieldError("name", "name the integration (1-100 characters)"))
+    if not 1 <= len(label) <= 100 or not label.isprintable():
+        errors.append(FieldError("name", "name the integration (1-100 printable characters)"))
     user = repo.user(session, user_id)
     if user is None:
         errors.append(FieldError("user_id", "no such user"))
@@ -677,7 +677,8 @@ def issue_client_token(
     per-address throttle as failed log-ins do; a revoked client or a deactivated account gets nothing."""
     actor = _anonymous(ip, request_id)
     _check_throttles(session, None, actor, settings=settings, clock=clock)
-    client = repo.api_client_by_client_id(session, client_id.strip())
+    # (a NUL never reaches the database: PostgreSQL refuses it in text; no client id has one)
+    client = repo.api_client_by_client_id(session, client_id.strip()) if "\x00" not in client_id else None
     user = repo.user(session, client.user_id) if client is not None else None
     ok = client is not None and tokens.same(client.secret_hash, tokens.digest(client_secret))
     if client is None or user is None or not ok or client.revoked_at is not None or not user.is_active:

@@ -21,23 +21,14 @@ from careweave.fhir.appointment_api import router as appointment_router
 from careweave.fhir.coverage_api import router as coverage_router
 from careweave.fhir.medication_api import router as medication_request_router
 from careweave.fhir.practitioner_api import router as practitioner_router
-from careweave.fhir.search import patient_id, searchset
+from careweave.fhir.search import fhir_base, fhir_response, patient_id, searchset
 from careweave.fhir.slot_api import router as slot_router
 from careweave.screening import service as screening
 from careweave.screening.instruments import all_instruments, get_instrument
 from careweave.screening.models import ScreeningResponse
 from careweave.screening.scoring import ScoreResult
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir", tags=["fhir"], include_in_schema=False)
-
-
-def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
 
 
 def _result(r: ScreeningResponse) -> ScoreResult:
@@ -82,7 +73,7 @@ def observation(r: ScreeningResponse, base: str) -> dict[str, Any]:
 
 
 def _bundle(request: Request, resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return searchset(str(request.url), _base(request), resources)
+    return searchset(str(request.url), fhir_base(request), resources)
 
 
 @router.get("/metadata")
@@ -99,7 +90,7 @@ def capability_statement(request: Request) -> JSONResponse:
             "date": "2026-11-26",
             "kind": "instance",
             "software": {"name": "Careweave", "version": __version__},
-            "implementation": {"description": "Careweave FHIR R4 facade", "url": _base(request)},
+            "implementation": {"description": "Careweave FHIR R4 facade", "url": fhir_base(request)},
             "fhirVersion": "4.0.1",
             "format": ["json"],
             "rest": [
@@ -166,7 +157,7 @@ def capability_statement(request: Request) -> JSONResponse:
 
 @router.get("/Questionnaire")
 def questionnaires(request: Request) -> JSONResponse:
-    base = _base(request)
+    base = fhir_base(request)
     return fhir_response(
         _bundle(request, [fhir_screening.questionnaire(i, canonical_base=base) for i in all_instruments()])
     )
@@ -174,7 +165,9 @@ def questionnaires(request: Request) -> JSONResponse:
 
 @router.get("/Questionnaire/{code}")
 def questionnaire(request: Request, code: str) -> JSONResponse:
-    return fhir_response(fhir_screening.questionnaire(get_instrument(code), canonical_base=_base(request)))
+    return fhir_response(
+        fhir_screening.questionnaire(get_instrument(code), canonical_base=fhir_base(request))
+    )
 
 
 @router.get("/QuestionnaireResponse/{response_id}")
@@ -182,7 +175,7 @@ def read_questionnaire_response(
     request: Request, response_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> JSONResponse:
     r = screening.get_response_by_id(session, actor, response_id, clock=clock)
-    return fhir_response(questionnaire_response(r, _base(request)))
+    return fhir_response(questionnaire_response(r, fhir_base(request)))
 
 
 @router.get("/Observation/{observation_id}")
@@ -190,7 +183,7 @@ def read_observation(
     request: Request, observation_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> JSONResponse:
     r = screening.get_response_by_id(session, actor, observation_id, clock=clock)
-    return fhir_response(observation(r, _base(request)))
+    return fhir_response(observation(r, fhir_base(request)))
 
 
 @router.get("/QuestionnaireResponse")
@@ -203,7 +196,7 @@ def search_questionnaire_responses(
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
     rows = screening.history(session, actor, patient_id(subject, patient), clock=clock)
-    base = _base(request)
+    base = fhir_base(request)
     return fhir_response(_bundle(request, [questionnaire_response(r, base) for r in rows]))
 
 
@@ -217,7 +210,7 @@ def search_observations(
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
     rows = screening.history(session, actor, patient_id(subject, patient), clock=clock)
-    base = _base(request)
+    base = fhir_base(request)
     return fhir_response(_bundle(request, [observation(r, base) for r in rows]))
 
 

@@ -27,7 +27,8 @@ class AppointmentLike(Protocol):
     cancel_reason: str | None
 
 
-def _instant(moment: datetime) -> str:
+def instant(moment: datetime) -> str:
+    """An instant in UTC with ``Z`` (Appointment, Slot, Schedule)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -53,10 +54,10 @@ def appointment(
         "status": STATUS.get(appt.status, "entered-in-error"),
         "serviceCategory": [{"text": service.replace("_", " ")}],
         "appointmentType": {"text": visit_type_name},
-        "start": _instant(appt.start_at),
-        "end": _instant(appt.end_at),
+        "start": instant(appt.start_at),
+        "end": instant(appt.end_at),
         "minutesDuration": int((appt.end_at - appt.start_at).total_seconds() // 60),
-        "created": _instant(appt.created_at),
+        "created": instant(appt.created_at),
         "participant": [
             {"actor": patient, "required": "required", "status": "accepted"},
             {"actor": practitioner, "required": "required", "status": "accepted"},

@@ -22,25 +22,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from careweave.core.errors import FieldError, InvalidInput
 from careweave.deps import ClockDep, CurrentActor, DbSession, SettingsDep
 from careweave.fhir import appointment as fhir_appointment
 from careweave.fhir import slot as fhir_slot
-from careweave.fhir.search import patient_id, searchset
+from careweave.fhir.search import fhir_base, fhir_response, patient_id, searchset
+from careweave.scheduling import repository as scheduling_repo
 from careweave.scheduling import service as scheduling
-from careweave.scheduling.models import Appointment, VisitType
+from careweave.scheduling.models import Appointment
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
 _STATUS_BACK = {fhir: ours for ours, fhir in fhir_appointment.STATUS.items()}
 
 
 def _resources(session: Session, appts: list[Appointment]) -> list[dict[str, Any]]:
-    codes = {a.visit_type for a in appts}
-    types = {vt.code: vt for vt in session.scalars(select(VisitType).where(VisitType.code.in_(codes)))}
+    types = {vt.code: vt for vt in scheduling_repo.visit_types(session, active_only=False)}  # a few rows
     out = []
     for a in appts:
         vt = types.get(a.visit_type)
@@ -59,7 +57,7 @@ def read_appointment(
     appointment_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> JSONResponse:
     appt = scheduling.get_appointment(session, actor, appointment_id, clock=clock)
-    return JSONResponse(_resources(session, [appt])[0], media_type=FHIR_JSON)
+    return fhir_response(_resources(session, [appt])[0])
 
 
 @router.get("/Appointment")
@@ -86,9 +84,9 @@ def search_appointments(
         status=_STATUS_BACK[status] if status else None,
         limit=count,
     )
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = fhir_base(request)
     resources = _resources(session, appts)
-    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
+    return fhir_response(searchset(str(request.url), base, resources))
 
 
 def _reference(item: object, key: str) -> str | None:
@@ -199,5 +197,5 @@ def create_appointment(
         settings=settings,
     )
     resource = _resources(session, [appt])[0]
-    location = str(request.base_url).rstrip("/") + f"/fhir/Appointment/{appt.id}"
-    return JSONResponse(resource, status_code=201, media_type=FHIR_JSON, headers={"Location": location})
+    location = f"{fhir_base(request)}/Appointment/{appt.id}"
+    return fhir_response(resource, 201, headers={"Location": location})

@@ -17,9 +17,8 @@ from fastapi.responses import JSONResponse
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import service as directory
 from careweave.fhir import coverage as fhir_coverage
-from careweave.fhir.search import patient_id, searchset
+from careweave.fhir.search import fhir_base, fhir_response, patient_id, searchset
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
 
 
@@ -48,5 +47,5 @@ def search_coverage(
                 payer=view.plan.payer if view.plan else None,
             )
         )
-    base = str(request.base_url).rstrip("/") + "/fhir"
-    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
+    base = fhir_base(request)
+    return fhir_response(searchset(str(request.url), base, resources))

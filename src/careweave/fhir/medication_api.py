@@ -24,21 +24,12 @@ from careweave.core.clock import Clock
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import repository as directory_repo
 from careweave.fhir import medication_request as fhir_mr
-from careweave.fhir.search import patient_id, searchset
+from careweave.fhir.search import fhir_base, fhir_response, patient_id, searchset
 from careweave.identity.models import User
 from careweave.medications import prescribing
 from careweave.medications.models import Prescription
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
-def _response(body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, status_code=200, media_type=FHIR_JSON)
 
 
 def _requester(session: Session, rx: Prescription) -> tuple[str | None, str | None]:
@@ -91,7 +82,7 @@ def read_medication_request(
     request: Request, prescription_id: uuid.UUID, actor: CurrentActor, session: DbSession, clock: ClockDep
 ) -> JSONResponse:
     rx = read(session, actor, prescription_id, clock=clock)
-    return _response(resource_for(session, rx, _base(request)))
+    return fhir_response(resource_for(session, rx, fhir_base(request)))
 
 
 @router.get("/MedicationRequest")
@@ -104,6 +95,6 @@ def search_medication_requests(
     subject: Annotated[str | None, Query(max_length=80)] = None,
 ) -> JSONResponse:
     rows = search(session, actor, patient_id(subject, patient), clock=clock)
-    base = _base(request)
+    base = fhir_base(request)
     resources = [resource_for(session, rx, base) for rx in rows]
-    return _response(searchset(str(request.url), base, resources))
+    return fhir_response(searchset(str(request.url), base, resources))

@@ -10,6 +10,7 @@ Included into the /fhir router by careweave.fhir.api.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -23,24 +24,24 @@ from careweave.directory import repository as directory_repo
 from careweave.directory import rules
 from careweave.directory import service as directory
 from careweave.fhir import practitioner as fhir_practitioner
-from careweave.fhir.search import searchset
+from careweave.fhir.search import fhir_base, fhir_response, searchset
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
+@functools.cache
+def _compact_names() -> dict[str, str]:
+    """Compact code → name, from the rule data (loaded once per process)."""
+    return {code: spec.name for code, spec in rules.default_rules().data.compacts.items()}
 
 
 def _resource(view: directory.ProviderView, base: str) -> dict[str, Any]:
-    compacts = {code: spec.name for code, spec in rules.default_rules().data.compacts.items()}
     return fhir_practitioner.practitioner(
         view.provider,
         licences=view.licenses,
         privileges=view.compact_privileges,
         languages=view.languages,
-        compact_names=compacts,
+        compact_names=_compact_names(),
         canonical_base=base,
     )
 
@@ -62,7 +63,7 @@ def read_practitioner(
     request: Request, provider_id: uuid.UUID, actor: CurrentActor, session: DbSession
 ) -> JSONResponse:
     view = directory.get_provider(session, actor, provider_id)
-    return JSONResponse(_resource(view, _base(request)), media_type=FHIR_JSON)
+    return fhir_response(_resource(view, fhir_base(request)))
 
 
 @router.get("/Practitioner")
@@ -90,9 +91,9 @@ def search_practitioners(
                 views = [view]
     else:
         views, total = directory.search_providers(session, actor, query=name, limit=count)
-    base = _base(request)
+    base = fhir_base(request)
     resources = [_resource(v, base) for v in views]
-    return JSONResponse(searchset(str(request.url), base, resources, total=total), media_type=FHIR_JSON)
+    return fhir_response(searchset(str(request.url), base, resources, total=total))
 
 
 def _role(view: directory.ProviderView) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def _role(view: directory.ProviderView) -> dict[str, Any]:
 
 @router.get("/PractitionerRole/{provider_id}")
 def read_practitioner_role(provider_id: uuid.UUID, actor: CurrentActor, session: DbSession) -> JSONResponse:
-    return JSONResponse(_role(directory.get_provider(session, actor, provider_id)), media_type=FHIR_JSON)
+    return fhir_response(_role(directory.get_provider(session, actor, provider_id)))
 
 
 @router.get("/PractitionerRole")
@@ -122,4 +123,4 @@ def search_practitioner_roles(
         resources = [_role(directory.get_provider(session, actor, provider_id))]
     except NotFound:  # a search finds nothing rather than failing
         resources = []
-    return JSONResponse(searchset(str(request.url), _base(request), resources), media_type=FHIR_JSON)
+    return fhir_response(searchset(str(request.url), fhir_base(request), resources))

@@ -1,11 +1,28 @@
-"""What every FHIR search shares: the searchset Bundle it answers with, and the patient it is about."""
+"""What the FHIR routes share: the media type and base URL of their answers, the searchset Bundle a search
+answers with, and the patient a search is about."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
 from careweave.core.errors import FieldError, InvalidInput
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_base(request: Request) -> str:
+    """The /fhir root as the client reached it (fullUrls, canonical URLs, Location)."""
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def fhir_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
 def searchset(

@@ -14,9 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from careweave.fhir.appointment import instant
 
 
 def slot_id(provider_id: uuid.UUID, visit_type: str, start: datetime) -> str:
@@ -37,7 +35,7 @@ def schedule(
         "id": str(provider_id),
         "active": active,
         "actor": [{"reference": f"Practitioner/{provider_id}", "display": provider_name}],
-        "planningHorizon": {"start": _instant(now), "end": _instant(now + timedelta(days=horizon_days))},
+        "planningHorizon": {"start": instant(now), "end": instant(now + timedelta(days=horizon_days))},
         "comment": f"Weekly hours in {timezone}; free slots derived from them minus booked visits.",
     }
 
@@ -52,8 +50,8 @@ def slot(
         "status": "free",
         "serviceType": [{"text": visit_type_name}],
         "appointmentType": {"text": visit_type},
-        "start": _instant(start),
-        "end": _instant(end),
+        "start": instant(start),
+        "end": instant(end),
     }
 
 

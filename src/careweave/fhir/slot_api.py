@@ -23,10 +23,9 @@ from careweave.core.text import NO_NUL
 from careweave.deps import ClockDep, CurrentActor, DbSession
 from careweave.directory import service as directory
 from careweave.fhir import slot as fhir_slot
-from careweave.fhir.search import searchset
+from careweave.fhir.search import fhir_base, fhir_response, searchset
 from careweave.scheduling import service as scheduling
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(tags=["fhir"], include_in_schema=False)
 MAX_DAYS = 31
 
@@ -59,7 +58,7 @@ def read_schedule(
         horizon_days=availability.horizon_days,
         timezone=availability.timezone,
     )
-    return JSONResponse(body, media_type=FHIR_JSON)
+    return fhir_response(body)
 
 
 @router.get("/Slot")
@@ -107,9 +106,9 @@ def search_slots(
     )
     types = scheduling.visit_types(session, actor)
     name = next((vt.name for vt in types if vt.code == service_type), service_type)
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = fhir_base(request)
     resources = [
         fhir_slot.slot(provider_id, visit_type=service_type, visit_type_name=name, start=s.start, end=s.end)
         for s in slots
     ]
-    return JSONResponse(searchset(str(request.url), base, resources), media_type=FHIR_JSON)
+    return fhir_response(searchset(str(request.url), base, resources))

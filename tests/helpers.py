@@ -8,7 +8,7 @@ import time
 import pyotp
 from fastapi.testclient import TestClient
 
-from tests.builders import PASSWORD
+from tests.builders import PASSWORD, scheduling_world
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -57,3 +57,18 @@ def enrolled_headers(client: TestClient, session, settings, clock, role):  # typ
     identity.confirm_mfa_enrolment(session, actor, user, code=totp.at(t), settings=settings, clock=clock)
     session.commit()
     return user, bearer(client, user.email, PASSWORD, otp=totp.at(t + 30))
+
+
+def scheduling_api_world(client: TestClient, session, settings):  # type: ignore[no-untyped-def]
+    """tests.builders.scheduling_world (two patients) with API tokens: ``headers`` (admin, therapist) and
+    ``patient_headers``; MFA relaxed so staff get tokens with a password."""
+    from careweave.core.clock import SystemClock
+    from careweave.identity.models import User
+
+    client.app.state.settings = settings.model_copy(update={"mfa_required": False})  # type: ignore[attr-defined]
+    world = scheduling_world(session, settings, SystemClock(), patients=2)
+    session.commit()
+    email = {k: session.get(User, world[k].user_id).email for k in ("admin", "therapist")}
+    world["headers"] = {k: bearer(client, e) for k, e in email.items()}
+    world["patient_headers"] = [bearer(client, session.get(User, p.user_id).email) for p in world["patients"]]
+    return world

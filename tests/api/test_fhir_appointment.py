@@ -14,10 +14,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy import select
 
 from careweave.audit.models import AuditEvent
-from careweave.core.clock import SystemClock
-from careweave.identity.models import User
-from tests.builders import scheduling_world
-from tests.helpers import bearer
+from tests.helpers import scheduling_api_world
 
 NY = ZoneInfo("America/New_York")
 
@@ -25,17 +22,6 @@ NY = ZoneInfo("America/New_York")
 @pytest.fixture
 def w(client, session, settings):
     return scheduling_api_world(client, session, settings)
-
-
-def scheduling_api_world(client, session, settings):
-    """tests.builders.scheduling_world with API tokens: ``headers`` (admin, therapist), ``patient_headers``."""
-    client.app.state.settings = settings.model_copy(update={"mfa_required": False})
-    world = scheduling_world(session, settings, SystemClock(), patients=2)
-    session.commit()
-    email = {k: session.get(User, world[k].user_id).email for k in ("admin", "therapist")}
-    world["headers"] = {k: bearer(client, e) for k, e in email.items()}
-    world["patient_headers"] = [bearer(client, session.get(User, p.user_id).email) for p in world["patients"]]
-    return world
 
 
 def _book(client, w, i=0, days=2):

@@ -9,7 +9,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy import select
 
 from careweave.audit.models import AuditEvent
-from tests.api.test_fhir_appointment import scheduling_api_world
+from tests.helpers import scheduling_api_world
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 
-from tests.api.test_fhir_appointment import scheduling_api_world
+from tests.helpers import scheduling_api_world
 
 
 @pytest.fixture

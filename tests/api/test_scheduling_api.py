@@ -8,24 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from careweave.core.clock import SystemClock
-from careweave.identity.models import User
 from tests.api.test_bad_input import assert_error
-from tests.builders import scheduling_world
-from tests.helpers import bearer
+from tests.helpers import scheduling_api_world
 
 NY = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
 def world(client, session, settings):
-    client.app.state.settings = settings.model_copy(update={"mfa_required": False})
-    w = scheduling_world(session, settings, SystemClock(), patients=2)
-    session.commit()
-    email = {k: session.get(User, w[k].user_id).email for k in ("admin", "therapist")}
-    w["headers"] = {k: bearer(client, e) for k, e in email.items()}
-    w["patient_headers"] = [bearer(client, session.get(User, p.user_id).email) for p in w["patients"]]
-    return w
+    return scheduling_api_world(client, session, settings)
 
 
 def next_weekday_10am(days_ahead: int = 2) -> datetime:

@@ -440,9 +440,7 @@ class Connection:
 
     def _why_closed(self) -> str | None:
         with unit_of_work(self.factory) as session:
-            return service.still_open(
-                session, self.actor, self.appointment_id, settings=self.settings, clock=self.clock
-            )
+            return service.still_open(session, self.appointment_id, settings=self.settings, clock=self.clock)
 
     def _still_signed_in(self) -> bool:
         """The session is still valid (and kept alive while the call lasts: a visit is activity)."""

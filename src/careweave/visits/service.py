@@ -426,10 +426,11 @@ def end(
 
 
 def still_open(
-    session: Session, actor: Actor, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
+    session: Session, appointment_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> str | None:
-    """While a call lasts: None if the room is still open for ``actor``, else why not (the visit was cancelled,
-    completed or marked a no-show meanwhile, or its room closed). Not audited: the connection's own check."""
+    """While a call lasts: None if the visit's room is still open, else why not (the visit was cancelled,
+    completed or marked a no-show meanwhile, or its room closed). Not audited: an open connection's own check
+    (who may be in the room was decided when it connected)."""
     appt = repo.appointment(session, appointment_id, for_update=False)
     if appt is None:
         return PHASE_MESSAGES["cancelled"]

@@ -48,10 +48,13 @@ bench: install  ## Matching benchmark, 100,000 synthetic providers, SQLite and P
 bench-booking: install  ## Booking throughput (raw claim / service / HTTP, PostgreSQL) and slot listing
 	.venv/bin/python -m benchmarks.booking $(ARGS)
 
+bench-audit: install  ## Audited commits/s on PostgreSQL with one audit chain vs sixteen (ADR 0018)
+	.venv/bin/python -m benchmarks.audit_chain $(ARGS)
+
 bench-registry: install  ## Measurement-based care registry, 1M patients / 10M scores, SQLite and PostgreSQL (ARGS="--patients 20000": quick)
 	$(PY) -m benchmarks.registry $(ARGS)
 
 clean:  ## Remove virtualenvs and local data (var/)
 	rm -rf .venv .tools var test-artifacts
 
-.PHONY: help install up test-deps lint test-sqlite test-pg test fmt bench bench-registry clean
+.PHONY: help install up test-deps lint test-sqlite test-pg test fmt bench bench-booking bench-audit bench-registry clean

@@ -528,12 +528,20 @@ def _txn_client(url: str, variant: str) -> Callable[[Task], Outcome]:
         now: datetime,
         details: dict[str, str],
     ) -> None:
-        """Chain the event as audit.service.seal does: lock the head, link the event, move the head."""
-        head = conn.execute(
-            "SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE", prepare=True
-        ).fetchone()
+        """Chain the event as audit.service.seal does: lock the first free head (else wait for one), link the
+        event, move the head."""
+        head = (
+            conn.execute(
+                "SELECT id, seq, hash FROM audit_chain_head ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                prepare=True,
+            ).fetchone()
+            or conn.execute(
+                "SELECT id, seq, hash FROM audit_chain_head WHERE id = %s FOR UPDATE",
+                (random.randint(1, 16),),
+            ).fetchone()
+        )
         assert head is not None
-        seq = head[0] + 1
+        number, seq, prev = head[0], head[1] + 1, head[2]
         fields = {
             "seq": seq,
             "id": event_id,
@@ -548,14 +556,16 @@ def _txn_client(url: str, variant: str) -> Callable[[Task], Outcome]:
             "purpose": "self",
             "details": details,
         }
-        digest = chain.event_hash(head[1], fields)
+        digest = chain.event_hash(prev, fields)
         conn.execute(
-            "UPDATE audit_events SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
-            (seq, head[1], digest, event_id),
+            "UPDATE audit_events SET chain = %s, seq = %s, prev_hash = %s, hash = %s WHERE id = %s",
+            (number, seq, prev, digest, event_id),
             prepare=True,
         )
         conn.execute(
-            "UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", (seq, digest), prepare=True
+            "UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = %s",
+            (seq, digest, number),
+            prepare=True,
         )
 
     def book(t: Task) -> Outcome:

@@ -343,11 +343,11 @@ def audit_verify(
 @audit_app.command("anchor")
 def audit_anchor(
     append: Annotated[
-        Path | None, typer.Option(help="Also append the line to this file (keep it outside the database)")
+        Path | None, typer.Option(help="Also append the lines to this file (keep it outside the database)")
     ] = None,
 ) -> None:
-    """Print the audit chain's head as one JSON line (seq, hash, time): keep it outside the database, and give
-    the file to `careweave audit verify --anchors` later to detect a rewritten history."""
+    """Print each audit chain's head as a JSON line (chain, seq, hash, time): keep them outside the database,
+    and give the file to `careweave audit verify --anchors` later to detect a rewritten history."""
     from careweave.audit import service as audit
 
     settings = _settings()

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError, SAWarning
 
+from careweave.audit import chain
 from careweave.audit import service as audit
-from careweave.audit.models import AuditEvent
+from careweave.audit.models import AuditChainHead, AuditEvent
 from careweave.core.actor import Actor, Role
 from careweave.core.clock import SystemClock
 from careweave.core.errors import NotFound
@@ -118,9 +119,17 @@ def test_concurrent_appends_keep_one_unbroken_chain(databases, settings):
     assert errors == []
     with unit_of_work(factory) as s:
         result = audit.verify(s)
-        seqs = list(s.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
+        places = s.execute(
+            select(AuditEvent.chain, AuditEvent.seq).order_by(AuditEvent.chain, AuditEvent.seq)
+        )
+        by_chain: dict[int, list[int]] = {}
+        for number, seq in places:
+            by_chain.setdefault(number, []).append(seq)
     assert result.ok, result.problems
-    assert seqs == list(range(1, 81))
+    assert result.checked == 80
+    # each chain used is whole: 1, 2, 3, ... with no gap (on PostgreSQL the writers spread over several heads)
+    assert sum(len(seqs) for seqs in by_chain.values()) == 80
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_chain.values()), by_chain
 
 
 def _committed(factory):  # type: ignore[no-untyped-def]
@@ -188,7 +197,9 @@ def test_verify_reports_a_committed_event_without_a_place(session, settings):
     make_user(session, settings, Role.PATIENT)
     victim = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     session.execute(
-        update(AuditEvent).where(AuditEvent.id == victim.id).values(seq=None, prev_hash=None, hash=None)
+        update(AuditEvent)
+        .where(AuditEvent.id == victim.id)
+        .values(chain=None, seq=None, prev_hash=None, hash=None)
     )
     session.expire_all()
     result = audit.verify(session)
@@ -212,6 +223,50 @@ def test_an_open_transaction_does_not_hold_the_chain(databases, settings):
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
         assert audit.verify(s).ok
     assert actions[-2:] == ["test.quick", "test.slow"]
+
+
+def test_a_committing_transaction_takes_the_next_free_chain(databases, settings):
+    """ADR 0018: while one transaction holds chain 1's head (it has chained its events and not yet committed),
+    another commits on chain 2 without waiting; both chains verify, an anchor covers both, and an edit on
+    chain 2 is caught there."""
+    if databases.backend != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): one chain at a time")
+    factory = make_sessionmaker(databases.engine())
+    clock = SystemClock()
+    with unit_of_work(factory) as slow:
+        audit.record(slow, Actor.system(), "test.slow", clock=clock)
+        assert audit.seal(slow) == 1  # holds chain 1's head until it commits
+        with unit_of_work(factory) as quick:
+            quick.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting on a head would fail here
+            quick_event = audit.record(quick, Actor.system(), "test.quick", clock=clock)
+        audit.record(
+            slow, Actor.system(), "test.slow.after", clock=clock
+        )  # sealed again at commit: same head
+    with unit_of_work(factory) as s:
+        rows = {e.action: (e.chain, e.seq) for e in s.scalars(select(AuditEvent))}
+        assert rows["test.quick"][0] != rows["test.slow"][0]
+        assert rows["test.slow.after"] == (rows["test.slow"][0], rows["test.slow"][1] + 1)
+        assert audit.verify(s).ok
+        lines = audit.anchor(s, clock=clock).splitlines()
+    anchors, bad = chain.parse_anchors("\n".join(lines))
+    assert bad == [] and {a.chain for a in anchors} >= {rows["test.quick"][0], rows["test.slow"][0]}
+    with unit_of_work(factory) as s:
+        s.execute(update(AuditEvent).where(AuditEvent.id == quick_event.id).values(action="test.edited"))
+    with unit_of_work(factory) as s:
+        result = audit.verify(s, anchors)
+    number, seq = rows["test.quick"]
+    assert result.problems == [f"chain {number} seq {seq}: contents changed since it was written"]
+
+
+def test_events_on_a_chain_without_a_head_are_reported(session, settings):
+    audit.record(session, Actor.system(), "test.orphan", clock=SystemClock())
+    audit.seal(session)
+    session.execute(delete(AuditChainHead).where(AuditChainHead.id == 1))
+    result = audit.verify(session)
+    assert any(
+        p.startswith("chain 1: ") and p.endswith("events on a chain whose head is gone")
+        for p in result.problems
+    ), result.problems
 
 
 def test_a_transaction_with_many_events_is_chained_whole(session, settings):

@@ -117,9 +117,10 @@ def _rewrite_history(url: str) -> None:
 
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(update(AuditEvent).where(AuditEvent.seq == 1).values(action="nothing.to.see"))
+        on_1 = AuditEvent.chain == 1
+        conn.execute(update(AuditEvent).where(on_1, AuditEvent.seq == 1).values(action="nothing.to.see"))
         prev = chain.GENESIS
-        rows = conn.execute(select(AuditEvent).where(AuditEvent.seq.is_not(None)).order_by(AuditEvent.seq))
+        rows = conn.execute(select(AuditEvent).where(on_1).order_by(AuditEvent.seq))
         for row in rows.mappings().all():
             fields = {name: row[name] for name in chain.HASHED_FIELDS}
             new = chain.event_hash(prev, fields)
@@ -127,7 +128,7 @@ def _rewrite_history(url: str) -> None:
                 update(AuditEvent).where(AuditEvent.id == row["id"]).values(prev_hash=prev, hash=new)
             )
             prev = new
-        conn.execute(update(AuditChainHead).values(hash=prev))
+        conn.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(hash=prev))
     engine.dispose()
 
 

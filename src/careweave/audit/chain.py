@@ -48,9 +48,10 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Anchors: the head's (seq, hash) copied outside the database (``careweave audit anchor``). Someone with write
-# access to the database who rewrites history must recompute every later hash and the head, which ``verify``
-# alone cannot notice; an anchor kept elsewhere still holds the old hash for its seq.
+# Anchors: each chain head's (seq, hash) copied outside the database (``careweave audit anchor``). Someone with
+# write access to the database who rewrites history must recompute every later hash and the head, which
+# ``verify`` alone cannot notice; an anchor kept elsewhere still holds the old hash for its place. A line
+# without "chain" (written before the trail had several chains, ADR 0018) is about chain 1.
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +59,15 @@ class Anchor:
     seq: int
     hash: str
     taken_at: str  # ISO 8601, as written; shown in reports only
+    chain: int = 1
 
 
-def anchor_line(seq: int, hash_: str, taken_at: datetime) -> str:
-    """One anchor as a JSON line (what ``careweave audit anchor`` prints and appends)."""
+def anchor_line(seq: int, hash_: str, taken_at: datetime, *, chain: int = 1) -> str:
+    """One anchor as a JSON line (what ``careweave audit anchor`` prints and appends, a line per chain)."""
     return json.dumps(
-        {"seq": seq, "hash": hash_, "taken_at": _plain(taken_at)}, sort_keys=True, separators=(",", ":")
+        {"chain": chain, "seq": seq, "hash": hash_, "taken_at": _plain(taken_at)},
+        sort_keys=True,
+        separators=(",", ":"),
     )
 
 
@@ -77,8 +81,12 @@ def parse_anchors(text: str) -> tuple[list[Anchor], list[str]]:
         try:
             raw = json.loads(line)
             seq, hash_, taken_at = raw["seq"], raw["hash"], raw.get("taken_at", "")
+            on = raw.get("chain", 1)
             valid = (
-                isinstance(seq, int)
+                isinstance(on, int)
+                and not isinstance(on, bool)
+                and on >= 1
+                and isinstance(seq, int)
                 and not isinstance(seq, bool)
                 and seq >= 0
                 and isinstance(hash_, str)
@@ -92,22 +100,24 @@ def parse_anchors(text: str) -> tuple[list[Anchor], list[str]]:
                 f"anchor line {number}: not an anchor (a JSON object with seq and a 64-digit hash)"
             )
             continue
-        anchors.append(Anchor(seq, hash_, taken_at))
+        anchors.append(Anchor(seq, hash_, taken_at, on))
     return anchors, problems
 
 
-def check_anchors(anchors: list[Anchor], stored: dict[int, str], head_seq: int) -> list[str]:
-    """A problem for each anchor the stored chain contradicts: its event is gone (the chain is shorter than
-    when the anchor was taken) or has another hash (the history up to it was rewritten). ``stored``: the
-    stored hash by seq for the anchors' seqs; seq 0 is the empty chain (GENESIS)."""
+def check_anchors(
+    anchors: list[Anchor], stored: dict[tuple[int, int], str], head_seqs: dict[int, int]
+) -> list[str]:
+    """A problem for each anchor the stored chains contradict: its event is gone (the chain is shorter than
+    when the anchor was taken, or the chain's head is gone) or has another hash (the history up to it was
+    rewritten). ``stored``: the stored hash by (chain, seq) for the anchors' places; ``head_seqs``: each
+    chain's head seq; seq 0 is the empty chain (GENESIS)."""
     problems: list[str] = []
     for a in anchors:
         when = f" (taken {a.taken_at})" if a.taken_at else ""
-        found = GENESIS if a.seq == 0 else stored.get(a.seq)
-        if a.seq > head_seq or found is None:
-            problems.append(f"anchor seq {a.seq}{when}: the stored chain no longer reaches it")
+        at = f"anchor chain {a.chain} seq {a.seq}{when}"
+        found = GENESIS if a.seq == 0 else stored.get((a.chain, a.seq))
+        if a.chain not in head_seqs or a.seq > head_seqs[a.chain] or found is None:
+            problems.append(f"{at}: the stored chain no longer reaches it")
         elif found != a.hash:
-            problems.append(
-                f"anchor seq {a.seq}{when}: the stored hash differs; history up to it was rewritten"
-            )
+            problems.append(f"{at}: the stored hash differs; history up to it was rewritten")
     return problems

@@ -1,25 +1,38 @@
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from careweave.audit.models import AuditChainHead, AuditEvent
 
-HEAD_ID = 1
+# A committing transaction chains its events on the first head no other transaction holds (ADR 0018): with
+# one writer at a time (SQLite, or a quiet PostgreSQL) that is always chain 1, so the trail reads as one chain;
+# under load the others take the overflow instead of queueing on chain 1's row lock through its COMMIT.
+_FREE_HEAD = (
+    select(AuditChainHead).order_by(AuditChainHead.id).limit(1).with_for_update(skip_locked=True)
+)  # built once
+_HEAD_BY_ID = select(AuditChainHead).where(AuditChainHead.id == bindparam("id")).with_for_update()
 
 
-_HEAD_FOR_UPDATE = select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()  # built once
-
-
-def head_for_update(session: Session) -> AuditChainHead:
-    # FOR UPDATE serialises the chaining of committing transactions on PostgreSQL (held to their COMMIT);
-    # SQLite transactions start IMMEDIATE.
-    head = session.scalars(_HEAD_FOR_UPDATE).one_or_none()
+def head_for_update(session: Session, *, held: int | None = None) -> AuditChainHead:
+    """Lock a chain head until COMMIT: ``held`` (a head this transaction already locked: its events stay on
+    one chain, and it never waits for itself), else the first free one, else — every head is held by a
+    committing transaction — wait for one picked at random. SQLite has no row locks: its transactions start
+    IMMEDIATE (ADR 0003), so one writer chains at a time and the first head is always free."""
+    if held is not None:
+        head = session.scalars(_HEAD_BY_ID, {"id": held}).one_or_none()
+    else:
+        head = session.scalars(_FREE_HEAD).one_or_none()
+        if head is None:
+            ids = list(session.scalars(select(AuditChainHead.id)))
+            if ids:
+                head = session.scalars(_HEAD_BY_ID, {"id": random.choice(ids)}).one_or_none()
     if head is None:
         raise RuntimeError("audit chain head row missing: was the database migrated?")
     return head
@@ -29,10 +42,13 @@ def count_unchained(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))) or 0
 
 
-def iter_chain(session: Session, batch: int = 2000, *, upto: int | None = None) -> Iterator[AuditEvent]:
+def iter_chain(
+    session: Session, chain: int, batch: int = 2000, *, upto: int | None = None
+) -> Iterator[AuditEvent]:
+    """One chain's events in order, ``upto`` a seq if given."""
     last = 0
     while True:
-        stmt = select(AuditEvent).where(AuditEvent.seq > last)
+        stmt = select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > last)
         if upto is not None:
             stmt = stmt.where(AuditEvent.seq <= upto)
         rows = list(session.scalars(stmt.order_by(AuditEvent.seq).limit(batch)))
@@ -43,23 +59,35 @@ def iter_chain(session: Session, batch: int = 2000, *, upto: int | None = None) 
         session.expunge_all()
 
 
-def chain_head(session: Session) -> AuditChainHead | None:
-    return session.get(AuditChainHead, HEAD_ID)
+def chains_without_head(session: Session) -> dict[int, int]:
+    """Chained events on a chain that has no head row (someone deleted it), counted per chain."""
+    rows = session.execute(
+        select(AuditEvent.chain, func.count())
+        .where(AuditEvent.chain.is_not(None), AuditEvent.chain.not_in(select(AuditChainHead.id)))
+        .group_by(AuditEvent.chain)
+    )
+    return {chain: n for chain, n in rows if chain is not None}
 
 
-def hashes_at(session: Session, seqs: list[int]) -> dict[int, str]:
-    """The stored hash of each event of ``seqs`` that exists."""
-    if not seqs:
+def hashes_at(session: Session, places: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The stored hash of each event at (chain, seq) of ``places`` that exists."""
+    if not places:
         return {}
-    rows = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(set(seqs))))
-    return {seq: hash_ for seq, hash_ in rows if seq is not None and hash_ is not None}
+    rows = session.execute(
+        select(AuditEvent.chain, AuditEvent.seq, AuditEvent.hash).where(
+            tuple_(AuditEvent.chain, AuditEvent.seq).in_(set(places))
+        )
+    )
+    return {(c, seq): h for c, seq, h in rows if c is not None and seq is not None and h is not None}
 
 
-def chain_head_now(session: Session) -> AuditChainHead | None:
-    """The head as stored now (not a copy the session loaded earlier)."""
-    return session.scalars(
-        select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).execution_options(populate_existing=True)
-    ).one_or_none()
+def heads_now(session: Session) -> list[AuditChainHead]:
+    """Every chain's head as stored now (not a copy the session loaded earlier), by chain."""
+    return list(
+        session.scalars(
+            select(AuditChainHead).order_by(AuditChainHead.id).execution_options(populate_existing=True)
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +98,11 @@ class AuditFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+# Newest first by when they happened (the chains order commits within each chain only); in one chain, ties in
+# time (one transaction's events) keep their chain order.
+_NEWEST_FIRST = (AuditEvent.occurred_at.desc(), AuditEvent.chain, AuditEvent.seq.desc())
 
 
 def search(session: Session, f: AuditFilter, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
@@ -87,15 +120,10 @@ def search(session: Session, f: AuditFilter, *, limit: int, offset: int) -> tupl
     if f.until:
         stmt = stmt.where(AuditEvent.occurred_at < f.until)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit).offset(offset))
+    rows = session.scalars(stmt.order_by(*_NEWEST_FIRST).limit(limit).offset(offset))
     return list(rows), total
 
 
 def for_patient(session: Session, patient_id: uuid.UUID, *, limit: int) -> list[AuditEvent]:
-    stmt = (
-        select(AuditEvent)
-        .where(AuditEvent.patient_id == patient_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(limit)
-    )
+    stmt = select(AuditEvent).where(AuditEvent.patient_id == patient_id).order_by(*_NEWEST_FIRST).limit(limit)
     return list(session.scalars(stmt))

@@ -6,6 +6,7 @@ as the change or read, so an audit row exists exactly when the action happened.
 The row is written at once, without its place in the chain; :func:`seal` chains the transaction's events
 when it commits (a ``before_commit`` listener on every Session), so the chain head's lock is held only for
 those few statements and the COMMIT, not from the first audited step of a request to its end (ADR 0015).
+The trail is several chains, one per head; a transaction takes the first head no one else holds (ADR 0018).
 A read of audit events inside the transaction chains its pending events first (a ``do_orm_execute``
 listener), so such a read sees them as they will be committed.
 """
@@ -63,7 +64,7 @@ def record(
         "request_id": actor.request_id,
         "details": details or {},
     }
-    row = AuditEvent(**fields, seq=None, prev_hash=None, hash=None)
+    row = AuditEvent(**fields, chain=None, seq=None, prev_hash=None, hash=None)
     session.add(row)
     session.info.setdefault(_UNCHAINED, []).append(row)
     return row
@@ -71,11 +72,13 @@ def record(
 
 _UNCHAINED = "careweave.audit.unchained"  # session.info: this transaction's events, in record order
 _SEALING = "careweave.audit.sealing"
+_HELD = "careweave.audit.head"  # session.info: the chain head this transaction locked, if it sealed before
 
 
 def seal(session: Session) -> int:
-    """Give this transaction's unchained events their place in the chain, in the order they were recorded:
-    lock the head, link each event to the one before, move the head. Events written in a savepoint that rolled
+    """Give this transaction's unchained events their place in a chain, in the order they were recorded:
+    lock a free head (the one it locked already, if it sealed before), link each event to the one before, move
+    the head. Events written in a savepoint that rolled
     back are gone and skipped; one detached from the session (expunged) is read again. The pending list is let
     go only once the links are flushed, so a failure leaves it for the commit to try again. Returns how many
     were chained."""
@@ -113,12 +116,14 @@ def _seal(session: Session, pending: list[AuditEvent]) -> int:
             rows.sort(key=lambda row: order[row.id])
         rows = [row for row in rows if row.seq is None]
         if rows:
-            head = repo.head_for_update(session)
+            head = repo.head_for_update(session, held=session.info.get(_HELD))
+            session.info[_HELD] = head.id
             seq, prev = head.seq, head.hash
             for row in rows:
                 seq += 1
                 fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS} | {"seq": seq}
-                row.seq, row.prev_hash, row.hash = seq, prev, chain.event_hash(prev, fields)
+                row.chain, row.seq, row.prev_hash = head.id, seq, prev
+                row.hash = chain.event_hash(prev, fields)
                 prev = row.hash
             head.seq, head.hash = seq, prev
     except BaseException:
@@ -141,9 +146,15 @@ def _seal_before_commit(session: Session) -> None:
 def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the whole transaction rolled back: its events are gone
         session.info.pop(_UNCHAINED, None)
+        session.info.pop(_HELD, None)
 
 
-_CHAIN_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
+@sa_event.listens_for(Session, "after_commit")
+def _let_go_of_head(session: Session) -> None:
+    session.info.pop(_HELD, None)  # the COMMIT released its lock: the next transaction takes any free head
+
+
+_CHAIN_COLUMNS = frozenset({"chain", "seq", "prev_hash", "hash"})
 
 
 @sa_event.listens_for(Session, "do_orm_execute")
@@ -174,47 +185,60 @@ class VerifyResult:
 
 
 def verify(session: Session, anchors: Sequence[chain.Anchor] = ()) -> VerifyResult:
-    """Recompute the chain from the first event; report every break, and any committed event left without a
-    place in the chain. Checks the chain up to the head as first read: writers committing meanwhile only
-    add after it. ``anchors`` (kept outside the database: ``anchor``): each must still match the stored hash
-    at its seq, which catches a history rewritten with every later hash recomputed."""
+    """Recompute every chain from its first event; report every break, any committed event left without a
+    place in a chain, and any on a chain with no head. Checks each chain up to its head as first read: writers
+    committing meanwhile only add after it. ``anchors`` (kept outside the database: ``anchor``): each must
+    still match the stored hash at its place, which catches a history rewritten with every later hash
+    recomputed."""
     if not session.in_nested_transaction():
         seal(session)
-    head = repo.chain_head_now(session)
-    upto = head.seq if head is not None else None
+    heads = {h.id: (h.seq, h.hash) for h in repo.heads_now(session)}
     problems: list[str] = []
-    prev = chain.GENESIS
-    expected_seq = 1
     checked = 0
-    for event in repo.iter_chain(session, upto=upto):
-        checked += 1
-        if event.seq != expected_seq:
-            problems.append(f"seq {expected_seq}: missing (next stored event is {event.seq})")
-        if event.prev_hash != prev:
-            problems.append(f"seq {event.seq}: prev_hash does not match the event before it")
-        fields = {name: getattr(event, name) for name in chain.HASHED_FIELDS}
-        if chain.event_hash(event.prev_hash, fields) != event.hash:
-            problems.append(f"seq {event.seq}: contents changed since it was written")
-        prev = event.hash
-        expected_seq = event.seq + 1
+    for number, (head_seq, head_hash) in heads.items():
+        prev = chain.GENESIS
+        expected_seq = 1
+        for event in repo.iter_chain(session, number, upto=head_seq):
+            checked += 1
+            at = f"chain {number} seq {event.seq}"
+            if event.seq != expected_seq:
+                problems.append(
+                    f"chain {number} seq {expected_seq}: missing (next stored event is {event.seq})"
+                )
+            if event.prev_hash != prev:
+                problems.append(f"{at}: prev_hash does not match the event before it")
+            fields = {name: getattr(event, name) for name in chain.HASHED_FIELDS}
+            if chain.event_hash(event.prev_hash, fields) != event.hash:
+                problems.append(f"{at}: contents changed since it was written")
+            prev = event.hash
+            expected_seq = event.seq + 1
+        if head_seq != expected_seq - 1 or head_hash != prev:
+            problems.append(
+                f"chain {number}: its head says seq {head_seq}; the stored chain ends at {expected_seq - 1}"
+            )
     if unchained := repo.count_unchained(session):
         problems.append(f"{unchained} committed events have no place in the chain")
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        problems.append(f"chain head says seq {head.seq}; the stored chain ends at {expected_seq - 1}")
+    for number, n in repo.chains_without_head(session).items():
+        problems.append(f"chain {number}: {n} events on a chain whose head is gone")
     if anchors:
-        stored = repo.hashes_at(session, [a.seq for a in anchors])
-        problems += chain.check_anchors(list(anchors), stored, head.seq if head is not None else 0)
+        stored = repo.hashes_at(session, [(a.chain, a.seq) for a in anchors])
+        problems += chain.check_anchors(list(anchors), stored, {c: seq for c, (seq, _) in heads.items()})
     return VerifyResult(checked=checked, problems=problems)
 
 
 def anchor(session: Session, *, clock: Clock) -> str:
-    """The chain head as an anchor line (chain.anchor_line) to keep outside the database — append it to
-    write-once storage, a ticket, a mail to the compliance officer — and give to ``verify`` later."""
+    """Every chain's head that has events, one anchor line each (chain.anchor_line), to keep outside the
+    database — append them to write-once storage, a ticket, a mail to the compliance officer — and give to
+    ``verify`` later. Chain 1 is always included (its empty head at seq 0 on a new database)."""
     if not session.in_nested_transaction():
         seal(session)
-    head = repo.chain_head_now(session)
-    seq, hash_ = (head.seq, head.hash) if head is not None else (0, chain.GENESIS)
-    return chain.anchor_line(seq, hash_, clock.now())
+    now = clock.now()
+    lines = [
+        chain.anchor_line(h.seq, h.hash, now, chain=h.id)
+        for h in repo.heads_now(session)
+        if h.seq > 0 or h.id == 1
+    ]
+    return "\n".join(lines) if lines else chain.anchor_line(0, chain.GENESIS, now)
 
 
 def search(

@@ -100,3 +100,76 @@ def test_another_patient_gets_404_and_bad_searches_are_outcomes(client, w):
         assert r.status_code == 422, (params, r.text)
         OperationOutcome.model_validate(r.json())
     assert client.get(f"/fhir/Appointment/{appt['id']}").status_code == 401
+
+
+def _put(client, headers, resource, at=None):
+    return client.put(f"/fhir/Appointment/{at or resource['id']}", headers=headers, json=resource)
+
+
+def test_an_integrator_cancels_and_reschedules_with_put(client, w, session):
+    """PUT with a new status or start runs the scheduling service's cancel / reschedule: the same rules,
+    notices and audit as /api/v1; the answer is the resource as stored."""
+    appt = _book(client, w)
+    headers = w["patient_headers"][0]
+    resource = client.get(f"/fhir/Appointment/{appt['id']}", headers=headers).json()
+
+    same = _put(client, headers, resource)  # nothing asked: the visit as it is
+    assert same.status_code == 200 and same.json()["status"] == "booked"
+
+    later = datetime.fromisoformat(appt["start"]) + timedelta(hours=2)
+    moved = _put(client, headers, resource | {"start": later.astimezone(NY).isoformat()})
+    assert moved.status_code == 200, moved.text
+    Appointment.model_validate(moved.json())
+    assert datetime.fromisoformat(moved.json()["start"]) == later
+    api = client.get(f"/api/v1/appointments/{appt['id']}", headers=headers).json()
+    assert datetime.fromisoformat(api["start"]) == later and api["status"] == "booked"
+
+    cancel = moved.json() | {"status": "cancelled", "cancelationReason": {"text": "feeling better"}}
+    r = _put(client, headers, cancel)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled" and r.json()["cancelationReason"]["text"] == "feeling better"
+    api = client.get(f"/api/v1/appointments/{appt['id']}", headers=headers).json()
+    assert api["status"] == "cancelled"
+    assert _put(client, headers, cancel).status_code == 200  # sent again: already so
+    again = _put(client, headers, cancel | {"status": "booked"})
+    assert again.status_code == 409, again.text
+    OperationOutcome.model_validate(again.json())
+
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.entity_id == appt["id"]).order_by(AuditEvent.occurred_at)
+    ).all()
+    assert "appointment.reschedule" in actions and "appointment.cancel" in actions
+
+
+def test_put_refuses_what_a_visit_cannot_do(client, w):
+    appt = _book(client, w)
+    headers = w["patient_headers"][0]
+    resource = client.get(f"/fhir/Appointment/{appt['id']}", headers=headers).json()
+    other = str(uuid.uuid4())
+    cases = {
+        "resourceType": resource | {"resourceType": "Patient"},
+        "id": resource | {"id": other},
+        "status": resource | {"status": "maybe"},
+        "participant": resource
+        | {"participant": [{"actor": {"reference": f"Practitioner/{other}"}}, resource["participant"][0]]},
+        "appointmentType": resource | {"appointmentType": {"text": "Psychiatric evaluation"}},
+        "start": resource | {"start": "tomorrow"},
+    }
+    for field, body in cases.items():
+        r = _put(client, headers, body, at=appt["id"])
+        assert r.status_code == 422, (field, r.text)
+        outcome = OperationOutcome.model_validate(r.json())
+        assert field in r.text, (field, r.text)
+        assert outcome.issue
+    both = resource | {"status": "cancelled", "start": "2031-01-06T15:00:00Z"}
+    assert _put(client, headers, both).status_code == 422
+    nul = resource | {"status": "cancelled", "cancelationReason": {"text": "a\x00b"}}
+    assert _put(client, headers, nul).status_code == 422
+    not_an_object = client.put(f"/fhir/Appointment/{appt['id']}", headers=headers, json=[1, 2])
+    assert not_an_object.status_code in (400, 422)
+    # a no-show before the visit has started: the service's rule, 409
+    early = _put(client, w["headers"]["therapist"], resource | {"status": "noshow"})
+    assert early.status_code == 409, early.text
+    # another patient cannot see it, so cannot change it
+    assert _put(client, w["patient_headers"][1], resource | {"status": "cancelled"}).status_code == 404
+    assert client.get(f"/api/v1/appointments/{appt['id']}", headers=headers).json()["status"] == "booked"

@@ -11,6 +11,13 @@ body names the time either by a ``slot`` reference from a Slot search (``Slot/<i
 type in one) or by ``start``, the visit type as ``appointmentType.coding[0].code`` (or its ``text``) and the
 clinician as a ``Practitioner/<id>`` participant; the patient is always a ``Patient/<id>`` participant.
 
+Update (``PUT /fhir/Appointment/{id}``): the resource sent back with a new ``status`` — ``cancelled`` (with an
+optional ``cancelationReason``), ``noshow``, ``fulfilled`` — or, still ``booked``, a new ``start`` (a reschedule)
+runs ``scheduling.service.cancel`` / ``mark_no_show`` / ``complete`` / ``reschedule``: their permissions, rules
+(409 when the visit's status or time does not allow it, 409 when the new time is taken, 422 when ineligible),
+notices, waitlist offers and audit. The patient, clinician and visit type cannot change (422: book a new visit);
+``end`` follows from the visit type. Answers 200 with the resource as stored.
+
 Included into the /fhir router by careweave.fhir.api.
 """
 
@@ -199,3 +206,32 @@ def create_appointment(
     resource = _resources(session, [appt])[0]
     location = f"{fhir_base(request)}/Appointment/{appt.id}"
     return fhir_response(resource, 201, headers={"Location": location})
+
+
+@router.put("/Appointment/{appointment_id}")
+def update_appointment(
+    appointment_id: uuid.UUID,
+    actor: CurrentActor,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    body: Annotated[Any, Body()],
+) -> JSONResponse:
+    appt = scheduling.get_appointment(session, actor, appointment_id, clock=clock)
+    vt = next(
+        (v for v in scheduling_repo.visit_types(session, active_only=False) if v.code == appt.visit_type),
+        None,
+    )
+    names = frozenset({appt.visit_type} | ({vt.name} if vt else set()))
+    change = fhir_appointment.requested_change(appt, body, visit_type_names=names)
+    if change.kind == "cancel":
+        scheduling.cancel(session, actor, appt.id, reason=change.reason, clock=clock, settings=settings)
+    elif change.kind == "reschedule" and change.start is not None:
+        appt = scheduling.reschedule(
+            session, actor, appt.id, start=change.start, clock=clock, settings=settings
+        )
+    elif change.kind == "no_show":
+        appt = scheduling.mark_no_show(session, actor, appt.id, clock=clock)
+    elif change.kind == "complete":
+        appt = scheduling.complete(session, actor, appt.id, clock=clock)
+    return fhir_response(_resources(session, [appt])[0])

@@ -173,3 +173,15 @@ def test_put_refuses_what_a_visit_cannot_do(client, w):
     # another patient cannot see it, so cannot change it
     assert _put(client, w["patient_headers"][1], resource | {"status": "cancelled"}).status_code == 404
     assert client.get(f"/api/v1/appointments/{appt['id']}", headers=headers).json()["status"] == "booked"
+
+
+def test_a_page_of_a_search_reports_every_match_in_total(client, w):
+    for days in (2, 9, 16):
+        _book(client, w, days=days)
+    pid = str(w["patients"][0].patient_id)
+    page = client.get("/fhir/Appointment", params={"patient": pid, "_count": 2}, headers=w["headers"]["admin"])
+    assert page.status_code == 200, page.text
+    bundle = Bundle.model_validate(page.json())
+    assert len(bundle.entry or []) == 2 and bundle.total == 3
+    whole = client.get("/fhir/Appointment", params={"patient": pid}, headers=w["patient_headers"][0]).json()
+    assert whole["total"] == 3 and len(whole["entry"]) == 3

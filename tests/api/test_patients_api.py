@@ -117,6 +117,7 @@ def test_admin_searches_audit_events(client, session, settings, clock):
     body = r.json()
     assert body["total"] >= 1
     assert all(e["action"].startswith("login.") for e in body["items"])
+    assert all(1 <= e["chain"] <= 16 and e["seq"] >= 1 and len(e["prev_hash"]) == 64 for e in body["items"])
     created = client.post(
         "/api/v1/users",
         headers=headers,

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict
 class AuditEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    chain: int
     seq: int
+    prev_hash: str
     id: uuid.UUID
     occurred_at: datetime
     actor_user_id: uuid.UUID | None

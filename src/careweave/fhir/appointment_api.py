@@ -91,9 +91,14 @@ def search_appointments(
         status=_STATUS_BACK[status] if status else None,
         limit=count,
     )
+    total = len(appts)
+    if total == count:  # a full page: there may be more
+        total = scheduling.count_appointments(
+            session, actor, patient_id=pid, status=_STATUS_BACK[status] if status else None
+        )
     base = fhir_base(request)
     resources = _resources(session, appts)
-    return fhir_response(searchset(str(request.url), base, resources))
+    return fhir_response(searchset(str(request.url), base, resources, total=total))
 
 
 def _reference(item: object, key: str) -> str | None:

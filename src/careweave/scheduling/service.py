@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from sqlalchemy import Uuid, bindparam, or_, select
+from sqlalchemy import Select, Uuid, bindparam, func, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -1249,10 +1249,55 @@ def list_appointments(
 ) -> list[Appointment]:
     """Visits the actor may see: a patient their own; a therapist or psychiatrist the visits they hold; care
     managers and administrators their clinic's. Filtered, soonest first."""
-    stmt = select(Appointment).order_by(Appointment.start_at).limit(max(1, min(limit, 500)))
+    stmt = _visible_visits(session, actor, patient_id, provider_id, status, start, end)
+    if stmt is None:
+        return []
+    appts = list(session.scalars(stmt.order_by(Appointment.start_at).limit(max(1, min(limit, 500)))))
+    patient_ids = {a.patient_id for a in appts}
+    if patient_ids and actor.role is not Role.PATIENT:
+        audit.record(
+            session,
+            actor,
+            "appointment.list",
+            clock=clock,
+            entity_type="appointment",
+            details={"patients": len(patient_ids)},
+        )
+    return appts
+
+
+def count_appointments(
+    session: Session,
+    actor: Actor,
+    *,
+    patient_id: uuid.UUID | None = None,
+    provider_id: uuid.UUID | None = None,
+    status: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    """How many visits :func:`list_appointments` would find with no limit (a search's total); counts only, so
+    not audited (the listing that comes with it is)."""
+    stmt = _visible_visits(session, actor, patient_id, provider_id, status, start, end)
+    if stmt is None:
+        return 0
+    return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def _visible_visits(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID | None,
+    provider_id: uuid.UUID | None,
+    status: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> Select[tuple[Appointment]] | None:
+    """The visits ``actor`` may see, filtered (None: none at all); policy checked for a named patient."""
+    stmt = select(Appointment)
     if actor.role is Role.PATIENT:
         if actor.patient_id is None:
-            return []
+            return None
         stmt = stmt.where(Appointment.patient_id == actor.patient_id)
     elif actor.role in (Role.THERAPIST, Role.PSYCHIATRIST):
         own = select(Provider.id).where(Provider.user_id == actor.user_id)
@@ -1261,7 +1306,7 @@ def list_appointments(
         clinic = select(Patient.id).where(Patient.clinic_id == actor.clinic_id)
         stmt = stmt.where(Appointment.patient_id.in_(clinic))
     else:
-        return []
+        return None
     if patient_id is not None:
         if actor.role is not Role.PATIENT:
             _, ref = patients.get_patient_ref(session, patient_id)
@@ -1275,18 +1320,7 @@ def list_appointments(
         stmt = stmt.where(Appointment.end_at > _utc(start, "start"))
     if end is not None:
         stmt = stmt.where(Appointment.start_at < _utc(end, "end"))
-    appts = list(session.scalars(stmt))
-    patient_ids = {a.patient_id for a in appts}
-    if patient_ids and actor.role is not Role.PATIENT:
-        audit.record(
-            session,
-            actor,
-            "appointment.list",
-            clock=clock,
-            entity_type="appointment",
-            details={"patients": len(patient_ids)},
-        )
-    return appts
+    return stmt
 
 
 def upcoming_for_patient(session: Session, patient_id: uuid.UUID, now: datetime) -> list[Appointment]:

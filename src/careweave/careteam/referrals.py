@@ -39,7 +39,6 @@ from careweave.core.actor import CLINICAL_ROLES, Actor, Role
 from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.directory import documents
-from careweave.directory import repository as directory_repo
 from careweave.directory.models import Provider
 from careweave.identity.models import User
 from careweave.jobs import queue
@@ -354,9 +353,8 @@ def _may_not_treat_there(
 
     if not patient.state:
         return None
-    scope = directory_repo.FactScope(plan_id=None, conditions=(), language=None)
-    facts = matching._facts(session, [provider.id], today, scope)
-    if not facts:
+    facts = matching.provider_facts(session, provider, today)
+    if facts is None:
         return "this clinician is not in the directory"
     need = directory_rules.Need(
         pathway="psychiatry" if kind == "medication_evaluation" else "therapy",
@@ -367,7 +365,7 @@ def _may_not_treat_there(
     )
     legal = [
         e
-        for e in directory_rules.exclusions(facts[0], need, TEAM_ROLE_FOR_KIND[kind])  # type: ignore[arg-type]
+        for e in directory_rules.exclusions(facts, need, TEAM_ROLE_FOR_KIND[kind])  # type: ignore[arg-type]
         if e.code in ("no_authority_in_state", "scope")
     ]
     return " ".join(e.reason for e in legal) or None

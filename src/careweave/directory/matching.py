@@ -72,6 +72,25 @@ class MatchOutcome:
         return slot_rules.local_label(instant, self.timezone or "UTC")
 
 
+def provider_facts(
+    session: Session,
+    provider: Any,
+    on_date: date,
+    *,
+    plan_id: uuid.UUID | None = None,
+    locked: bool = False,
+) -> rules.ProviderFacts | None:
+    """The legal rules' facts about one clinician on ``on_date`` — licences and compact privileges, credential
+    and what they offer, DEA registrations, capacity, and membership of ``plan_id``'s networks — loaded as
+    matching loads them, for the other places that decide with directory.rules: booking (eligibility at that
+    instant), referrals (may the receiver treat the patient there) and prescribing (authority).
+    ``provider``: its directory row; ``locked``: the caller read that row locked in this transaction, so it
+    is current and not read again. None when the clinician is not in the directory."""
+    scope = repo.FactScope(plan_id=plan_id, conditions=(), language=None)
+    facts = _facts(session, [provider.id], on_date, scope, providers=[provider] if locked else None)
+    return facts[0] if facts else None
+
+
 def _facts(
     session: Session,
     ids: list[uuid.UUID],

@@ -40,8 +40,7 @@ def provider_facts(session: Session, user_id: uuid.UUID, on: date) -> directory_
     provider = directory_repo.provider_by_user(session, user_id)
     if provider is None:
         return None
-    facts = directory_matching._facts(session, [provider.id], on)
-    return facts[0] if facts else None
+    return directory_matching.provider_facts(session, provider, on)
 
 
 def prescriber_problem(facts: directory_rules.ProviderFacts | None, state: str, on: date) -> str | None:

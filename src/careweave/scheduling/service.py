@@ -25,7 +25,6 @@ from careweave.core.clock import Clock
 from careweave.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.db import loaded
 from careweave.directory import matching
-from careweave.directory import repository as directory_repo
 from careweave.directory import rules as directory_rules
 from careweave.directory import service as directory
 from careweave.directory.models import PatientCoverage, Provider
@@ -589,13 +588,10 @@ def eligibility_problem(
     if isinstance(coverage, _Unread):
         coverage = directory.coverage_for_rules(session, patient.id)
     # Only the tags this need reads (its plan; no conditions or language): the rules decide the same.
-    scope = directory_repo.FactScope(
-        plan_id=coverage.plan_id if coverage else None, conditions=(), language=None
-    )
-    facts = matching._facts(session, [provider.id], day, scope, providers=[provider] if locked else None)
-    if not facts:
+    plan_id = coverage.plan_id if coverage else None
+    fact = matching.provider_facts(session, provider, day, plan_id=plan_id, locked=locked)
+    if fact is None:
         return "This provider is not in the directory."
-    fact = facts[0]
     if history is None:
         history = repo.has_history(session, provider.id, patient.id)
     if history:

@@ -15,20 +15,24 @@ import pytest
 from sqlalchemy import Engine, event
 
 
-def _on_event_loop() -> bool:
+def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 @pytest.fixture(autouse=True)
 def no_database_work_on_the_event_loop(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
+    # A loop already running in the test's own thread before the test is not the app's: Playwright's sync API
+    # (tests/e2e, when run in the same process) leaves one in the main thread, where fixtures then run their
+    # SQL. The app's loop is the TestClient's, in its portal thread.
+    leftover = _running_loop()
 
     def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if _on_event_loop():
+        loop = _running_loop()
+        if loop is not None and loop is not leftover:
             where = "".join(traceback.format_stack(limit=14)[:-1])
             seen.append(f"{' '.join(statement.split())[:120]}\n{where}")
 

@@ -1068,6 +1068,14 @@ def verdicts(phases: dict[str, PhaseResult], listings: list[ListingResult]) -> l
                 f"{phases[name].label}: {phases[name].spread.rate:.0f} bookings/s = {ratio:.1%} of raw "
                 f"{raw:.0f}/s (target >= {target:.0%}): {'met' if ratio >= target else 'NOT met'}"
             )
+    if "txn" in phases:  # ADR 0016's proposed restatement: against the same transaction written by hand
+        bound = phases["txn"].spread.rate
+        for name in ("service", "http"):
+            if name in phases:
+                out.append(
+                    f"  (ADR 0016, proposed) {phases[name].label}: {phases[name].spread.rate / bound:.0%} of the "
+                    f"same transaction by hand ({bound:.0f}/s)"
+                )
     bad = [p.label for p in phases.values() if not p.checks.get("ok")]
     out.append(
         "zero double bookings, every loser a clean 409/SlotTaken: "

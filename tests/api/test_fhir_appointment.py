@@ -179,9 +179,30 @@ def test_a_page_of_a_search_reports_every_match_in_total(client, w):
     for days in (2, 9, 16):
         _book(client, w, days=days)
     pid = str(w["patients"][0].patient_id)
-    page = client.get("/fhir/Appointment", params={"patient": pid, "_count": 2}, headers=w["headers"]["admin"])
+    page = client.get(
+        "/fhir/Appointment", params={"patient": pid, "_count": 2}, headers=w["headers"]["admin"]
+    )
     assert page.status_code == 200, page.text
     bundle = Bundle.model_validate(page.json())
     assert len(bundle.entry or []) == 2 and bundle.total == 3
     whole = client.get("/fhir/Appointment", params={"patient": pid}, headers=w["patient_headers"][0]).json()
     assert whole["total"] == 3 and len(whole["entry"]) == 3
+
+
+def test_times_at_the_ends_of_the_calendar_are_422_not_500(client, w):
+    """Review finding: 0001-01-01T00:00:00+14:00 overflowed converting to UTC (scheduling.service._utc) when a
+    FHIR create or update named it; /api/v1 refused it in its schema."""
+    appt = _book(client, w)
+    headers = w["patient_headers"][0]
+    resource = client.get(f"/fhir/Appointment/{appt['id']}", headers=headers).json()
+    for start in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        moved = _put(client, headers, resource | {"start": start})
+        assert moved.status_code == 422 and "out of range" in moved.text, moved.text
+        create = {
+            "resourceType": "Appointment",
+            "start": start,
+            "appointmentType": {"coding": [{"code": "therapy_session"}]},
+            "participant": resource["participant"],
+        }
+        made = client.post("/fhir/Appointment", headers=headers, json=create)
+        assert made.status_code == 422 and "out of range" in made.text, made.text

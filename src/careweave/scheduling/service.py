@@ -786,6 +786,9 @@ def _utc(value: datetime, field: str) -> datetime:
             "Times need a UTC offset.",
             fields=[FieldError(field, "give an offset, e.g. 2026-03-03T14:00:00Z")],
         )
+    _in_range(
+        value, field
+    )  # before converting, which overflows at the calendar's ends (0001-01-01T00:00+14:00)
     return value.astimezone(UTC)
 
 

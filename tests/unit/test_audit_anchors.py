@@ -30,12 +30,14 @@ def test_lines_that_are_not_anchors_are_named() -> None:
             "nope",
             '{"chain": 0, "seq": 1, "hash": "' + H1 + '"}',
             '{"chain": "2", "seq": 1, "hash": "' + H1 + '"}',
+            '{"chain": 1, "seq": 99999999999999999999, "hash": "' + H1 + '"}',
+            '{"chain": 40000, "seq": 1, "hash": "' + H1 + '"}',
             "",
         ]
     )
     anchors, problems = chain.parse_anchors(text)
     assert anchors == []
-    assert [p.split(":")[0] for p in problems] == [f"anchor line {n}" for n in (1, 2, 3, 4, 5, 6)]
+    assert [p.split(":")[0] for p in problems] == [f"anchor line {n}" for n in (1, 2, 3, 4, 5, 6, 7, 8)]
 
 
 def test_the_stored_chain_must_match_every_anchor() -> None:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+MAX_CHAIN = 2**15 - 1  # audit_events.chain is a SMALLINT
+MAX_SEQ = 2**31 - 1  # and seq an INTEGER: an anchor beyond them is not one (and would not fit a query)
 
 HASHED_FIELDS = (
     "seq",
@@ -85,10 +87,10 @@ def parse_anchors(text: str) -> tuple[list[Anchor], list[str]]:
             valid = (
                 isinstance(on, int)
                 and not isinstance(on, bool)
-                and on >= 1
+                and 1 <= on <= MAX_CHAIN
                 and isinstance(seq, int)
                 and not isinstance(seq, bool)
-                and seq >= 0
+                and 0 <= seq <= MAX_SEQ
                 and isinstance(hash_, str)
                 and len(hash_) == 64
                 and isinstance(taken_at, str)

@@ -36,6 +36,35 @@ def test_capability_statement_declares_r4(client):
     assert body["fhirVersion"] == "4.0.1"
 
 
+def test_the_capability_statement_declares_what_the_routes_do(client):
+    """Every interaction declared has its route, and every FHIR route is declared (no drift either way)."""
+    body = client.get("/fhir/metadata").json()
+    shape = {
+        "read": ("GET", "/fhir/{type}/{id}"),
+        "search-type": ("GET", "/fhir/{type}"),
+        "create": ("POST", "/fhir/{type}"),
+        "update": ("PUT", "/fhir/{type}/{id}"),
+    }
+    declared = {
+        (shape[i["code"]][0], shape[i["code"]][1].replace("{type}", r["type"]))
+        for r in body["rest"][0]["resource"]
+        for i in r["interaction"]
+    }
+    from careweave.fhir import api, appointment_api, coverage_api, medication_api, practitioner_api, slot_api
+
+    routes = set()
+    for module in (api, appointment_api, coverage_api, medication_api, practitioner_api, slot_api):
+        for route in module.router.routes:
+            path = getattr(route, "path", "")
+            path = path if path.startswith("/fhir/") else f"/fhir{path}"
+            if not path.startswith("/fhir/") or path in ("/fhir/metadata", "/fhir"):
+                continue
+            parts = path.split("/")
+            generic = "/".join(parts[:3] + (["{id}"] if len(parts) > 3 else []))
+            routes |= {(m, generic) for m in getattr(route, "methods", ()) if m in ("GET", "POST", "PUT")}
+    assert declared - routes == set() and routes - declared == set(), (declared - routes, routes - declared)
+
+
 def test_questionnaires_are_published(client):
     body = client.get("/fhir/Questionnaire/phq-9").json()
     Questionnaire.model_validate(body)

@@ -96,7 +96,9 @@ def capability_statement(request: Request) -> JSONResponse:
             "rest": [
                 {
                     "mode": "server",
-                    "security": {"description": "OAuth2 bearer token from /api/v1/auth/token"},
+                    "security": {
+                        "description": "OAuth2 bearer token from /api/v1/auth/token (password or client credentials)"
+                    },
                     "resource": [
                         {"type": "Questionnaire", "interaction": read_search},
                         {
@@ -112,7 +114,7 @@ def capability_statement(request: Request) -> JSONResponse:
                         },
                         {
                             "type": "Appointment",
-                            "interaction": [*read_search, {"code": "create"}],
+                            "interaction": [*read_search, {"code": "create"}, {"code": "update"}],
                             "searchParam": [
                                 *patient_params,
                                 {"name": "status", "type": "token"},

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from careweave.api.errors import domain_error_json, error_json, validation_error_json
 from careweave.core.errors import DomainError
+from careweave.fhir.search import FHIR_JSON
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +84,7 @@ def outcome(status: int, message: str, request_id: str | None) -> Response:
     }
     if request_id:
         body["id"] = request_id
-    return JSONResponse(body, status_code=status, media_type="application/fhir+json")
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
 
 def is_fhir(request: Request) -> bool:

@@ -28,6 +28,8 @@ from uuid import UUID
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from careweave.fhir.datatypes import date_time
+
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM: Final = "http://unitsofmeasure.org"
 CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
@@ -112,7 +114,7 @@ def medication_request(
     ]
     resource["medicationCodeableConcept"] = _medication(rx)
     resource["subject"] = {"reference": f"Patient/{_fhir_id(rx.patient_id)}"}
-    resource["authoredOn"] = _instant(rx.signed_at or rx.created_at)
+    resource["authoredOn"] = date_time(rx.signed_at or rx.created_at)
     requester = _requester(requester_reference, requester_display)
     if requester:
         resource["requester"] = requester
@@ -160,7 +162,7 @@ def _notes(rx: PrescriptionLike) -> list[str]:
     if rx.modality:
         parts.append(f"Modality: {rx.modality.replace('_', '-')}.")
     if rx.pdmp_reviewed_at is not None:
-        parts.append(f"PDMP reviewed at {_instant(rx.pdmp_reviewed_at)}.")
+        parts.append(f"PDMP reviewed at {date_time(rx.pdmp_reviewed_at)}.")
     if rx.pdmp_unavailable:
         parts.append("PDMP recorded as unavailable.")
     return [" ".join(parts)]
@@ -207,9 +209,3 @@ def _fhir_id(value: str | UUID) -> str:
     if not _ID.fullmatch(text):
         raise ValueError("not a valid FHIR id")
     return text
-
-
-def _instant(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("FHIR dateTime with a time needs a time zone")
-    return moment.isoformat()

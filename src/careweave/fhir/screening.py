@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
+from careweave.fhir.datatypes import date_time
 from careweave.screening.instruments import AnswerOption, Instrument, Item
 from careweave.screening.scoring import ScoreResult
 
@@ -163,7 +164,7 @@ def questionnaire_response(
         "questionnaire": f"{questionnaire_url(instrument, canonical_base=canonical_base)}|{instrument.version}",
         "status": status,
         "subject": {"reference": f"Patient/{_fhir_id(patient_id)}"},
-        "authored": _instant(authored),
+        "authored": date_time(authored),
     }
     if source_reference is not None:
         resource["source"] = {"reference": _checked_source(source_reference)}
@@ -234,7 +235,7 @@ def score_observation(
         "category": [{"coding": [_coding(OBSERVATION_CATEGORY, "survey", "Survey")], "text": "Survey"}],
         "code": _score_code(instrument),
         "subject": {"reference": f"Patient/{_fhir_id(patient_id)}"},
-        "effectiveDateTime": _instant(effective),
+        "effectiveDateTime": date_time(effective),
     }
     resource |= _value(instrument, result, canonical_base)
     interpretation = _interpretation(instrument, result)
@@ -376,12 +377,6 @@ def _fhir_id(value: str | UUID) -> str:
     if not _ID.fullmatch(text):
         raise ValueError("not a valid FHIR id")
     return text
-
-
-def _instant(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("FHIR dateTime with a time needs a time zone")
-    return moment.isoformat()
 
 
 def _require(value: str, allowed: frozenset[str], element: str) -> None:

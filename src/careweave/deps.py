@@ -16,10 +16,16 @@ from careweave.db.uow import finish
 from careweave.identity import service as identity
 from careweave.notify.mail import Mailer
 from careweave.settings import Settings
+from careweave.visits import rooms
 
 
 def get_db(request: Request) -> Iterator[Session]:
     with request.app.state.sessionmaker() as session:
+        # a visit changed by this request tells its room once the request commits (visits.rooms)
+        state = request.app.state
+        session.info[rooms.PUBLISHER] = lambda room, message: rooms.publish_from_worker_thread(
+            state, room, message
+        )
         try:
             yield session
         except BaseException as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -376,3 +377,42 @@ def test_a_room_that_is_not_open_closes_with_the_reason(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4409
+
+
+def test_a_visit_cancelled_elsewhere_closes_its_room_at_once(client: TestClient, visit: Visit) -> None:
+    """visits.rooms: the cancel's commit sends the room ``changed``; the waiting patient's socket re-checks the
+    visit and closes with the reason at once, not at the room's next periodic check (SESSION_CHECK_S, 60 s)."""
+    from tests.helpers import bearer
+
+    cookie = session_cookie(client, visit.patient)
+    headers = bearer(client, visit.patient.email)
+    client.cookies.clear()
+    with client.websocket_connect(f"/visits/{visit.id}/ws", headers=ws_headers(cookie)) as ws:
+        receive(ws, "welcome")
+        started = time.monotonic()
+        r = client.post(f"/api/v1/appointments/{visit.id}/cancel", headers=headers, json={"reason": "unwell"})
+        assert r.status_code == 200, r.text
+        closed = receive(ws, "closed")
+        assert time.monotonic() - started < 10
+        assert closed["code"] == "visit.room_not_open" and "cancelled" in closed["message"].lower(), closed
+        with pytest.raises(WebSocketDisconnect) as gone:
+            ws.receive_json()
+        assert gone.value.code == 4409
+
+
+def test_a_change_that_rolls_back_tells_no_room(client: TestClient, visit: Visit) -> None:
+    """A refused change (a no-show before the start: 409) commits nothing, so the room hears nothing and the
+    patient keeps waiting."""
+    cookie = session_cookie(client, visit.patient)
+    web_login(client, visit.clinician.email)
+    with client.websocket_connect(f"/visits/{visit.id}/ws", headers=ws_headers(cookie)) as ws:
+        receive(ws, "welcome")
+        from tests.helpers import bearer
+
+        r = client.post(
+            f"/api/v1/appointments/{visit.id}/no-show", headers=bearer(client, visit.clinician.email)
+        )
+        assert r.status_code in (403, 409), r.text
+        ws.send_json({"type": "ping"})
+        assert receive(ws, "pong")["type"] == "pong"  # still open: no ``closed`` came first
+        leave_and_wait(ws)

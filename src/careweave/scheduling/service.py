@@ -41,6 +41,7 @@ from careweave.scheduling.models import (
     VisitType,
 )
 from careweave.settings import Settings
+from careweave.visits import rooms
 
 MAX_WINDOWS = 70
 # A schedule's booking rules until the clinician sets them (the model's defaults).
@@ -947,6 +948,7 @@ def cancel(
         )
         a.ics_sequence += 1
         reminders.unschedule(session, a)
+        rooms.changed(session, a.id)  # an open visit room closes once this commits
         reminders.notify_change(session, a, change="cancelled", settings=settings, clock=clock)
         audit.record(
             session,
@@ -1009,6 +1011,7 @@ def reschedule(
             raise
         raise SlotTaken(reason) from exc
     _after_booking(session, actor, appt, clock=clock, settings=settings, change="rescheduled")
+    rooms.changed(session, appt.id)  # an open room re-checks its new opening hours
     waitlist.slot_freed(session, appt.provider_id, old_start, old_end, clock=clock, settings=settings)
     earliest.refresh(session, [appt.provider_id], now=now)  # the old time may be the earliest free one now
     return appt
@@ -1027,6 +1030,7 @@ def mark_no_show(session: Session, actor: Actor, appointment_id: uuid.UUID, *, c
     appt.status = "no_show"
     appt.no_show_at = clock.now()
     reminders.unschedule(session, appt)
+    rooms.changed(session, appt.id)  # an open visit room closes once this commits
     audit.record(
         session,
         actor,
@@ -1056,6 +1060,7 @@ def complete(session: Session, actor: Actor, appointment_id: uuid.UUID, *, clock
 
     appt.status = "completed"
     reminders.unschedule(session, appt)
+    rooms.changed(session, appt.id)
     audit.record(
         session,
         actor,

@@ -14,8 +14,10 @@ connections on both sides — and the ``epoch`` of the peer connection it belong
 Server → browser: ``welcome`` (``cid``, ``side``, ``state``: waiting | in_call), ``peer`` (the other
 side's ``cid`` and ``state``: waiting | in_call | left), ``admitted`` (to the patient), ``joined``,
 ``signal`` (``from``, ``data``), ``error``, ``closed`` / ``replaced`` (then the socket closes), ``pong``.
-``closed`` also comes when the clinician ended the visit (``code`` ``visit.ended``), and, checked every
-SESSION_CHECK_S, when the visit was cancelled, completed or marked a no-show meanwhile (``visit.room_not_open``).
+``closed`` also comes when the clinician ended the visit (``code`` ``visit.ended``), and when the visit was
+cancelled, completed, marked a no-show or moved out of the room's hours meanwhile (``visit.room_not_open``): at
+once when the change came through the app (visits.rooms sends the room ``changed`` after the commit), else at the
+next check, every SESSION_CHECK_S.
 
 Between processes every message goes through the room's broker (``visits.signaling``) with the
 sender's ``cid`` and ``side``. The server never relays a signal to or from a patient who has not been
@@ -402,6 +404,13 @@ class Connection:
                 await self._send({"type": "peer", "side": side, "cid": sender, "state": message.get("state")})
             elif kind == "left":
                 await self._send({"type": "peer", "side": side, "cid": sender, "state": "left"})
+            elif (
+                kind == "changed" and side == "server"
+            ):  # cancelled, moved, completed elsewhere (visits.rooms)
+                why = await run_in_threadpool(self._why_closed)
+                if why is not None:
+                    await self._send({"type": "closed", "code": "visit.room_not_open", "message": why})
+                    return "closed"
             elif kind == "ended":
                 self.ended = True
                 await self._send(

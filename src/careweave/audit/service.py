@@ -77,9 +77,9 @@ _HELD = "careweave.audit.head"  # session.info: the chain head this transaction 
 
 def seal(session: Session) -> int:
     """Give this transaction's unchained events their place in a chain, in the order they were recorded:
-    lock a free head (the one it locked already, if it sealed before), link each event to the one before, move
-    the head. Events written in a savepoint that rolled
-    back are gone and skipped; one detached from the session (expunged) is read again. The pending list is let
+    lock a free head (the one it locked already, if it sealed before), link each event to the one before,
+    move the head. Events written in a savepoint that rolled back are gone and skipped; one detached from
+    the session (expunged) is read again. The pending list is let
     go only once the links are flushed, so a failure leaves it for the commit to try again. Returns how many
     were chained."""
     pending = session.info.get(_UNCHAINED)

@@ -787,10 +787,15 @@ def _utc(value: datetime, field: str) -> datetime:
             "Times need a UTC offset.",
             fields=[FieldError(field, "give an offset, e.g. 2026-03-03T14:00:00Z")],
         )
-    _in_range(
-        value, field
-    )  # before converting, which overflows at the calendar's ends (0001-01-01T00:00+14:00)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (
+        OverflowError
+    ):  # an instant beyond the calendar's ends (0001-01-01T00:00+14:00) becomes the nearest
+        # end: a read's filter then means "from the beginning" / "to the end"; a write refuses it (_in_range)
+        offset = value.utcoffset()
+        end = datetime.min if offset is not None and offset > timedelta(0) else datetime.max
+        return end.replace(tzinfo=UTC)
 
 
 def _new_appointment(

@@ -789,10 +789,9 @@ def _utc(value: datetime, field: str) -> datetime:
         )
     try:
         return value.astimezone(UTC)
-    except (
-        OverflowError
-    ):  # an instant beyond the calendar's ends (0001-01-01T00:00+14:00) becomes the nearest
-        # end: a read's filter then means "from the beginning" / "to the end"; a write refuses it (_in_range)
+    except OverflowError:
+        # An instant beyond the calendar's ends (0001-01-01T00:00+14:00) becomes the nearest end: a read's
+        # filter then means "from the beginning" / "to the end"; a write refuses it (_in_range).
         offset = value.utcoffset()
         end = datetime.min if offset is not None and offset > timedelta(0) else datetime.max
         return end.replace(tzinfo=UTC)

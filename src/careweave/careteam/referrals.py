@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
@@ -36,7 +35,7 @@ from careweave.consent import rules as consent_rules
 from careweave.consent import service as consent
 from careweave.consent.models import ConsentRequest
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
-from careweave.core.clock import Clock
+from careweave.core.clock import Clock, local_today
 from careweave.core.errors import Conflict, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.directory import documents
 from careweave.directory.models import Provider
@@ -244,7 +243,7 @@ def create(session: Session, actor: Actor, data: ReferralIn, *, clock: Clock) ->
     """A therapist or psychiatrist on the patient's care team writes a referral (a draft, or sent at once)."""
     patient, ref = patients.get_patient_ref(session, data.patient_id)
     audit.require(session, actor, policy.Action.REFERRAL_CREATE, ref, clock=clock, event="referral.created")
-    clean = _validate(session, actor, patient, data, today=_patient_today(patient, clock))
+    clean = _validate(session, actor, patient, data, today=local_today(patient.timezone, clock.now()))
     referral = Referral(
         patient_id=patient.id,
         kind=data.kind,
@@ -279,14 +278,6 @@ def create(session: Session, actor: Actor, data: ReferralIn, *, clock: Clock) ->
     if data.send:
         _send(session, actor, referral, clock=clock)
     return referral
-
-
-def _patient_today(patient: Patient, clock: Clock) -> date:
-    try:
-        zone = ZoneInfo(patient.timezone or "UTC")
-    except (ValueError, KeyError):
-        zone = ZoneInfo("UTC")
-    return clock.now().astimezone(zone).date()
 
 
 def _validate(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -26,3 +27,11 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self._at += timedelta(**delta)
+
+
+def local_today(zone: str | None, now: datetime) -> date:
+    """The calendar day at ``now`` in ``zone`` (a patient's IANA zone; UTC when unknown or not a zone)."""
+    try:
+        return now.astimezone(ZoneInfo(zone or "UTC")).date()
+    except (KeyError, ValueError):
+        return now.astimezone(UTC).date()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from careweave import policy
 from careweave.audit import service as audit
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
-from careweave.core.clock import Clock, SystemClock
+from careweave.core.clock import Clock, SystemClock, local_today
 from careweave.core.errors import DomainError, FieldError, InvalidInput, NotFound, PolicyDenied
 from careweave.labs import hl7v2, rules
 from careweave.labs import repository as repo
@@ -450,14 +450,6 @@ def list_orders(session: Session, actor: Actor, patient_id: uuid.UUID, *, clock:
         details={"orders": len(orders)},
     )
     return orders
-
-
-def local_today(zone: str | None, now: datetime) -> date:
-    """The calendar day at ``now`` in the patient's zone (UTC when unknown)."""
-    try:
-        return now.astimezone(ZoneInfo(zone or "UTC")).date()
-    except (KeyError, ValueError):
-        return now.date()
 
 
 def patient_today(session: Session, patient_id: uuid.UUID, *, clock: Clock) -> date:

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from careweave import policy
 from careweave.audit import service as audit
 from careweave.core.actor import CLINICAL_ROLES, Actor, Role
-from careweave.core.clock import Clock
+from careweave.core.clock import Clock, local_today
 from careweave.core.errors import Conflict, DomainError, FieldError, NotFound, PolicyDenied
 from careweave.medications import rules
 from careweave.medications.models import Prescription, Taper
@@ -107,10 +106,7 @@ class PrescriptionIn:
 
 def patient_today(patient: Patient, clock: Clock) -> date:
     """The patient's calendar day (their zone; UTC when it is unknown)."""
-    try:
-        return clock.now().astimezone(ZoneInfo(patient.timezone or "UTC")).date()
-    except (KeyError, ValueError):
-        return clock.now().date()
+    return local_today(patient.timezone, clock.now())
 
 
 def _refuse(
